@@ -1,0 +1,139 @@
+//! The REST API, as plain Rust over [`Storage`](crate::storage::Storage).
+//!
+//! - [`router`]: picks the handler from the method and path.
+//! - [`entry`]: `/kvs/{key}`: read, create, update, delete one entry.
+//! - [`listing`]: `/kvs?prefix=&limit=&cursor=`: pages of keys.
+//! - [`conditions`]: `ETag` and `If-Match`.
+//!
+//! The component adapter converts `wasi:http` types to [`Request`] and
+//! [`Response`]; nothing here knows about WebAssembly.
+
+pub mod conditions;
+pub mod entry;
+pub mod listing;
+pub mod router;
+
+use crate::envelope::{Code, ErrorReply};
+
+pub use router::handle;
+
+/// The content type of values written without one, as the Go server did.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The parts of an HTTP request the API looks at; the body is read on demand
+/// through a [`BodyReader`] so a request that needs none never reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    /// The path and query as sent, still percent-encoded.
+    pub path_with_query: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Request {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// HTTP methods; anything unusual is `Other` and gets a 405.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Other(String),
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The body is longer than the limit passed to the reader.
+    TooLarge,
+    /// The connection failed or the client went away mid-body.
+    Broken(String),
+}
+
+/// Reads the whole request body, refusing to buffer more than `limit` bytes.
+pub trait BodyReader {
+    fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError>;
+}
+
+impl<F: FnOnce(u64) -> Result<Vec<u8>, BodyError>> BodyReader for F {
+    fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError> {
+        self(limit)
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Overrides the status an error code would otherwise get.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Sets the body with its type and length: a known length lets clients
+    /// see a truncated transfer, and spares the wire chunked encoding.
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        let length = body.len().to_string();
+        self.body = body;
+        self.header("content-type", content_type)
+            .header("content-length", length)
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status).body("application/json", value.to_string().into_bytes())
+    }
+
+    /// An error in the JSON envelope, with the status that fits its code.
+    pub fn error(reply: ErrorReply) -> Self {
+        let status = match reply.code {
+            Code::NotFound => 404,
+            Code::AlreadyExists => 409,
+            Code::PreconditionFailed => 412,
+            Code::TooLarge => 413,
+            Code::Decoding => 422,
+            Code::StoreFull => 507,
+            Code::MethodNotAllowed => 405,
+            Code::Unavailable => 503,
+            Code::Unknown => 500,
+            Code::MissingParameter | Code::ArgumentException | Code::InvalidUrl | Code::Stop => 400,
+        };
+        Self::new(status).body("application/json", reply.to_json().into_bytes())
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header_value(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+}

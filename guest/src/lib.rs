@@ -1,0 +1,25 @@
+//! The kvs guest: the REST API and the TCP line protocol, as a WebAssembly
+//! component over a store the host provides.
+//!
+//! Everything but [`component`] is plain Rust that native unit tests call
+//! directly:
+//! - [`storage`]: the seam between the protocols and whatever keeps the data.
+//! - [`http`]: routing and handlers of the REST API.
+//! - [`protocol`]: the TCP command protocol, one line in, one line out.
+//! - [`envelope`]: the JSON error envelope and codes shared by both.
+//! - [`cursor`]: opaque listing cursors.
+//! - `component` (wasm32 only): the thin adapter from the WIT world
+//!   `kvs:store/service` to the modules above.
+//!
+//! The guest keeps no state between calls, so the host may run each call on a
+//! fresh or a reused instance, and may swap the guest at any time.
+
+pub mod cursor;
+pub mod envelope;
+pub mod http;
+pub mod protocol;
+pub mod storage;
+
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code, reason = "the glue wit-bindgen generates is unsafe code")]
+mod component;

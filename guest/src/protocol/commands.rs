@@ -1,0 +1,135 @@
+//! The commands of the line protocol, with the same semantics as the REST API:
+//! create never overwrites, update never creates.
+
+use super::Reply;
+use super::parse::{Fields, argument};
+use crate::cursor;
+use crate::envelope::{Code, ErrorReply};
+use crate::storage::{Entry, Storage};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+/// The type of values sent with `body=` and no `type=`.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+/// The type of values sent with `body64=` and no `type=`.
+pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
+/// Keys per `keys` page when the client does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+
+/// What `cmd=help` answers: one entry per command.
+pub const HELP: &[&str] = &[
+    "cmd=get | key=K",
+    "cmd=create | key=K | [type=T |] body=TEXT (rest of line) or body64=BASE64",
+    "cmd=update | key=K | [type=T |] [version=N |] body=TEXT or body64=BASE64",
+    "cmd=delete | key=K [| version=N]",
+    "cmd=keys [| prefix=P] [| limit=N] [| cursor=C]   (alias: getall)",
+    "cmd=help",
+    "cmd=stop   (closes this connection)",
+];
+
+/// Applies one parsed request.
+pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply> {
+    let cmd = fields
+        .cmd
+        .as_deref()
+        .ok_or_else(|| argument("missing cmd; try cmd=help"))?;
+    let line = match cmd {
+        "get" => entry_json(key(&fields)?, store.get(key(&fields)?)?),
+        "create" => {
+            let (content_type, body) = value(&fields)?;
+            let version = store.create(key(&fields)?, content_type, body)?;
+            json!({"ok": true, "key": key(&fields)?, "version": version})
+        }
+        "update" => {
+            let (content_type, body) = value(&fields)?;
+            let version = store.update(key(&fields)?, content_type, body, version(&fields)?)?;
+            json!({"ok": true, "key": key(&fields)?, "version": version})
+        }
+        "delete" => entry_json(key(&fields)?, store.delete(key(&fields)?, version(&fields)?)?),
+        "keys" | "getall" => keys(store, &fields)?,
+        "help" => json!({"ok": true, "help": HELP}),
+        "stop" => {
+            return Ok(Reply {
+                line: ErrorReply::new(Code::Stop, "Stop command from client").to_json(),
+                close: true,
+            });
+        }
+        other => return Err(argument(format!("unknown command {other:?}; try cmd=help"))),
+    };
+    Ok(Reply {
+        line: line.to_string(),
+        close: false,
+    })
+}
+
+fn key(fields: &Fields) -> Result<&str, ErrorReply> {
+    match fields.key.as_deref() {
+        Some("") | None => Err(argument("missing key")),
+        Some(key) => Ok(key),
+    }
+}
+
+fn value(fields: &Fields) -> Result<(&str, &[u8]), ErrorReply> {
+    let body = fields
+        .body
+        .as_deref()
+        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?;
+    let default_type = match std::str::from_utf8(body) {
+        Ok(_) => TEXT_CONTENT_TYPE,
+        Err(_) => BINARY_CONTENT_TYPE,
+    };
+    let content_type = fields
+        .content_type
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(default_type);
+    Ok((content_type, body))
+}
+
+fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
+    fields
+        .version
+        .as_deref()
+        .map(|raw| {
+            raw.parse()
+                .map_err(|_| argument(format!("bad version {raw:?}: expected a number")))
+        })
+        .transpose()
+}
+
+fn keys(store: &impl Storage, fields: &Fields) -> Result<Value, ErrorReply> {
+    let limit = match fields.limit.as_deref() {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => raw.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
+            argument(format!("bad limit {raw:?}: expected a positive integer"))
+        })?,
+    };
+    let after = match fields.cursor.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(cursor::decode(raw).ok_or_else(|| {
+            argument("bad cursor: pass back the next_cursor of a previous reply")
+        })?),
+    };
+    let page = store.list(fields.prefix.as_deref().unwrap_or(""), after.as_deref(), limit)?;
+    Ok(json!({
+        "ok": true,
+        "keys": page.keys,
+        "next_cursor": page.next_cursor.as_deref().map(cursor::encode),
+    }))
+}
+
+/// An entry as a reply: the value as text when it is UTF-8, else as base64.
+fn entry_json(key: &str, entry: Entry) -> Value {
+    let mut reply = json!({
+        "ok": true,
+        "key": key,
+        "type": entry.content_type,
+        "version": entry.version,
+    });
+    match String::from_utf8(entry.value) {
+        Ok(text) => reply["body"] = Value::String(text),
+        Err(err) => reply["body64"] = Value::String(STANDARD.encode(err.as_bytes())),
+    }
+    reply
+}

@@ -1,0 +1,196 @@
+//! The guest's storage seam: everything the protocols need from a store.
+//!
+//! The routing and protocol code is written against [`Storage`] so that the
+//! same logic runs over the host's store (the normal component), over a
+//! directory of files (the portable component for stock `wasmtime serve`), and
+//! over [`MemoryStorage`] in native unit tests.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// One stored value with its content type and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub content_type: String,
+    pub value: Vec<u8>,
+    pub version: u64,
+}
+
+/// A page of keys and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    pub next_cursor: Option<String>,
+}
+
+/// The limits a store enforces, so callers can refuse oversized input early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_key_bytes: u32,
+    pub max_value_bytes: u64,
+    pub max_page_size: u32,
+}
+
+/// Why a store operation was refused. Mirrors the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    AlreadyExists,
+    VersionMismatch { current: u64 },
+    TooLarge { limit: u64 },
+    StoreFull,
+    InvalidKey(String),
+    /// The backend itself failed (for example a file system error); the
+    /// message says what an operator must fix.
+    Unavailable(String),
+}
+
+/// The operations of a key-value store, each atomic. See `wit/kvs.wit` for
+/// the exact guarantees under concurrency.
+pub trait Storage {
+    fn get(&self, key: &str) -> Result<Entry, StoreError>;
+    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError>;
+    fn update(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        if_version: Option<u64>,
+    ) -> Result<u64, StoreError>;
+    fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError>;
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError>;
+    fn limits(&self) -> Limits;
+}
+
+/// A single-threaded in-memory store with the same semantics as the host's,
+/// for native tests of the routing and protocol logic.
+#[derive(Debug)]
+pub struct MemoryStorage {
+    entries: RefCell<BTreeMap<String, Entry>>,
+    next_version: RefCell<u64>,
+    limits: Limits,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::with_limits(Limits {
+            max_key_bytes: 1024,
+            max_value_bytes: 16 << 20,
+            max_page_size: 1000,
+        })
+    }
+}
+
+impl MemoryStorage {
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            entries: RefCell::default(),
+            next_version: RefCell::new(1),
+            limits,
+        }
+    }
+
+    fn check(&self, key: &str, value_len: usize) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::InvalidKey("the key is empty".into()));
+        }
+        if key.len() > self.limits.max_key_bytes as usize {
+            return Err(StoreError::TooLarge {
+                limit: self.limits.max_key_bytes.into(),
+            });
+        }
+        if value_len as u64 > self.limits.max_value_bytes {
+            return Err(StoreError::TooLarge {
+                limit: self.limits.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn bump(&self) -> u64 {
+        let mut next = self.next_version.borrow_mut();
+        let version = *next;
+        *next += 1;
+        version
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        self.entries
+            .borrow()
+            .get(key)
+            .cloned()
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+        self.check(key, value.len())?;
+        if self.entries.borrow().contains_key(key) {
+            return Err(StoreError::AlreadyExists);
+        }
+        let version = self.bump();
+        let entry = Entry {
+            content_type: content_type.into(),
+            value: value.into(),
+            version,
+        };
+        self.entries.borrow_mut().insert(key.into(), entry);
+        Ok(version)
+    }
+
+    fn update(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        if_version: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.check(key, value.len())?;
+        let current = self.get(key)?.version;
+        if if_version.is_some_and(|expected| expected != current) {
+            return Err(StoreError::VersionMismatch { current });
+        }
+        let version = self.bump();
+        let entry = Entry {
+            content_type: content_type.into(),
+            value: value.into(),
+            version,
+        };
+        self.entries.borrow_mut().insert(key.into(), entry);
+        Ok(version)
+    }
+
+    fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
+        let current = self.get(key)?.version;
+        if if_version.is_some_and(|expected| expected != current) {
+            return Err(StoreError::VersionMismatch { current });
+        }
+        self.entries
+            .borrow_mut()
+            .remove(key)
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
+        let limit = limit.clamp(1, self.limits.max_page_size) as usize;
+        let entries = self.entries.borrow();
+        let mut keys: Vec<String> = entries
+            .keys()
+            .filter(|k| k.starts_with(prefix) && cursor.is_none_or(|c| k.as_str() > c))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let next_cursor = if keys.len() > limit {
+            keys.truncate(limit);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        Ok(KeyPage { keys, next_cursor })
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}

@@ -1,0 +1,120 @@
+//! Command-line arguments. Every setting has a flag, an environment variable
+//! fallback and a documented default; `kvs --help` is the reference.
+
+use crate::guest::GuestConfig;
+use crate::http::HttpConfig;
+use crate::store::Limits;
+use bytesize::ByteSize;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// kvs: an in-memory key-value server whose request logic runs as a
+/// WebAssembly component. Without a subcommand, `kvs` serves.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API and the TCP command protocol (the default).
+    Serve(ServeArgs),
+}
+
+/// Output format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the REST API.
+    #[arg(long, env = "KVS_HTTP", default_value = "127.0.0.1:9000")]
+    pub http: SocketAddr,
+
+    /// Address of the TCP command protocol.
+    #[arg(long, env = "KVS_TCP", default_value = "127.0.0.1:9001")]
+    pub tcp: SocketAddr,
+
+    /// A guest component to run instead of the one built into kvs.
+    #[arg(long, env = "KVS_GUEST")]
+    pub guest: Option<PathBuf>,
+
+    /// Longest key accepted, in bytes.
+    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = "1KiB")]
+    pub max_key_bytes: ByteSize,
+
+    /// Largest value accepted, in bytes (e.g. 16MiB).
+    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value = "16MiB")]
+    pub max_value_bytes: ByteSize,
+
+    /// Memory the store may hold: keys, values, types and per-entry overhead.
+    /// Writes beyond it are refused (HTTP 507) and nothing stored is lost.
+    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value = "1GiB")]
+    pub max_store_bytes: ByteSize,
+
+    /// Most keys one listing page returns.
+    #[arg(long, env = "KVS_MAX_PAGE_SIZE", default_value_t = 1000)]
+    pub max_page_size: usize,
+
+    /// Guest calls that may run at once; further requests wait for a slot.
+    #[arg(long, env = "KVS_MAX_INSTANCES", default_value_t = 256)]
+    pub max_instances: u32,
+
+    /// Linear memory one guest call may use.
+    #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB")]
+    pub guest_memory: ByteSize,
+
+    /// How long a client may take to send a request's headers, in seconds.
+    #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+
+    /// On ctrl-c or SIGTERM, how long in-flight requests get to finish, in seconds.
+    #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Log line format; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "KVS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_key_bytes: to_usize(self.max_key_bytes),
+            max_value_bytes: to_usize(self.max_value_bytes),
+            max_store_bytes: to_usize(self.max_store_bytes),
+            max_page_size: self.max_page_size.max(1),
+            ..Limits::default()
+        }
+    }
+
+    pub fn guest_config(&self) -> GuestConfig {
+        GuestConfig {
+            max_instances: self.max_instances.max(1),
+            max_memory_bytes: to_usize(self.guest_memory),
+        }
+    }
+
+    pub fn http_config(&self) -> HttpConfig {
+        HttpConfig {
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+        }
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+fn to_usize(size: ByteSize) -> usize {
+    usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
+}

@@ -1,0 +1,19 @@
+//! Host bindings for the WIT world `kvs:store/service`, kept private to the
+//! `guest` module. `wasi:http` and `wasi:io` types are wasmtime's own, so a
+//! request built by `wasmtime-wasi-http` can be handed straight to the guest.
+
+#![allow(missing_docs, unsafe_code, reason = "bindgen-generated code")]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "kvs:store/service",
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+    },
+    require_store_data_send: true,
+});
+
+pub use exports::kvs::store::command::After;
+pub use kvs::store::{store, types};

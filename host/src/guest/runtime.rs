@@ -1,0 +1,164 @@
+//! The one `Engine` of the process, and guests loaded into it.
+//!
+//! [`Runtime::load`] compiles a component, links it against the host's world
+//! and pre-instantiates it, all before any request can reach it; a component
+//! that does not fit the world is refused there with a clear error. Each call
+//! then instantiates from the pre-instantiated [`Guest`] into a fresh
+//! `wasmtime::Store`, with slots from the pooling allocator: that keeps every
+//! call isolated from every other, and a call that traps cannot leave state
+//! behind for the next.
+
+use super::bindings::{After, ServicePre};
+use super::state::CallState;
+use crate::store as kv;
+use anyhow::{Context as _, anyhow};
+use std::sync::Arc;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::add_only_http_to_linker_async;
+
+/// How guests are run.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestConfig {
+    /// Guest calls that may run at once (pooling allocator slots).
+    pub max_instances: u32,
+    /// Linear memory one guest instance may grow to, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for GuestConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: 256,
+            max_memory_bytes: 128 << 20,
+        }
+    }
+}
+
+/// The engine, the linker with every host import, and the shared store.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    kv: kv::Store,
+}
+
+impl Runtime {
+    pub fn new(config: GuestConfig, kv: kv::Store) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 4)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .max_memory_size(config.max_memory_bytes);
+        let mut engine_config = Config::new();
+        engine_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&engine_config).map_err(to_anyhow)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
+        add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
+        super::bindings::kvs::store::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        super::bindings::kvs::store::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(to_anyhow)?;
+        Ok(Self { engine, linker, kv })
+    }
+
+    /// Compiles and links a component. Fails, with the reason, if the bytes
+    /// are not a component, if it imports something the host does not
+    /// provide, or if it lacks an export of the `kvs:store/service` world.
+    pub fn load(&self, bytes: &[u8]) -> anyhow::Result<Guest> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(to_anyhow)
+            .context("the guest is not a valid WebAssembly component")?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(to_anyhow)
+            .context("the guest imports something the kvs host does not provide")?;
+        let pre = ServicePre::new(pre)
+            .map_err(to_anyhow)
+            .context("the guest does not export the kvs:store/service world")?;
+        Ok(Guest {
+            pre,
+            kv: self.kv.clone(),
+        })
+    }
+}
+
+/// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
+pub struct Guest {
+    pre: ServicePre<CallState>,
+    kv: kv::Store,
+}
+
+impl Guest {
+    fn new_store(&self) -> Store<CallState> {
+        Store::new(self.pre.engine(), CallState::new(self.kv.clone()))
+    }
+
+    /// Serves one HTTP request through the guest's `wasi:http/incoming-handler`.
+    ///
+    /// The guest keeps running in its own task after it hands over the
+    /// response head, streaming the body; a guest that traps before that is
+    /// an error here, and the caller answers for it.
+    pub async fn handle_http(
+        self: &Arc<Self>,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        let mut store = self.new_store();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(to_anyhow)?;
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(to_anyhow)?;
+        let guest = Arc::clone(self);
+        let task = tokio::task::spawn(async move {
+            let service = guest.pre.instantiate_async(&mut store).await?;
+            service
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, outparam)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(anyhow!("the guest answered with an error: {code:?}")),
+            Err(_) => match task.await {
+                Ok(Ok(())) => Err(anyhow!("the guest returned without sending a response")),
+                Ok(Err(trap)) => Err(to_anyhow(trap).context("the guest failed")),
+                Err(join) => Err(anyhow!(join).context("the guest task panicked")),
+            },
+        }
+    }
+
+    /// Runs one TCP command line through the guest's `command` export.
+    pub async fn handle_line(&self, line: &[u8]) -> anyhow::Result<(String, bool)> {
+        let mut store = self.new_store();
+        let service = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(to_anyhow)?;
+        let reply = service
+            .kvs_store_command()
+            .call_handle_line(&mut store, line)
+            .await
+            .map_err(to_anyhow)
+            .context("the guest failed")?;
+        Ok((reply.line, reply.after == After::Close))
+    }
+}
+
+/// wasmtime 48 has its own error type; the host speaks `anyhow` at its edges.
+pub(crate) fn to_anyhow(error: wasmtime::Error) -> anyhow::Error {
+    anyhow::Error::from(error)
+}

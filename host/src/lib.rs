@@ -1,0 +1,22 @@
+//! kvs: an in-memory key-value server whose request logic runs as a
+//! WebAssembly component.
+//!
+//! The host owns the sockets, the data, the limits and the guest's life
+//! cycle; the guest (built from `guest/`) owns the REST routing and the TCP
+//! command protocol, and reaches the data through the WIT imports in `wit/`.
+//!
+//! - [`cli`]: command-line flags and their defaults.
+//! - [`server`]: [`server::run`] on listeners the caller bound.
+//! - [`app`]: the state every front end shares.
+//! - [`http`]: the HTTP front end (hyper), each request handed to the guest.
+//! - [`guest`]: the engine, loading components, calling them.
+//! - [`store`]: the concurrent store with its memory budget.
+//! - [`shutdown`]: ctrl-c and SIGTERM.
+
+pub mod app;
+pub mod cli;
+pub mod guest;
+pub mod http;
+pub mod server;
+pub mod shutdown;
+pub mod store;

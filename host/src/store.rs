@@ -1,0 +1,416 @@
+//! The concurrent in-memory store every request and connection shares.
+//!
+//! [`Store`] is a cheap-to-clone handle (an `Arc`) over a sharded map. Each
+//! operation locks one shard for the duration of a map operation and never
+//! across an `.await`, so readers and writers of different keys do not
+//! contend. Memory is accounted for on every write against a fixed budget:
+//! a write that would exceed it is refused with [`StoreError::StoreFull`]
+//! instead of letting the process run out of memory.
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry as MapEntry;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Bytes charged per entry on top of its key, type and value: the map slot,
+/// the `Bytes` header and the allocations' bookkeeping, rounded up.
+pub const ENTRY_OVERHEAD: usize = 96;
+
+/// The bounds every write is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest key, in bytes of UTF-8.
+    pub max_key_bytes: usize,
+    /// Largest value, in bytes.
+    pub max_value_bytes: usize,
+    /// Longest content type, in bytes.
+    pub max_content_type_bytes: usize,
+    /// Total bytes of keys, types, values and per-entry overhead.
+    pub max_store_bytes: usize,
+    /// Most keys one `list` call returns.
+    pub max_page_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 1024,
+            max_value_bytes: 16 << 20,
+            max_content_type_bytes: 256,
+            max_store_bytes: 1 << 30,
+            max_page_size: 1000,
+        }
+    }
+}
+
+/// One stored value. Cloning is cheap: the value is reference-counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub content_type: String,
+    pub value: Bytes,
+    pub version: u64,
+}
+
+/// Why a store operation was refused; mirrors the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("no entry under this key")]
+    NotFound,
+    #[error("an entry exists under this key")]
+    AlreadyExists,
+    #[error("version mismatch: the current version is {current}")]
+    VersionMismatch { current: u64 },
+    #[error("too large: the limit is {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the store's memory limit is reached")]
+    StoreFull,
+    #[error("invalid key: {0}")]
+    InvalidKey(&'static str),
+}
+
+/// A page of keys from [`Store::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<String>,
+    /// The last key of this page when more keys follow it.
+    pub next_cursor: Option<String>,
+}
+
+/// How full the store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub keys: usize,
+    pub bytes: usize,
+}
+
+/// A handle to the shared store.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    map: DashMap<String, Entry>,
+    limits: Limits,
+    used_bytes: AtomicUsize,
+    /// The last version handed out; versions are unique across all keys so a
+    /// deleted and re-created key never repeats an `ETag`.
+    last_version: AtomicU64,
+}
+
+impl Store {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                limits,
+                ..Shared::default()
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage {
+            keys: self.shared.map.len(),
+            bytes: self.shared.used_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        self.shared
+            .map
+            .get(key)
+            .map(|entry| entry.value().clone())
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub fn create(&self, key: &str, content_type: String, value: Bytes) -> Result<u64, StoreError> {
+        self.check(key, &content_type, &value)?;
+        let cost = charge(key, &content_type, &value);
+        match self.shared.map.entry(key.to_string()) {
+            MapEntry::Occupied(_) => Err(StoreError::AlreadyExists),
+            MapEntry::Vacant(slot) => {
+                self.reserve(cost)?;
+                let version = self.next_version();
+                slot.insert(Entry {
+                    content_type,
+                    value,
+                    version,
+                });
+                Ok(version)
+            }
+        }
+    }
+
+    pub fn update(
+        &self,
+        key: &str,
+        content_type: String,
+        value: Bytes,
+        if_version: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.check(key, &content_type, &value)?;
+        let cost = charge(key, &content_type, &value);
+        let mut current = self.shared.map.get_mut(key).ok_or(StoreError::NotFound)?;
+        check_version(current.version, if_version)?;
+        self.reserve(cost)?;
+        let version = self.next_version();
+        let old = std::mem::replace(
+            current.value_mut(),
+            Entry {
+                content_type,
+                value,
+                version,
+            },
+        );
+        drop(current);
+        self.release(charge(key, &old.content_type, &old.value));
+        Ok(version)
+    }
+
+    pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
+        match self.shared.map.entry(key.to_string()) {
+            MapEntry::Vacant(_) => Err(StoreError::NotFound),
+            MapEntry::Occupied(slot) => {
+                check_version(slot.get().version, if_version)?;
+                let (key, entry) = slot.remove_entry();
+                self.release(charge(&key, &entry.content_type, &entry.value));
+                Ok(entry)
+            }
+        }
+    }
+
+    /// Up to `limit` keys (clamped to the page size) that start with `prefix`
+    /// and sort after `cursor`, in ascending order.
+    ///
+    /// The map is unordered, so this scans every key and keeps the smallest
+    /// `limit + 1` in a bounded heap: O(n log limit) time, O(limit) memory.
+    pub fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> KeyPage {
+        let limit = limit.clamp(1, self.shared.limits.max_page_size);
+        let mut smallest: BinaryHeap<String> = BinaryHeap::with_capacity(limit + 2);
+        for item in self.shared.map.iter() {
+            let key = item.key();
+            if !key.starts_with(prefix) || cursor.is_some_and(|after| key.as_str() <= after) {
+                continue;
+            }
+            if smallest.len() <= limit {
+                smallest.push(key.clone());
+            } else if smallest.peek().is_some_and(|largest| key < largest) {
+                smallest.pop();
+                smallest.push(key.clone());
+            }
+        }
+        let mut keys = smallest.into_sorted_vec();
+        let next_cursor = if keys.len() > limit {
+            keys.truncate(limit);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        KeyPage { keys, next_cursor }
+    }
+
+    fn check(&self, key: &str, content_type: &str, value: &[u8]) -> Result<(), StoreError> {
+        let limits = &self.shared.limits;
+        if key.is_empty() {
+            return Err(StoreError::InvalidKey("the key is empty"));
+        }
+        if key.len() > limits.max_key_bytes {
+            return Err(StoreError::TooLarge {
+                limit: limits.max_key_bytes,
+            });
+        }
+        if content_type.len() > limits.max_content_type_bytes {
+            return Err(StoreError::TooLarge {
+                limit: limits.max_content_type_bytes,
+            });
+        }
+        if value.len() > limits.max_value_bytes {
+            return Err(StoreError::TooLarge {
+                limit: limits.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Claims `bytes` of the budget, or refuses without claiming anything.
+    fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
+        let max = self.shared.limits.max_store_bytes;
+        self.shared
+            .used_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= max)
+            })
+            .map(drop)
+            .map_err(|_| StoreError::StoreFull)
+    }
+
+    fn release(&self, bytes: usize) {
+        self.shared.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    fn next_version(&self) -> u64 {
+        self.shared.last_version.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current => Err(StoreError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
+/// What an entry costs against the memory budget.
+fn charge(key: &str, content_type: &str, value: &[u8]) -> usize {
+    key.len() + content_type.len() + value.len() + ENTRY_OVERHEAD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &str) -> Bytes {
+        Bytes::copy_from_slice(value.as_bytes())
+    }
+
+    #[test]
+    fn create_never_overwrites_and_update_never_creates() {
+        let store = Store::default();
+        assert_eq!(
+            store.update("k", "t".into(), text("x"), None),
+            Err(StoreError::NotFound)
+        );
+        let v1 = store.create("k", "t".into(), text("a")).unwrap();
+        assert_eq!(
+            store.create("k", "t".into(), text("b")),
+            Err(StoreError::AlreadyExists)
+        );
+        assert_eq!(store.get("k").unwrap().value, text("a"));
+        let v2 = store.update("k", "u".into(), text("c"), Some(v1)).unwrap();
+        assert!(v2 > v1);
+        let entry = store.get("k").unwrap();
+        assert_eq!((entry.content_type.as_str(), entry.value, entry.version), ("u", text("c"), v2));
+    }
+
+    #[test]
+    fn conditional_writes_check_the_version() {
+        let store = Store::default();
+        let v1 = store.create("k", "t".into(), text("a")).unwrap();
+        let v2 = store.update("k", "t".into(), text("b"), None).unwrap();
+        assert_eq!(
+            store.update("k", "t".into(), text("c"), Some(v1)),
+            Err(StoreError::VersionMismatch { current: v2 })
+        );
+        assert_eq!(
+            store.delete("k", Some(v1)),
+            Err(StoreError::VersionMismatch { current: v2 })
+        );
+        assert_eq!(store.delete("k", Some(v2)).unwrap().value, text("b"));
+        assert_eq!(store.delete("k", None), Err(StoreError::NotFound));
+    }
+
+    #[test]
+    fn versions_are_never_reused_across_recreation() {
+        let store = Store::default();
+        let first = store.create("k", "t".into(), text("a")).unwrap();
+        store.delete("k", None).unwrap();
+        let second = store.create("k", "t".into(), text("a")).unwrap();
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn limits_refuse_bad_keys_and_large_values() {
+        let store = Store::new(Limits {
+            max_key_bytes: 4,
+            max_value_bytes: 8,
+            ..Limits::default()
+        });
+        assert!(matches!(
+            store.create("", "t".into(), text("a")),
+            Err(StoreError::InvalidKey(_))
+        ));
+        assert_eq!(
+            store.create("12345", "t".into(), text("a")),
+            Err(StoreError::TooLarge { limit: 4 })
+        );
+        assert_eq!(
+            store.create("k", "t".into(), text("123456789")),
+            Err(StoreError::TooLarge { limit: 8 })
+        );
+    }
+
+    #[test]
+    fn the_memory_budget_refuses_writes_and_frees_on_delete() {
+        let entry_cost = charge("k0", "t", &[0; 100]);
+        let store = Store::new(Limits {
+            max_store_bytes: 3 * entry_cost,
+            ..Limits::default()
+        });
+        for i in 0..3 {
+            store
+                .create(&format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]))
+                .unwrap();
+        }
+        assert_eq!(
+            store.create("k3", "t".into(), Bytes::from(vec![0; 100])),
+            Err(StoreError::StoreFull)
+        );
+        // A growing update is refused too, and leaves the old value intact.
+        assert_eq!(
+            store.update("k0", "t".into(), Bytes::from(vec![1; 200]), None),
+            Err(StoreError::StoreFull)
+        );
+        assert_eq!(store.get("k0").unwrap().value, Bytes::from(vec![0; 100]));
+        store.delete("k1", None).unwrap();
+        store
+            .create("k3", "t".into(), Bytes::from(vec![0; 100]))
+            .unwrap();
+        assert_eq!(store.usage().bytes, 3 * entry_cost);
+        for i in [0, 2, 3] {
+            store.delete(&format!("k{i}"), None).unwrap();
+        }
+        assert_eq!(store.usage(), Usage { keys: 0, bytes: 0 });
+    }
+
+    #[test]
+    fn list_pages_through_keys_in_order() {
+        let store = Store::default();
+        for key in ["b2", "a1", "b1", "b3", "c1"] {
+            store.create(key, "t".into(), text("v")).unwrap();
+        }
+        let page = store.list("b", None, 2);
+        assert_eq!(page.keys, ["b1", "b2"]);
+        assert_eq!(page.next_cursor.as_deref(), Some("b2"));
+        let page = store.list("b", page.next_cursor.as_deref(), 2);
+        assert_eq!(page.keys, ["b3"]);
+        assert_eq!(page.next_cursor, None);
+        assert_eq!(store.list("", None, 100).keys.len(), 5);
+    }
+
+    #[test]
+    fn concurrent_creates_of_one_key_have_one_winner() {
+        let store = Store::default();
+        let winners: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let store = store.clone();
+                    scope.spawn(move || {
+                        store
+                            .create("shared", "t".into(), Bytes::from(vec![i; 10]))
+                            .is_ok() as usize
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(winners, 1);
+        assert_eq!(store.usage().keys, 1);
+    }
+}
