@@ -4,6 +4,7 @@
 use crate::guest::GuestConfig;
 use crate::http::HttpConfig;
 use crate::store::Limits;
+use crate::tcp::TcpConfig;
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -73,6 +74,18 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB")]
     pub guest_memory: ByteSize,
 
+    /// Longest TCP request line; the default fits a 16 MiB value sent as body64.
+    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = "24MiB")]
+    pub max_line_bytes: ByteSize,
+
+    /// Open TCP connections at most; more are refused with an error line.
+    #[arg(long, env = "KVS_MAX_TCP_CONNECTIONS", default_value_t = 4096)]
+    pub max_tcp_connections: usize,
+
+    /// A TCP connection that sends no complete request for this long is closed, in seconds.
+    #[arg(long, env = "KVS_TCP_IDLE_TIMEOUT", default_value_t = 300)]
+    pub tcp_idle_timeout_secs: u64,
+
     /// How long a client may take to send a request's headers, in seconds.
     #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = 30)]
     pub header_timeout_secs: u64,
@@ -107,6 +120,15 @@ impl ServeArgs {
     pub fn http_config(&self) -> HttpConfig {
         HttpConfig {
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+        }
+    }
+
+    pub fn tcp_config(&self) -> TcpConfig {
+        TcpConfig {
+            max_line_bytes: to_usize(self.max_line_bytes).max(1),
+            max_connections: self.max_tcp_connections.max(1),
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout_secs.max(1)),
+            ..TcpConfig::default()
         }
     }
 

@@ -6,6 +6,7 @@
 //! envelope the guest uses, and the host logs why.
 
 use crate::app::App;
+use crate::envelope;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
@@ -97,12 +98,12 @@ async fn handle(
 
 /// The host's own answer when the guest could not give one.
 fn internal_error() -> hyper::Response<HyperOutgoingBody> {
-    let body = r#"{"error":"Error internal: the request handler failed","errorcode":2,"errors":{}}"#;
+    let body = envelope::error_json(envelope::UNKNOWN, "Error internal: the request handler failed");
     hyper::Response::builder()
         .status(500)
         .header("content-type", "application/json")
         .body(
-            Full::new(Bytes::from_static(body.as_bytes()))
+            Full::new(Bytes::from(body))
                 .map_err(|never| match never {})
                 .boxed_unsync(),
         )

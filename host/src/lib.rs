@@ -9,14 +9,18 @@
 //! - [`server`]: [`server::run`] on listeners the caller bound.
 //! - [`app`]: the state every front end shares.
 //! - [`http`]: the HTTP front end (hyper), each request handed to the guest.
+//! - [`tcp`]: the TCP line protocol front end, each line handed to the guest.
+//! - [`envelope`]: the JSON error envelope for errors the host answers itself.
 //! - [`guest`]: the engine, loading components, calling them.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
 
 pub mod app;
 pub mod cli;
+pub mod envelope;
 pub mod guest;
 pub mod http;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod tcp;

@@ -27,12 +27,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http = TcpListener::bind(args.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
-    eprintln!("kvs listening: http://{}", http.local_addr()?);
+    let tcp = TcpListener::bind(args.tcp)
+        .await
+        .with_context(|| format!("cannot listen for TCP on {}", args.tcp))?;
+    eprintln!(
+        "kvs listening: http://{} tcp://{}",
+        http.local_addr()?,
+        tcp.local_addr()?
+    );
     let config = ServerConfig {
         http: args.http_config(),
+        tcp: args.tcp_config(),
         shutdown_timeout: args.shutdown_timeout(),
     };
-    kvs::server::run(app, Listeners { http }, config, kvs::shutdown::on_signal()).await;
+    kvs::server::run(app, Listeners { http, tcp }, config, kvs::shutdown::on_signal()).await;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 
 use crate::app::App;
 use crate::http::{self, HttpConfig};
+use crate::tcp::{self, TcpConfig};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -13,12 +14,14 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
+    pub tcp: TcpListener,
 }
 
 /// Settings of the front ends.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServerConfig {
     pub http: HttpConfig,
+    pub tcp: TcpConfig,
     /// How long in-flight work may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
 }
@@ -32,9 +35,15 @@ pub async fn run(app: App, listeners: Listeners, config: ServerConfig, shutdown:
         config.http,
         shutdown.clone(),
     ));
+    let tcp = tokio::spawn(tcp::serve(
+        app.clone(),
+        listeners.tcp,
+        config.tcp,
+        shutdown.clone(),
+    ));
     shutdown.cancelled().await;
     if tokio::time::timeout(config.shutdown_timeout, async {
-        let _ = http.await;
+        let _ = tokio::join!(http, tcp);
     })
     .await
     .is_err()

@@ -1,0 +1,15 @@
+//! The JSON error envelope, for the errors the host answers itself (the guest
+//! failed, a line was too long, too many connections). Same shape and codes as
+//! the guest's, so clients handle one format.
+
+/// Unknown / internal error (the guest failed).
+pub const UNKNOWN: u16 = 2;
+/// A request or line over a size limit.
+pub const TOO_LARGE: u16 = 17;
+/// The server cannot take the request now (connection limit, shutting down).
+pub const UNAVAILABLE: u16 = 20;
+
+/// `{"error":message,"errorcode":code,"errors":{}}` on one line.
+pub fn error_json(code: u16, message: &str) -> String {
+    serde_json::json!({ "error": message, "errorcode": code, "errors": {} }).to_string()
+}

@@ -1,0 +1,217 @@
+//! The TCP front end: frames request lines, hands each to the current guest,
+//! and writes the replies back in request order.
+//!
+//! - [`framing`]: bytes to lines, with the line-length limit.
+//! - this module: accepting, limits, and the per-connection loop.
+//!
+//! Each connection has a reader (which parses and executes) and a writer,
+//! joined by a queue bounded in bytes. A client that pipelines many requests
+//! before reading any replies is served: replies queue up to that bound while
+//! the reader goes on, so neither side waits for the other until the client
+//! has a full bound of unread replies.
+
+pub mod framing;
+
+use crate::app::App;
+use crate::envelope::{self, error_json};
+use framing::{Frame, LineReader};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Settings of the TCP front end.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpConfig {
+    /// Longest request line, in bytes. A longer line gets an error reply and
+    /// is skipped; the connection stays usable.
+    pub max_line_bytes: usize,
+    /// Open connections at most; further ones get an error line and are closed.
+    pub max_connections: usize,
+    /// A connection with no complete request for this long is closed.
+    pub idle_timeout: Duration,
+    /// Bytes of replies a connection may have queued that the client has not
+    /// read yet before the server stops reading its requests.
+    pub max_pending_reply_bytes: usize,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: 24 << 20,
+            max_connections: 4096,
+            idle_timeout: Duration::from_secs(300),
+            max_pending_reply_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Serves the line protocol until `shutdown` is cancelled; then stops
+/// accepting, lets each connection finish its current command, and returns
+/// when all connections are closed.
+pub async fn serve(app: App, listener: TcpListener, config: TcpConfig, shutdown: CancellationToken) {
+    let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a TCP connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(%peer, limit = config.max_connections, "TCP connection refused: too many connections");
+            connections.spawn(refuse(socket, config.max_connections));
+            continue;
+        };
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            tracing::debug!(%peer, "TCP connection opened");
+            if let Err(error) = serve_connection(app, socket, config, shutdown).await {
+                tracing::debug!(%peer, %error, "TCP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+async fn refuse(mut socket: TcpStream, limit: usize) {
+    let line = error_json(
+        envelope::UNAVAILABLE,
+        &format!("Error too many connections: the server allows {limit}; try again later"),
+    );
+    let _ = socket.write_all(format!("{line}\n").as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
+
+/// One reply on its way to the writer, with its share of the byte budget.
+struct Outgoing {
+    line: String,
+    _budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn serve_connection(
+    app: App,
+    socket: TcpStream,
+    config: TcpConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let (read_half, write_half) = socket.into_split();
+    let mut lines = LineReader::new(BufReader::new(read_half), config.max_line_bytes);
+    let (sender, mut queue) = mpsc::unbounded_channel::<Outgoing>();
+    let replies = ReplyQueue::new(sender, config.max_pending_reply_bytes);
+
+    let writer = tokio::spawn(async move {
+        let mut out = BufWriter::new(write_half);
+        while let Some(reply) = queue.recv().await {
+            out.write_all(reply.line.as_bytes()).await?;
+            out.write_all(b"\n").await?;
+            // Write a pipelined batch with one syscall; flush when caught up.
+            if queue.is_empty() {
+                out.flush().await?;
+            }
+        }
+        out.flush().await?;
+        out.shutdown().await
+    });
+
+    let result = async {
+        loop {
+            let frame = tokio::select! {
+                () = shutdown.cancelled() => break,
+                frame = tokio::time::timeout(config.idle_timeout, lines.next_frame()) => match frame {
+                    Err(_elapsed) => {
+                        let line = error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection");
+                        replies.send(line).await;
+                        break;
+                    }
+                    Ok(frame) => match frame? {
+                        None => break,
+                        Some(frame) => frame,
+                    },
+                },
+            };
+            let (line, close) = match frame {
+                Frame::TooLong => (
+                    error_json(
+                        envelope::TOO_LARGE,
+                        &format!("Error line too long: the limit is {} bytes", config.max_line_bytes),
+                    ),
+                    false,
+                ),
+                Frame::Line(request) => execute(&app, &request).await,
+            };
+            replies.send(line).await;
+            if close {
+                break;
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    }
+    .await;
+    drop(replies);
+    let written = writer.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+    result.and(written)
+}
+
+/// Runs one request through the guest; a failing guest costs this request an
+/// error reply, not the connection.
+async fn execute(app: &App, request: &[u8]) -> (String, bool) {
+    match app.guest().handle_line(request).await {
+        Ok(reply) => reply,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "guest failed on a TCP command");
+            (
+                error_json(envelope::UNKNOWN, "Error internal: the command handler failed"),
+                false,
+            )
+        }
+    }
+}
+
+/// The reader's end of the reply queue: unbounded in count, bounded in bytes.
+struct ReplyQueue {
+    sender: mpsc::UnboundedSender<Outgoing>,
+    budget: Arc<Semaphore>,
+    capacity: u32,
+}
+
+impl ReplyQueue {
+    fn new(sender: mpsc::UnboundedSender<Outgoing>, capacity: usize) -> Self {
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1);
+        Self {
+            sender,
+            budget: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Queues a reply, waiting while the client has too many unread replies.
+    /// A reply larger than the whole budget takes all of it, so it waits for
+    /// the queue to drain instead of forever.
+    async fn send(&self, line: String) {
+        let cost = u32::try_from(line.len() + 1)
+            .unwrap_or(u32::MAX)
+            .min(self.capacity);
+        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(cost).await else {
+            return;
+        };
+        let _ = self.sender.send(Outgoing {
+            line,
+            _budget: permit,
+        });
+    }
+}
