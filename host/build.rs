@@ -26,7 +26,15 @@ fn main() {
     let mut cargo = Command::new(env("CARGO"));
     cargo
         .current_dir(root)
-        .args(["build", "--package", "kvs-guest", "--target", TARGET, "--profile", profile])
+        .args([
+            "build",
+            "--package",
+            "kvs-guest",
+            "--target",
+            TARGET,
+            "--profile",
+            profile,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     // Settings meant for the host must not leak into the guest's build.
@@ -72,7 +80,9 @@ fn ensure_target() {
         .args(["target", "add", TARGET])
         .status();
     if !matches!(added, Ok(status) if status.success()) {
-        panic!("the {TARGET} target is missing and `rustup target add {TARGET}` failed; run it by hand");
+        panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed; run it by hand"
+        );
     }
 }
 

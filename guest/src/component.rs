@@ -124,7 +124,9 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
             stream.subscribe().block();
             continue;
         }
-        let n = bytes.len().min(usize::try_from(permitted).unwrap_or(usize::MAX));
+        let n = bytes
+            .len()
+            .min(usize::try_from(permitted).unwrap_or(usize::MAX));
         stream.write(&bytes[..n])?;
         bytes = &bytes[n..];
     }

@@ -68,12 +68,14 @@ impl From<StoreError> for ErrorReply {
                 Code::StoreFull,
                 "Error store full: the store's memory limit is reached",
             ),
-            StoreError::InvalidKey(reason) => {
-                Self::new(Code::ArgumentException, format!("Error invalid key: {reason}"))
-            }
-            StoreError::Unavailable(reason) => {
-                Self::new(Code::Unavailable, format!("Error storage unavailable: {reason}"))
-            }
+            StoreError::InvalidKey(reason) => Self::new(
+                Code::ArgumentException,
+                format!("Error invalid key: {reason}"),
+            ),
+            StoreError::Unavailable(reason) => Self::new(
+                Code::Unavailable,
+                format!("Error storage unavailable: {reason}"),
+            ),
         }
     }
 }

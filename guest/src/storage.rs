@@ -36,8 +36,12 @@ pub struct Limits {
 pub enum StoreError {
     NotFound,
     AlreadyExists,
-    VersionMismatch { current: u64 },
-    TooLarge { limit: u64 },
+    VersionMismatch {
+        current: u64,
+    },
+    TooLarge {
+        limit: u64,
+    },
     StoreFull,
     InvalidKey(String),
     /// The backend itself failed (for example a file system error); the

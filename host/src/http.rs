@@ -37,7 +37,12 @@ impl Default for HttpConfig {
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then stops
 /// accepting and waits for in-flight requests to finish.
-pub async fn serve(app: App, listener: TcpListener, config: HttpConfig, shutdown: CancellationToken) {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    config: HttpConfig,
+    shutdown: CancellationToken,
+) {
     let graceful = GracefulShutdown::new();
     loop {
         let (socket, peer) = tokio::select! {
@@ -98,7 +103,10 @@ async fn handle(
 
 /// The host's own answer when the guest could not give one.
 fn internal_error() -> hyper::Response<HyperOutgoingBody> {
-    let body = envelope::error_json(envelope::UNKNOWN, "Error internal: the request handler failed");
+    let body = envelope::error_json(
+        envelope::UNKNOWN,
+        "Error internal: the request handler failed",
+    );
     hyper::Response::builder()
         .status(500)
         .header("content-type", "application/json")

@@ -40,7 +40,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tcp: args.tcp_config(),
         shutdown_timeout: args.shutdown_timeout(),
     };
-    kvs::server::run(app, Listeners { http, tcp }, config, kvs::shutdown::on_signal()).await;
+    kvs::server::run(
+        app,
+        Listeners { http, tcp },
+        config,
+        kvs::shutdown::on_signal(),
+    )
+    .await;
     Ok(())
 }
 

@@ -28,7 +28,12 @@ pub struct ServerConfig {
 
 /// Serves until `shutdown` is cancelled, then stops accepting and waits up to
 /// the shutdown timeout for in-flight requests.
-pub async fn run(app: App, listeners: Listeners, config: ServerConfig, shutdown: CancellationToken) {
+pub async fn run(
+    app: App,
+    listeners: Listeners,
+    config: ServerConfig,
+    shutdown: CancellationToken,
+) {
     let http = tokio::spawn(http::serve(
         app.clone(),
         listeners.http,

@@ -296,7 +296,10 @@ mod tests {
         let v2 = store.update("k", "u".into(), text("c"), Some(v1)).unwrap();
         assert!(v2 > v1);
         let entry = store.get("k").unwrap();
-        assert_eq!((entry.content_type.as_str(), entry.value, entry.version), ("u", text("c"), v2));
+        assert_eq!(
+            (entry.content_type.as_str(), entry.value, entry.version),
+            ("u", text("c"), v2)
+        );
     }
 
     #[test]

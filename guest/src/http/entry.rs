@@ -23,14 +23,22 @@ pub fn get(store: &impl Storage, key: &str) -> Response {
 }
 
 /// `POST`: create, never overwrite.
-pub fn create(store: &impl Storage, key: &str, request: &Request, body: impl BodyReader) -> Response {
+pub fn create(
+    store: &impl Storage,
+    key: &str,
+    request: &Request,
+    body: impl BodyReader,
+) -> Response {
     let value = match read_value(store, request, body) {
         Ok(value) => value,
         Err(response) => return response,
     };
     match store.create(key, &content_type(request), &value) {
         Ok(version) => Response::new(201)
-            .header("location", format!("{PREFIX}/{}", utf8_percent_encode(key, KEY_SAFE)))
+            .header(
+                "location",
+                format!("{PREFIX}/{}", utf8_percent_encode(key, KEY_SAFE)),
+            )
             .header("etag", etag(version))
             .header("content-length", "0"),
         Err(err) => Response::error(err.into()),
@@ -38,7 +46,12 @@ pub fn create(store: &impl Storage, key: &str, request: &Request, body: impl Bod
 }
 
 /// `PUT`: update, never create; honours `If-Match`.
-pub fn update(store: &impl Storage, key: &str, request: &Request, body: impl BodyReader) -> Response {
+pub fn update(
+    store: &impl Storage,
+    key: &str,
+    request: &Request,
+    body: impl BodyReader,
+) -> Response {
     let if_version = match parse_if_match(request.header("if-match")) {
         IfMatch::Any => None,
         IfMatch::Version(version) => Some(version),

@@ -91,3 +91,153 @@ impl Response {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{BodyError, DEFAULT_CONTENT_TYPE};
+    use crate::storage::{Limits, MemoryStorage};
+
+    fn request(method: Method, path: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method,
+            path_with_query: path.to_string(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    fn no_body(_: u64) -> Result<Vec<u8>, BodyError> {
+        panic!("this request must not read a body")
+    }
+
+    fn send(store: &MemoryStorage, method: Method, path: &str, body: &[u8]) -> Response {
+        let body = body.to_vec();
+        handle(store, &request(method, path, &[]), move |_| Ok(body))
+    }
+
+    fn header<'a>(response: &'a Response, name: &str) -> &'a str {
+        std::str::from_utf8(response.header_value(name).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn create_read_update_delete() {
+        let store = MemoryStorage::default();
+        let created = handle(
+            &store,
+            &request(
+                Method::Post,
+                "/kvs/a%20b",
+                &[("Content-Type", "text/plain")],
+            ),
+            |_| Ok(b"hi".to_vec()),
+        );
+        assert_eq!(created.status, 201);
+        assert_eq!(header(&created, "location"), "/kvs/a%20b");
+        assert_eq!(header(&created, "etag"), "\"1\"");
+
+        let read = handle(&store, &request(Method::Get, "/kvs/a%20b", &[]), no_body);
+        assert_eq!((read.status, read.body.as_slice()), (200, &b"hi"[..]));
+        assert_eq!(header(&read, "content-type"), "text/plain");
+        assert_eq!(header(&read, "content-length"), "2");
+
+        assert_eq!(send(&store, Method::Post, "/kvs/a%20b", b"x").status, 409);
+        assert_eq!(send(&store, Method::Put, "/kvs/missing", b"x").status, 404);
+        let updated = send(&store, Method::Put, "/kvs/a%20b", b"new");
+        assert_eq!((updated.status, header(&updated, "etag")), (200, "\"2\""));
+
+        let deleted = handle(&store, &request(Method::Delete, "/kvs/a%20b", &[]), no_body);
+        assert_eq!(deleted.body, b"new");
+        assert_eq!(header(&deleted, "content-type"), DEFAULT_CONTENT_TYPE);
+        let gone = handle(&store, &request(Method::Get, "/kvs/a%20b", &[]), no_body);
+        assert_eq!(gone.status, 404);
+        assert_eq!(
+            gone.body,
+            br#"{"error":"Error not found","errorcode":10,"errors":{}}"#
+        );
+    }
+
+    #[test]
+    fn head_keeps_the_headers_and_drops_the_body() {
+        let store = MemoryStorage::default();
+        send(&store, Method::Post, "/kvs/k", b"12345");
+        let head = handle(&store, &request(Method::Head, "/kvs/k", &[]), no_body);
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        assert_eq!(header(&head, "content-length"), "5");
+    }
+
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_without_reading() {
+        let store = MemoryStorage::with_limits(Limits {
+            max_key_bytes: 64,
+            max_value_bytes: 10,
+            max_page_size: 10,
+        });
+        let response = handle(
+            &store,
+            &request(Method::Post, "/kvs/k", &[("content-length", "11")]),
+            no_body,
+        );
+        assert_eq!(response.status, 413);
+        let streamed = handle(&store, &request(Method::Post, "/kvs/k", &[]), |_| {
+            Err(BodyError::TooLarge)
+        });
+        assert_eq!(streamed.status, 413);
+        let broken = handle(&store, &request(Method::Post, "/kvs/k", &[]), |_| {
+            Err(BodyError::Broken("reset".into()))
+        });
+        assert_eq!(broken.status, 400);
+        assert_eq!(send(&store, Method::Get, "/kvs/k", b"").status, 404);
+    }
+
+    #[test]
+    fn unknown_methods_and_paths() {
+        let store = MemoryStorage::default();
+        let patch = handle(
+            &store,
+            &request(Method::Other("PATCH".into()), "/kvs/k", &[]),
+            no_body,
+        );
+        assert_eq!(patch.status, 405);
+        assert_eq!(header(&patch, "allow"), ENTRY_METHODS);
+        let post_collection = handle(&store, &request(Method::Post, "/kvs", &[]), no_body);
+        assert_eq!(header(&post_collection, "allow"), COLLECTION_METHODS);
+        for path in ["/", "/kvsx", "/kv/s", ""] {
+            let response = handle(&store, &request(Method::Get, path, &[]), no_body);
+            assert_eq!(response.status, 404, "{path}");
+        }
+    }
+
+    #[test]
+    fn listing_with_query_parameters() {
+        let store = MemoryStorage::default();
+        for key in ["a1", "a2", "a3", "b1"] {
+            send(&store, Method::Post, &format!("/kvs/{key}"), b"v");
+        }
+        let page = handle(
+            &store,
+            &request(Method::Get, "/kvs?prefix=a&limit=2", &[]),
+            no_body,
+        );
+        let page: serde_json::Value = serde_json::from_slice(&page.body).unwrap();
+        assert_eq!(page["keys"], serde_json::json!(["a1", "a2"]));
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let next = handle(
+            &store,
+            &request(
+                Method::Get,
+                &format!("/kvs?prefix=a&limit=2&cursor={cursor}"),
+                &[],
+            ),
+            no_body,
+        );
+        let next: serde_json::Value = serde_json::from_slice(&next.body).unwrap();
+        assert_eq!(next["keys"], serde_json::json!(["a3"]));
+        assert!(next["next_cursor"].is_null());
+        let bad = handle(&store, &request(Method::Get, "/kvs?limit=x", &[]), no_body);
+        assert_eq!(bad.status, 400);
+    }
+}

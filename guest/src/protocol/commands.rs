@@ -46,7 +46,10 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
             let version = store.update(key(&fields)?, content_type, body, version(&fields)?)?;
             json!({"ok": true, "key": key(&fields)?, "version": version})
         }
-        "delete" => entry_json(key(&fields)?, store.delete(key(&fields)?, version(&fields)?)?),
+        "delete" => entry_json(
+            key(&fields)?,
+            store.delete(key(&fields)?, version(&fields)?)?,
+        ),
         "keys" | "getall" => keys(store, &fields)?,
         "help" => json!({"ok": true, "help": HELP}),
         "stop" => {
@@ -99,19 +102,24 @@ fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
 }
 
 fn keys(store: &impl Storage, fields: &Fields) -> Result<Value, ErrorReply> {
-    let limit = match fields.limit.as_deref() {
-        None => DEFAULT_PAGE_SIZE,
-        Some(raw) => raw.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
-            argument(format!("bad limit {raw:?}: expected a positive integer"))
-        })?,
-    };
+    let limit =
+        match fields.limit.as_deref() {
+            None => DEFAULT_PAGE_SIZE,
+            Some(raw) => raw.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
+                argument(format!("bad limit {raw:?}: expected a positive integer"))
+            })?,
+        };
     let after = match fields.cursor.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(cursor::decode(raw).ok_or_else(|| {
             argument("bad cursor: pass back the next_cursor of a previous reply")
         })?),
     };
-    let page = store.list(fields.prefix.as_deref().unwrap_or(""), after.as_deref(), limit)?;
+    let page = store.list(
+        fields.prefix.as_deref().unwrap_or(""),
+        after.as_deref(),
+        limit,
+    )?;
     Ok(json!({
         "ok": true,
         "keys": page.keys,

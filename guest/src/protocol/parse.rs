@@ -29,9 +29,8 @@ pub struct Fields {
 /// Splits a line (without its `\n`; a trailing `\r` is dropped here).
 pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = std::str::from_utf8(line).map_err(|_| {
-        argument("the request is not valid UTF-8; send binary values with body64=")
-    })?;
+    let line = std::str::from_utf8(line)
+        .map_err(|_| argument("the request is not valid UTF-8; send binary values with body64="))?;
     if line.trim().is_empty() {
         return Err(argument("empty request; try cmd=help"));
     }
@@ -91,7 +90,10 @@ fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), ErrorReply> 
 
 /// An argument-exception error (code 8), the Go server's code for bad requests.
 pub fn argument(message: impl std::fmt::Display) -> ErrorReply {
-    ErrorReply::new(Code::ArgumentException, format!("Error argument exception: {message}"))
+    ErrorReply::new(
+        Code::ArgumentException,
+        format!("Error argument exception: {message}"),
+    )
 }
 
 #[cfg(test)]
@@ -121,7 +123,10 @@ mod tests {
     #[test]
     fn unknown_fields_are_ignored_and_malformed_ones_refused() {
         assert!(parse_line(b"cmd=get|key=1|colour=blue").is_ok());
-        assert_eq!(parse_line(b"cmd=get|key").unwrap_err().code, Code::ArgumentException);
+        assert_eq!(
+            parse_line(b"cmd=get|key").unwrap_err().code,
+            Code::ArgumentException
+        );
         assert!(parse_line(b"").is_err());
         assert!(parse_line(b"  \r").is_err());
         assert!(parse_line(b"cmd=get|key=\xff").is_err());

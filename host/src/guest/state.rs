@@ -79,7 +79,11 @@ impl store::Host for CallState {
             .map_err(error)
     }
 
-    fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, types::Error> {
+    fn delete(
+        &mut self,
+        key: String,
+        if_version: Option<u64>,
+    ) -> Result<types::Entry, types::Error> {
         self.kv.delete(&key, if_version).map(entry).map_err(error)
     }
 

@@ -52,7 +52,12 @@ impl Default for TcpConfig {
 /// Serves the line protocol until `shutdown` is cancelled; then stops
 /// accepting, lets each connection finish its current command, and returns
 /// when all connections are closed.
-pub async fn serve(app: App, listener: TcpListener, config: TcpConfig, shutdown: CancellationToken) {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    config: TcpConfig,
+    shutdown: CancellationToken,
+) {
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
@@ -163,7 +168,9 @@ async fn serve_connection(
     }
     .await;
     drop(replies);
-    let written = writer.await.unwrap_or_else(|join| Err(std::io::Error::other(join)));
+    let written = writer
+        .await
+        .unwrap_or_else(|join| Err(std::io::Error::other(join)));
     result.and(written)
 }
 
@@ -173,9 +180,15 @@ async fn execute(app: &App, request: &[u8]) -> (String, bool) {
     match app.guest().handle_line(request).await {
         Ok(reply) => reply,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "guest failed on a TCP command");
+            tracing::error!(
+                error = format!("{error:#}"),
+                "guest failed on a TCP command"
+            );
             (
-                error_json(envelope::UNKNOWN, "Error internal: the command handler failed"),
+                error_json(
+                    envelope::UNKNOWN,
+                    "Error internal: the command handler failed",
+                ),
                 false,
             )
         }

@@ -1,0 +1,170 @@
+//! The `kvs` binary as operators run it: flags, start-up errors, the printed
+//! addresses, and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const KVS: &str = env!("CARGO_BIN_EXE_kvs");
+
+/// Starts `kvs` on ephemeral ports and reads the addresses it prints.
+fn start(extra: &[&str]) -> (Child, SocketAddr, SocketAddr) {
+    let mut child = Command::new(KVS)
+        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let rest = line
+        .trim()
+        .strip_prefix("kvs listening: http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (http, tcp) = rest.split_once(" tcp://").unwrap();
+    (child, http.parse().unwrap(), tcp.parse().unwrap())
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "kvs did not exit in {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read_all(stream: &mut TcpStream) -> String {
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    let (mut child, http, tcp) = start(&[]);
+
+    // An upload in flight: headers and half the body sent.
+    let mut upload = TcpStream::connect(http).unwrap();
+    upload
+        .write_all(b"POST /kvs/late HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\nconnection: close\r\n\r\nhello")
+        .unwrap();
+    // A TCP client in the middle of a session.
+    let mut line = TcpStream::connect(tcp).unwrap();
+    line.write_all(b"cmd=create | key=t | body=1\n").unwrap();
+    let mut reply = [0u8; 128];
+    let n = line.read(&mut reply).unwrap();
+    assert!(
+        std::str::from_utf8(&reply[..n])
+            .unwrap()
+            .contains("\"ok\":true")
+    );
+
+    std::thread::sleep(Duration::from_millis(200));
+    sigterm(&child);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // New connections are refused once shutdown began...
+    assert!(TcpStream::connect(http).is_err(), "still accepting HTTP");
+    // ...but the upload in flight completes.
+    upload.write_all(b"world").unwrap();
+    let answer = read_all(&mut upload);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // The TCP connection was closed after its last command.
+    assert_eq!(line.read(&mut reply).unwrap(), 0);
+
+    let status = wait_with_deadline(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
+    let missing = Command::new(KVS)
+        .args([
+            "--guest",
+            "/nonexistent/guest.wasm",
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("cannot read the guest component"),
+        "{stderr}"
+    );
+
+    let not_wasm = std::env::temp_dir().join(format!("kvs-not-wasm-{}.wasm", std::process::id()));
+    std::fs::write(&not_wasm, b"this is not wasm").unwrap();
+    let output = Command::new(KVS)
+        .arg("--guest")
+        .arg(&not_wasm)
+        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&not_wasm).unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not a valid WebAssembly component"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(KVS)
+        .args(["--http", &addr, "--tcp", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen for HTTP on {addr}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_documents_every_flag_with_its_default() {
+    let output = Command::new(KVS).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in [
+        "--http",
+        "--tcp",
+        "--guest",
+        "--max-key-bytes",
+        "--max-value-bytes",
+        "--max-store-bytes",
+        "--max-line-bytes",
+        "--shutdown-timeout",
+        "[default: 127.0.0.1:9000]",
+        "[env: KVS_HTTP=]",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Shared by the integration tests: a real server on ephemeral loopback
+//! ports, and small helpers to speak to it.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use kvs::app::App;
+use kvs::guest::{DEFAULT_GUEST, GuestConfig};
+use kvs::server::{Listeners, ServerConfig};
+use kvs::store::Limits;
+use kvs::tcp::TcpConfig;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running server; shuts down when dropped.
+pub struct TestServer {
+    pub http: SocketAddr,
+    pub tcp: SocketAddr,
+    pub app: App,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+/// What a test may change about the server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub limits: Limits,
+    pub tcp: TcpConfig,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let app = App::new(options.limits, GuestConfig::default(), DEFAULT_GUEST)
+            .expect("the default guest loads");
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = http_listener.local_addr().unwrap();
+        let tcp = tcp_listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = ServerConfig {
+            tcp: options.tcp,
+            shutdown_timeout: Duration::from_secs(5),
+            ..ServerConfig::default()
+        };
+        let task = tokio::spawn(kvs::server::run(
+            app.clone(),
+            Listeners {
+                http: http_listener,
+                tcp: tcp_listener,
+            },
+            config,
+            shutdown.clone(),
+        ));
+        Self {
+            http,
+            tcp,
+            app,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// An HTTP client that does not pool across tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Sends raw bytes on a fresh connection and returns everything the server
+/// answers until it closes the connection or goes quiet for a moment.
+pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        use tokio::io::AsyncReadExt;
+        match tokio::time::timeout(Duration::from_millis(500), socket.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A line-protocol connection.
+pub struct Line {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Line {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let (read, writer) = TcpStream::connect(addr).await.unwrap().into_split();
+        Self {
+            reader: BufReader::new(read),
+            writer,
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+
+    /// The next reply line, parsed; `None` if the server closed.
+    pub async fn recv(&mut self) -> Option<serde_json::Value> {
+        let mut line = String::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), self.reader.read_line(&mut line))
+            .await
+            .expect("a reply within 30 s")
+            .unwrap();
+        if read == 0 {
+            return None;
+        }
+        assert!(line.ends_with('\n'), "a reply is one whole line: {line:?}");
+        Some(serde_json::from_str(line.trim_end()).expect("every reply is JSON"))
+    }
+
+    /// Sends one request line and returns its reply.
+    pub async fn request(&mut self, line: &str) -> serde_json::Value {
+        self.send(format!("{line}\n").as_bytes()).await;
+        self.recv().await.expect("a reply, not a closed connection")
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.writer.shutdown().await;
+    }
+}
+
+/// Deterministic bytes that are not valid UTF-8 and do not compress.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// A real PNG image of `width` x `height` noisy RGBA pixels.
+pub fn png_image(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer
+            .write_image_data(&noise((width * height * 4) as usize, 7))
+            .unwrap();
+    }
+    out
+}

@@ -1,0 +1,360 @@
+//! The TCP command protocol over real sockets: every command and every error
+//! case, framing, pipelining, limits, and clients that misbehave.
+
+mod common;
+
+use common::{Line, Options, TestServer, client, png_image};
+use kvs::tcp::TcpConfig;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn assert_error(reply: &Value, code: u64) {
+    assert_eq!(reply["errorcode"], code, "{reply}");
+    assert!(reply["error"].is_string(), "{reply}");
+    assert_eq!(reply["errors"], json!({}), "{reply}");
+    assert!(
+        reply.get("ok").is_none(),
+        "an error is never a value: {reply}"
+    );
+}
+
+#[tokio::test]
+async fn the_go_clients_commands_work() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+
+    let reply = tcp.request("cmd=create | key=1 | body=testk1").await;
+    assert_eq!(reply["ok"], true);
+    assert_eq!(reply["key"], "1");
+    let v1 = reply["version"].as_u64().unwrap();
+
+    let reply = tcp.request("cmd=get | key=1").await;
+    assert_eq!(
+        reply,
+        json!({"ok": true, "key": "1", "type": "text/plain; charset=utf-8", "version": v1, "body": "testk1"})
+    );
+
+    let reply = tcp.request("cmd=update | key=1 | body=updatetestk1").await;
+    assert_eq!(reply["ok"], true);
+    let reply = tcp.request("cmd=get | key=1").await;
+    assert_eq!(reply["body"], "updatetestk1");
+
+    let reply = tcp.request("cmd=delete | key=1").await;
+    assert_eq!(reply["body"], "updatetestk1");
+    assert_error(&tcp.request("cmd=get | key=1").await, 10);
+    assert_error(&tcp.request("cmd=delete | key=1").await, 10);
+
+    // create never overwrites, update never creates.
+    assert_error(&tcp.request("cmd=update | key=2 | body=x").await, 10);
+    tcp.request("cmd=create | key=2 | body=first").await;
+    assert_error(&tcp.request("cmd=create | key=2 | body=second").await, 15);
+    assert_eq!(tcp.request("cmd=get|key=2").await["body"], "first");
+
+    // Values written over TCP are visible over HTTP with their type.
+    let response = client().get(server.url("/kvs/2")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), "first");
+}
+
+#[tokio::test]
+async fn bodies_may_hold_pipes_equals_spaces_and_unicode() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+    for (i, body) in [
+        "a|b",
+        "x=y=z",
+        "cmd=get | key=1",
+        "spaces inside kept",
+        "ünïcødé ✓ 日本語",
+        r#"{"json": [1, "two", {"three": 3}]}"#,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = tcp
+            .request(&format!("cmd=create | key=k{i} | body={body}"))
+            .await;
+        assert_eq!(reply["ok"], true, "{reply}");
+        let reply = tcp.request(&format!("cmd=get | key=k{i}")).await;
+        assert_eq!(reply["body"], body);
+    }
+    // type= sets the content type; fields after body= belong to the body.
+    tcp.request("cmd=create | key=j | type=application/json | body={\"a\":1}")
+        .await;
+    let reply = tcp.request("cmd=get | key=j").await;
+    assert_eq!(reply["type"], "application/json");
+    assert_eq!(reply["body"], "{\"a\":1}");
+    // Unknown fields are ignored; a trailing \r is accepted.
+    let reply = tcp.request("cmd=get | key=j | colour=blue\r").await;
+    assert_eq!(reply["body"], "{\"a\":1}");
+}
+
+#[tokio::test]
+async fn binary_values_travel_as_base64_on_one_line() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+    let image = png_image(64, 64);
+    let http = client();
+    http.post(server.url("/kvs/img"))
+        .header("content-type", "image/png")
+        .body(image.clone())
+        .send()
+        .await
+        .unwrap();
+    let reply = tcp.request("cmd=get | key=img").await;
+    assert_eq!(reply["type"], "image/png");
+    assert!(reply.get("body").is_none());
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine.decode(reply["body64"].as_str().unwrap()).unwrap();
+    assert!(bytes == image, "PNG bytes differ");
+
+    // And in: body64 carries exact bytes, newlines included.
+    let payload = b"line one\nline two\r\n\x00\xff";
+    let reply = tcp
+        .request(&format!(
+            "cmd=create | key=raw | type=application/x-test | body64={}",
+            engine.encode(payload)
+        ))
+        .await;
+    assert_eq!(reply["ok"], true);
+    let response = http.get(server.url("/kvs/raw")).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-test");
+    assert_eq!(&response.bytes().await.unwrap()[..], payload);
+    // A text value with newlines comes back on one line, escaped.
+    http.post(server.url("/kvs/multi"))
+        .body("a\nb\nc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tcp.request("cmd=get|key=multi").await["body"], "a\nb\nc");
+    assert_error(
+        &tcp.request("cmd=create|key=bad|body64=not base64!").await,
+        8,
+    );
+}
+
+#[tokio::test]
+async fn keys_pages_through_the_store() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+    for i in 0..7 {
+        tcp.request(&format!("cmd=create | key=p{i} | body=v"))
+            .await;
+    }
+    tcp.request("cmd=create | key=q | body=v").await;
+    let mut seen = Vec::new();
+    let mut request = "cmd=keys | prefix=p | limit=3".to_string();
+    loop {
+        let reply = tcp.request(&request).await;
+        assert_eq!(reply["ok"], true);
+        seen.extend(
+            reply["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k.as_str().unwrap().to_string()),
+        );
+        match reply["next_cursor"].as_str() {
+            Some(cursor) => request = format!("cmd=keys | prefix=p | limit=3 | cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    let reply = tcp.request("cmd=getall").await;
+    assert_eq!(reply["keys"].as_array().unwrap().len(), 8);
+    assert_error(&tcp.request("cmd=keys | limit=0").await, 8);
+    assert_error(&tcp.request("cmd=keys | cursor=???").await, 8);
+}
+
+#[tokio::test]
+async fn every_bad_line_gets_exactly_one_error_line() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+    for line in [
+        "",
+        "   ",
+        "garbage",
+        "cmd=",
+        "cmd=frobnicate | key=1",
+        "key=1",
+        "cmd=get",
+        "cmd=get | key=",
+        "cmd=create | key=1",
+        "cmd=update | key=1 | version=abc | body=x",
+    ] {
+        assert_error(&tcp.request(line).await, 8);
+    }
+    // Binary garbage, not UTF-8.
+    tcp.send(b"\xff\xfe\x00\x01 garbage\n").await;
+    assert_error(&tcp.recv().await.unwrap(), 8);
+    // Still serving afterwards.
+    let reply = tcp.request("cmd=help").await;
+    assert!(reply["help"].as_array().unwrap().len() >= 6);
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_without_deadlock() {
+    let server = TestServer::start().await;
+    let mut tcp = Line::connect(server.tcp).await;
+    const N: usize = 5000;
+    // Send everything before reading anything.
+    let mut batch = String::new();
+    for i in 0..N {
+        batch.push_str(&format!(
+            "cmd=create | key=pipe{i} | body={}\n",
+            "v".repeat(100)
+        ));
+        batch.push_str(&format!("cmd=get | key=pipe{i}\n"));
+    }
+    tcp.send(batch.as_bytes()).await;
+    for i in 0..N {
+        let created = tcp.recv().await.unwrap();
+        assert_eq!(created["key"], format!("pipe{i}"), "{created}");
+        let got = tcp.recv().await.unwrap();
+        assert_eq!(got["key"], format!("pipe{i}"));
+        assert_eq!(got["body"].as_str().unwrap().len(), 100);
+    }
+}
+
+#[tokio::test]
+async fn stop_closes_only_its_own_connection() {
+    let server = TestServer::start().await;
+    let mut first = Line::connect(server.tcp).await;
+    let mut second = Line::connect(server.tcp).await;
+    first.request("cmd=create | key=s | body=v").await;
+    let reply = first.request("cmd=stop").await;
+    assert_error(&reply, 14);
+    assert!(
+        first.recv().await.is_none(),
+        "the connection is closed after stop"
+    );
+    assert_eq!(second.request("cmd=get | key=s").await["body"], "v");
+    let mut third = Line::connect(server.tcp).await;
+    assert_eq!(third.request("cmd=get | key=s").await["body"], "v");
+}
+
+#[tokio::test]
+async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on() {
+    let server = TestServer::start_with(Options {
+        tcp: TcpConfig {
+            max_line_bytes: 1024,
+            ..TcpConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = Line::connect(server.tcp).await;
+    let reply = tcp
+        .request(&format!("cmd=create | key=big | body={}", "x".repeat(5000)))
+        .await;
+    assert_error(&reply, 17);
+    assert!(reply["error"].as_str().unwrap().contains("1024"));
+    assert_error(&tcp.request("cmd=get | key=big").await, 10);
+    assert_eq!(
+        tcp.request("cmd=create | key=ok | body=v").await["ok"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_well() {
+    let server = TestServer::start().await;
+    let mut socket = TcpStream::connect(server.tcp).await.unwrap();
+    socket
+        .write_all(b"cmd=create | key=done | body=1\ncmd=create | key=half | bo")
+        .await
+        .unwrap();
+    let mut reply = [0u8; 256];
+    let n = socket.read(&mut reply).await.unwrap();
+    assert!(String::from_utf8_lossy(&reply[..n]).contains("\"ok\":true"));
+    drop(socket);
+
+    let mut tcp = Line::connect(server.tcp).await;
+    assert_eq!(tcp.request("cmd=get | key=done").await["body"], "1");
+    assert_error(&tcp.request("cmd=get | key=half").await, 10);
+
+    // A half-closed socket still gets its replies.
+    let mut half = TcpStream::connect(server.tcp).await.unwrap();
+    half.write_all(b"cmd=get | key=done\n").await.unwrap();
+    half.shutdown().await.unwrap();
+    let mut answer = String::new();
+    half.read_to_string(&mut answer).await.unwrap();
+    assert_eq!(answer.lines().count(), 1);
+    assert!(answer.contains("\"body\":\"1\""));
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_refused_with_an_error_line() {
+    let server = TestServer::start_with(Options {
+        tcp: TcpConfig {
+            max_connections: 2,
+            ..TcpConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut a = Line::connect(server.tcp).await;
+    let mut b = Line::connect(server.tcp).await;
+    // Make sure both are accepted before the third arrives.
+    a.request("cmd=help").await;
+    b.request("cmd=help").await;
+    let mut c = Line::connect(server.tcp).await;
+    assert_error(&c.recv().await.unwrap(), 20);
+    assert!(c.recv().await.is_none());
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut d = Line::connect(server.tcp).await;
+    assert_eq!(d.request("cmd=help").await["ok"], true);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let server = TestServer::start_with(Options {
+        tcp: TcpConfig {
+            idle_timeout: Duration::from_millis(300),
+            ..TcpConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = Line::connect(server.tcp).await;
+    assert_eq!(tcp.request("cmd=help").await["ok"], true);
+    assert_error(&tcp.recv().await.unwrap(), 20);
+    assert!(tcp.recv().await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_tcp_clients_get_no_wrong_replies() {
+    let server = TestServer::start().await;
+    let tasks = (0..16).map(|client_id| {
+        let addr = server.tcp;
+        tokio::spawn(async move {
+            let mut tcp = Line::connect(addr).await;
+            for round in 0..50 {
+                let key = format!("c{client_id}-{round}");
+                let reply = tcp
+                    .request(&format!("cmd=create|key={key}|body={round}"))
+                    .await;
+                assert_eq!(reply["ok"], true, "{reply}");
+                let reply = tcp.request(&format!("cmd=get|key={key}")).await;
+                assert_eq!(reply["body"], round.to_string());
+                let reply = tcp.request(&format!("cmd=delete|key={key}")).await;
+                assert_eq!(reply["body"], round.to_string());
+                assert_error(&tcp.request(&format!("cmd=get|key={key}")).await, 10);
+                // A shared key: create races, exactly the legal answers.
+                let reply = tcp.request("cmd=create|key=shared|body=x").await;
+                assert!(reply["ok"] == true || reply["errorcode"] == 15, "{reply}");
+            }
+        })
+    });
+    for task in futures::future::join_all(tasks).await {
+        task.unwrap();
+    }
+    assert_eq!(server.app.store().usage().keys, 1);
+}
