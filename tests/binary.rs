@@ -8,12 +8,38 @@ use std::time::Duration;
 
 const KVS: &str = env!("CARGO_BIN_EXE_kvs");
 
+/// A `kvs` process that is killed if a test fails before stopping it.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts `kvs` on ephemeral ports and reads the addresses it prints.
-fn start(extra: &[&str]) -> (Child, SocketAddr, SocketAddr) {
+fn start(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
     let mut child = Command::new(KVS)
         .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
         .args(extra)
         .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -27,7 +53,7 @@ fn start(extra: &[&str]) -> (Child, SocketAddr, SocketAddr) {
         .strip_prefix("kvs listening: http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let (http, tcp) = rest.split_once(" tcp://").unwrap();
-    (child, http.parse().unwrap(), tcp.parse().unwrap())
+    (Server(child), http.parse().unwrap(), tcp.parse().unwrap())
 }
 
 fn sigterm(child: &Child) {
@@ -167,4 +193,82 @@ fn help_documents_every_flag_with_its_default() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
+}
+
+#[test]
+fn the_client_runs_commands_for_scripts_and_reports_failure_in_its_status() {
+    let (mut child, _http, tcp) = start(&[]);
+    let tcp = tcp.to_string();
+
+    let output = Command::new(KVS)
+        .args([
+            "client",
+            &tcp,
+            "-c",
+            "cmd=create | key=c | type=application/json | body={\"a\":[1,2]}",
+        ])
+        .args(["-c", "cmd=get | key=c"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("ok: c is at version"), "{stdout}");
+    // JSON values are pretty-printed.
+    assert!(stdout.contains("\"a\": [\n    1,\n    2\n  ]"), "{stdout}");
+
+    let output = Command::new(KVS)
+        .args(["client", &tcp, "--raw", "-c", "cmd=get | key=missing"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"{"error":"Error not found","errorcode":10,"errors":{}}"#
+    );
+
+    // Commands on stdin; a stop ends the session without counting as failure.
+    let mut client = Command::new(KVS)
+        .args(["client", &tcp])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cmd=create | key=s | body64=AAL/\ncmd=get | key=s\ncmd=keys\ncmd=stop\ncmd=get | key=s\n")
+        .unwrap();
+    let output = client.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("<3 bytes of application/octet-stream, binary, not shown>"),
+        "{stdout}"
+    );
+
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn the_script_loops_through_the_tcp_port_and_finishes() {
+    let (mut child, _http, tcp) = start(&[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kvs.sh");
+    let output = Command::new("bash")
+        .args([script, &tcp.to_string(), "25"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("151 requests, 0 unexpected replies"),
+        "{stdout}"
+    );
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
 }

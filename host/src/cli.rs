@@ -1,6 +1,7 @@
 //! Command-line arguments. Every setting has a flag, an environment variable
 //! fallback and a documented default; `kvs --help` is the reference.
 
+use crate::client::ClientArgs;
 use crate::guest::GuestConfig;
 use crate::http::HttpConfig;
 use crate::store::Limits;
@@ -26,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the REST API and the TCP command protocol (the default).
     Serve(ServeArgs),
+    /// Talk to a kvs TCP port: interactively, or running commands for a script.
+    Client(ClientArgs),
 }
 
 /// Output format of log lines.

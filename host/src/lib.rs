@@ -6,6 +6,7 @@
 //! command protocol, and reaches the data through the WIT imports in `wit/`.
 //!
 //! - [`cli`]: command-line flags and their defaults.
+//! - [`client`]: `kvs client`, for the TCP command protocol.
 //! - [`server`]: [`server::run`] on listeners the caller bound.
 //! - [`app`]: the state every front end shares.
 //! - [`http`]: the HTTP front end (hyper), each request handed to the guest.
@@ -17,6 +18,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod envelope;
 pub mod guest;
 pub mod http;

@@ -11,6 +11,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Client(args)) => {
+            let all_ok = kvs::client::run(&args)?;
+            std::process::exit(if all_ok { 0 } else { 1 });
+        }
         None => cli.serve,
     };
     init_logging(args.log_format);

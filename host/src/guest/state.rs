@@ -2,20 +2,25 @@
 //!
 //! Each guest call runs in its own `wasmtime::Store` whose data is a
 //! [`CallState`]: the WASI contexts (which grant nothing: no files, no
-//! network, no environment) and a handle to the shared [`crate::store::Store`].
+//! network, no outgoing HTTP, no environment) and a handle to the shared [`crate::store::Store`].
 
 use super::bindings::{store, types};
 use crate::store::{self as kv, StoreError};
 use bytes::Bytes;
+use std::future::Future;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
 
 /// The data of one `wasmtime::Store`.
 pub struct CallState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
+    hooks: DenyOutgoingHttp,
     kv: kv::Store,
 }
 
@@ -25,6 +30,7 @@ impl CallState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            hooks: DenyOutgoingHttp,
             kv,
         }
     }
@@ -44,8 +50,35 @@ impl WasiHttpView for CallState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
+    }
+}
+
+/// A guest serves requests; it does not make them. `wasi:http/outgoing-handler`
+/// is linked (guests built with it must load) but every request is denied.
+struct DenyOutgoingHttp;
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for DenyOutgoingHttp {
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }
 
