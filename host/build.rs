@@ -1,5 +1,6 @@
-//! Builds the default guest component from `guest/` for `wasm32-wasip2` and
-//! leaves it in `OUT_DIR` for `include_bytes!`.
+//! Builds the guest component from `guest/` for `wasm32-wasip2` and leaves it
+//! in `OUT_DIR` for `include_bytes!`, together with the test flavors the
+//! hot-swap tests load (`KVS_GUEST_CANARY`, `KVS_GUEST_BROKEN`).
 //!
 //! The nested `cargo build` uses its own target directory: sharing the outer
 //! build's would deadlock on cargo's artifact lock. The wasm target is added
@@ -22,6 +23,27 @@ fn main() {
     // Next to the outer target directory, so `cargo clean` removes it too and
     // rebuilds stay incremental.
     let target_dir = target_dir_for(&out_dir);
+    for (flavor, feature, env_var) in [
+        ("default", None, None),
+        ("canary", Some("flavor-canary"), Some("KVS_GUEST_CANARY")),
+        ("broken", Some("flavor-broken"), Some("KVS_GUEST_BROKEN")),
+    ] {
+        let wasm = build_guest(root, &target_dir, feature);
+        let name = match flavor {
+            "default" => "kvs_guest.wasm".to_string(),
+            other => format!("kvs_guest_{other}.wasm"),
+        };
+        let dest = out_dir.join(name);
+        std::fs::copy(&wasm, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
+        if let Some(env_var) = env_var {
+            println!("cargo:rustc-env={env_var}={}", dest.display());
+        }
+    }
+}
+
+/// Runs the nested `cargo build` of the guest with one flavor feature (or
+/// none) and returns the path of the component it wrote.
+fn build_guest(root: &Path, target_dir: &Path, feature: Option<&str>) -> PathBuf {
     let profile = "release";
     let mut cargo = Command::new(env("CARGO"));
     cargo
@@ -36,7 +58,10 @@ fn main() {
             profile,
         ])
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
+    if let Some(feature) = feature {
+        cargo.args(["--features", feature]);
+    }
     // Settings meant for the host must not leak into the guest's build.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
@@ -53,11 +78,11 @@ fn main() {
         cargo.env_remove(var);
     }
     let status = cargo.status().expect("failed to run cargo for the guest");
-    assert!(status.success(), "building the guest component failed");
-
-    let wasm = target_dir.join(TARGET).join(profile).join("kvs_guest.wasm");
-    std::fs::copy(&wasm, out_dir.join("kvs_guest.wasm"))
-        .unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
+    assert!(
+        status.success(),
+        "building the guest component ({feature:?}) failed"
+    );
+    target_dir.join(TARGET).join(profile).join("kvs_guest.wasm")
 }
 
 /// Installs the wasm target when rustup manages this toolchain and lacks it.

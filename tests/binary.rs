@@ -35,8 +35,21 @@ impl Drop for Server {
 
 /// Starts `kvs` on ephemeral ports and reads the addresses it prints.
 fn start(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
+    let (server, http, tcp, _admin) = start_with_admin(extra);
+    (server, http, tcp)
+}
+
+/// Like [`start`], also returning the admin address.
+fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
     let mut child = Command::new(KVS)
-        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -52,8 +65,14 @@ fn start(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
         .trim()
         .strip_prefix("kvs listening: http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-    let (http, tcp) = rest.split_once(" tcp://").unwrap();
-    (Server(child), http.parse().unwrap(), tcp.parse().unwrap())
+    let (http, rest) = rest.split_once(" tcp://").unwrap();
+    let (tcp, admin) = rest.split_once(" admin://").unwrap();
+    (
+        Server(child),
+        http.parse().unwrap(),
+        tcp.parse().unwrap(),
+        admin.parse().unwrap(),
+    )
 }
 
 fn sigterm(child: &Child) {
@@ -146,7 +165,14 @@ fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
     let output = Command::new(KVS)
         .arg("--guest")
         .arg(&not_wasm)
-        .args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0"])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     std::fs::remove_file(&not_wasm).unwrap();
@@ -163,7 +189,14 @@ fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let output = Command::new(KVS)
-        .args(["--http", &addr, "--tcp", "127.0.0.1:0"])
+        .args([
+            "--http",
+            &addr,
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());

@@ -30,6 +30,7 @@ bindings::export!(Component with_types_in bindings);
 
 impl incoming_handler::Guest for Component {
     fn handle(request: IncomingRequest, outparam: ResponseOutparam) {
+        crate::flavor::trap_if_broken();
         let parsed = http::Request {
             method: method(request.method()),
             path_with_query: request.path_with_query().unwrap_or_else(|| "/".into()),
@@ -42,6 +43,7 @@ impl incoming_handler::Guest for Component {
 
 impl command::Guest for Component {
     fn handle_line(line: Vec<u8>) -> command::Reply {
+        crate::flavor::trap_if_broken();
         let reply = protocol::handle_line(&HostStore, &line);
         command::Reply {
             line: reply.line,

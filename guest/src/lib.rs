@@ -8,6 +8,7 @@
 //! - [`protocol`]: the TCP command protocol, one line in, one line out.
 //! - [`envelope`]: the JSON error envelope and codes shared by both.
 //! - [`cursor`]: opaque listing cursors.
+//! - [`flavor`]: which build this is (the default, or a test flavor).
 //! - `component` (wasm32 only): the thin adapter from the WIT world
 //!   `kvs:store/service` to the modules above.
 //!
@@ -16,6 +17,7 @@
 
 pub mod cursor;
 pub mod envelope;
+pub mod flavor;
 pub mod http;
 pub mod protocol;
 pub mod storage;

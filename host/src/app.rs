@@ -1,5 +1,5 @@
 //! The state every front end shares: the store, the runtime, and the guest
-//! currently serving.
+//! currently serving, which can be swapped while calls are running.
 
 use crate::guest::{Guest, GuestConfig, Runtime};
 use crate::store::{Limits, Store};
@@ -14,22 +14,48 @@ pub struct App {
 struct Inner {
     store: Store,
     runtime: Runtime,
-    /// The guest new calls go to. A call clones the `Arc` once at its start
-    /// and finishes on that guest, whatever replaces it meanwhile.
-    current: RwLock<Arc<Guest>>,
+    guests: RwLock<Guests>,
+}
+
+/// The guest serving now, and the one before it for rollback.
+struct Guests {
+    current: Loaded,
+    previous: Option<Loaded>,
+    /// Generations handed out so far; the first guest is generation 1.
+    generations: u64,
+}
+
+/// A guest and its generation number.
+#[derive(Clone)]
+pub struct Loaded {
+    pub guest: Arc<Guest>,
+    pub generation: u64,
 }
 
 impl App {
-    /// Creates the store and loads `guest` (the component's bytes).
-    pub fn new(limits: Limits, guest_config: GuestConfig, guest: &[u8]) -> anyhow::Result<Self> {
+    /// Creates the store and loads `guest` (the component's bytes) as
+    /// generation 1.
+    pub fn new(
+        limits: Limits,
+        guest_config: GuestConfig,
+        guest: &[u8],
+        source: &str,
+    ) -> anyhow::Result<Self> {
         let store = Store::new(limits);
         let runtime = Runtime::new(guest_config, store.clone())?;
-        let guest = runtime.load(guest)?;
+        let guest = Arc::new(runtime.load(guest, source)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 runtime,
-                current: RwLock::new(Arc::new(guest)),
+                guests: RwLock::new(Guests {
+                    current: Loaded {
+                        guest,
+                        generation: 1,
+                    },
+                    previous: None,
+                    generations: 1,
+                }),
             }),
         })
     }
@@ -42,8 +68,53 @@ impl App {
         &self.inner.runtime
     }
 
-    /// The guest that serves calls starting now.
+    /// The guest that serves calls starting now. A call takes it once, at its
+    /// start, and finishes on it whatever replaces it meanwhile.
     pub fn guest(&self) -> Arc<Guest> {
-        Arc::clone(&self.inner.current.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&self.guests().current.guest)
+    }
+
+    /// The current guest with its generation.
+    pub fn current(&self) -> Loaded {
+        self.guests().current.clone()
+    }
+
+    /// The guest a rollback would return to.
+    pub fn previous(&self) -> Option<Loaded> {
+        self.guests().previous.clone()
+    }
+
+    /// Makes `guest` current under a new generation; the replaced guest
+    /// becomes the rollback target. Atomic: every call sees either the old
+    /// guest or the new one.
+    pub fn swap(&self, guest: Arc<Guest>) -> Loaded {
+        let mut guests = self.guests_mut();
+        guests.generations += 1;
+        let loaded = Loaded {
+            guest,
+            generation: guests.generations,
+        };
+        let replaced = std::mem::replace(&mut guests.current, loaded.clone());
+        guests.previous = Some(replaced);
+        loaded
+    }
+
+    /// Returns to the previous guest (keeping its generation number), and makes
+    /// the guest it replaces the new rollback target. `None` if there is no
+    /// previous guest.
+    pub fn rollback(&self) -> Option<Loaded> {
+        let mut guests = self.guests_mut();
+        let previous = guests.previous.take()?;
+        let replaced = std::mem::replace(&mut guests.current, previous.clone());
+        guests.previous = Some(replaced);
+        Some(previous)
+    }
+
+    fn guests(&self) -> std::sync::RwLockReadGuard<'_, Guests> {
+        self.inner.guests.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn guests_mut(&self) -> std::sync::RwLockWriteGuard<'_, Guests> {
+        self.inner.guests.write().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,6 +1,8 @@
 //! Command-line arguments. Every setting has a flag, an environment variable
 //! fallback and a documented default; `kvs --help` is the reference.
 
+use crate::admin::AdminConfig;
+use crate::admin_client::ReloadArgs;
 use crate::client::ClientArgs;
 use crate::guest::GuestConfig;
 use crate::http::HttpConfig;
@@ -29,6 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Talk to a kvs TCP port: interactively, or running commands for a script.
     Client(ClientArgs),
+    /// Ask a running kvs to reload its guest (or roll back), via its admin endpoint.
+    Reload(ReloadArgs),
 }
 
 /// Output format of log lines.
@@ -48,9 +52,28 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_TCP", default_value = "127.0.0.1:9001")]
     pub tcp: SocketAddr,
 
-    /// A guest component to run instead of the one built into kvs.
+    /// A guest component to run instead of the one built into kvs. SIGHUP and
+    /// `kvs reload` load it again.
     #[arg(long, env = "KVS_GUEST")]
     pub guest: Option<PathBuf>,
+
+    /// Reload the --guest file whenever it changes (polled; a file still being
+    /// written is waited for).
+    #[arg(long, env = "KVS_WATCH", requires = "guest")]
+    pub watch: bool,
+
+    /// How often --watch looks at the guest file, in milliseconds.
+    #[arg(long, env = "KVS_WATCH_INTERVAL_MS", default_value_t = 500)]
+    pub watch_interval_ms: u64,
+
+    /// Address of the admin endpoint (status, reload, rollback). Never the
+    /// public port; anything but loopback requires --admin-token.
+    #[arg(long, env = "KVS_ADMIN", default_value = "127.0.0.1:9002")]
+    pub admin: SocketAddr,
+
+    /// Bearer token the admin endpoint requires (Authorization: Bearer TOKEN).
+    #[arg(long, env = "KVS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 
     /// Longest key accepted, in bytes.
     #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = "1KiB")]
@@ -133,6 +156,23 @@ impl ServeArgs {
             idle_timeout: Duration::from_secs(self.tcp_idle_timeout_secs.max(1)),
             ..TcpConfig::default()
         }
+    }
+
+    /// The admin settings, refused when the endpoint would be reachable from
+    /// other machines without a token.
+    pub fn admin_config(&self) -> anyhow::Result<AdminConfig> {
+        let token = self.admin_token.clone().filter(|t| !t.is_empty());
+        anyhow::ensure!(
+            token.is_some() || self.admin.ip().is_loopback(),
+            "the admin endpoint {} is not on loopback: set --admin-token (or KVS_ADMIN_TOKEN)",
+            self.admin
+        );
+        Ok(AdminConfig { token })
+    }
+
+    pub fn watch_interval(&self) -> Option<Duration> {
+        self.watch
+            .then(|| Duration::from_millis(self.watch_interval_ms.max(10)))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

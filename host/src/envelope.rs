@@ -8,6 +8,11 @@ pub const UNKNOWN: u16 = 2;
 pub const TOO_LARGE: u16 = 17;
 /// The server cannot take the request now (connection limit, shutting down).
 pub const UNAVAILABLE: u16 = 20;
+/// The admin endpoint refused a new guest (does not compile, link, or pass
+/// its self-check).
+pub const GUEST_REJECTED: u16 = 21;
+/// The admin endpoint needs a token that was missing or wrong.
+pub const UNAUTHORIZED: u16 = 22;
 
 /// `{"error":message,"errorcode":code,"errors":{}}` on one line.
 pub fn error_json(code: u16, message: &str) -> String {

@@ -12,17 +12,25 @@
 //! - [`http`]: the HTTP front end (hyper), each request handed to the guest.
 //! - [`tcp`]: the TCP line protocol front end, each line handed to the guest.
 //! - [`envelope`]: the JSON error envelope for errors the host answers itself.
+//! - [`admin`]: the admin endpoint: guest status, reload, rollback.
+//! - [`admin_client`]: `kvs reload`, the admin endpoint's command-line client.
+//! - [`reload`]: swapping the guest while the host runs.
+//! - [`watch`]: `--watch`, reloading when the guest file changes.
 //! - [`guest`]: the engine, loading components, calling them.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
 
+pub mod admin;
+pub mod admin_client;
 pub mod app;
 pub mod cli;
 pub mod client;
 pub mod envelope;
 pub mod guest;
 pub mod http;
+pub mod reload;
 pub mod server;
 pub mod shutdown;
 pub mod store;
 pub mod tcp;
+pub mod watch;

@@ -15,6 +15,9 @@ fn main() -> anyhow::Result<()> {
             let all_ok = kvs::client::run(&args)?;
             std::process::exit(if all_ok { 0 } else { 1 });
         }
+        Some(Command::Reload(args)) => {
+            return tokio::runtime::Runtime::new()?.block_on(kvs::admin_client::run(&args));
+        }
         None => cli.serve,
     };
     init_logging(args.log_format);
@@ -22,31 +25,46 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let guest = match &args.guest {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read the guest component {}", path.display()))?,
-        None => kvs::guest::DEFAULT_GUEST.to_vec(),
+    let admin_config = args.admin_config()?;
+    let (guest, source) = match &args.guest {
+        Some(path) => (
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the guest component {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (kvs::guest::DEFAULT_GUEST.to_vec(), "built-in".to_string()),
     };
-    let app = App::new(args.limits(), args.guest_config(), &guest)?;
+    let app = App::new(args.limits(), args.guest_config(), &guest, &source)?;
+    app.guest()
+        .self_check()
+        .await
+        .context("the guest failed its start-up self-check")?;
     let http = TcpListener::bind(args.http)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
     let tcp = TcpListener::bind(args.tcp)
         .await
         .with_context(|| format!("cannot listen for TCP on {}", args.tcp))?;
+    let admin = TcpListener::bind(args.admin)
+        .await
+        .with_context(|| format!("cannot listen for the admin endpoint on {}", args.admin))?;
     eprintln!(
-        "kvs listening: http://{} tcp://{}",
+        "kvs listening: http://{} tcp://{} admin://{}",
         http.local_addr()?,
-        tcp.local_addr()?
+        tcp.local_addr()?,
+        admin.local_addr()?
     );
     let config = ServerConfig {
         http: args.http_config(),
         tcp: args.tcp_config(),
+        admin: admin_config,
+        guest_path: args.guest.clone(),
+        watch_interval: args.watch_interval(),
         shutdown_timeout: args.shutdown_timeout(),
     };
     kvs::server::run(
         app,
-        Listeners { http, tcp },
+        Listeners { http, tcp, admin },
         config,
         kvs::shutdown::on_signal(),
     )

@@ -3,9 +3,12 @@
 //! Tests bind `127.0.0.1:0` and call [`run`] directly; the binary binds the
 //! configured addresses, prints them, and calls the same [`run`].
 
+use crate::admin::{self, AdminConfig};
 use crate::app::App;
 use crate::http::{self, HttpConfig};
+use crate::reload::Reloader;
 use crate::tcp::{self, TcpConfig};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,13 +18,20 @@ use tokio_util::sync::CancellationToken;
 pub struct Listeners {
     pub http: TcpListener,
     pub tcp: TcpListener,
+    pub admin: TcpListener,
 }
 
-/// Settings of the front ends.
-#[derive(Debug, Clone, Copy, Default)]
+/// Settings of the front ends and of guest reloading.
+#[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     pub http: HttpConfig,
     pub tcp: TcpConfig,
+    pub admin: AdminConfig,
+    /// The `--guest` file, reloaded on SIGHUP, by the admin endpoint, and
+    /// (with `watch_interval`) when it changes.
+    pub guest_path: Option<PathBuf>,
+    /// Poll the guest file this often and reload it when it changes.
+    pub watch_interval: Option<Duration>,
     /// How long in-flight work may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
 }
@@ -34,6 +44,7 @@ pub async fn run(
     config: ServerConfig,
     shutdown: CancellationToken,
 ) {
+    let reloader = Reloader::new(app.clone(), config.guest_path.clone());
     let http = tokio::spawn(http::serve(
         app.clone(),
         listeners.http,
@@ -46,6 +57,25 @@ pub async fn run(
         config.tcp,
         shutdown.clone(),
     ));
+    tokio::spawn(admin::serve(
+        reloader.clone(),
+        listeners.admin,
+        config.admin.clone(),
+        shutdown.clone(),
+    ));
+    #[cfg(unix)]
+    tokio::spawn(crate::reload::reload_on_sighup(
+        reloader.clone(),
+        shutdown.clone(),
+    ));
+    if let (Some(path), Some(interval)) = (config.guest_path.clone(), config.watch_interval) {
+        tokio::spawn(crate::watch::watch(
+            reloader.clone(),
+            path,
+            interval,
+            shutdown.clone(),
+        ));
+    }
     shutdown.cancelled().await;
     if tokio::time::timeout(config.shutdown_timeout, async {
         let _ = tokio::join!(http, tcp);

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+use kvs::admin::AdminConfig;
 use kvs::app::App;
 use kvs::guest::{DEFAULT_GUEST, GuestConfig};
 use kvs::server::{Listeners, ServerConfig};
@@ -19,16 +20,20 @@ use tokio_util::sync::CancellationToken;
 pub struct TestServer {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
+    pub admin: SocketAddr,
     pub app: App,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
 /// What a test may change about the server.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub limits: Limits,
     pub tcp: TcpConfig,
+    /// Serve this guest file (reloadable) instead of the built-in guest.
+    pub guest_path: Option<std::path::PathBuf>,
+    pub admin_token: Option<String>,
 }
 
 impl TestServer {
@@ -37,15 +42,25 @@ impl TestServer {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        let app = App::new(options.limits, GuestConfig::default(), DEFAULT_GUEST)
-            .expect("the default guest loads");
+        let guest = match &options.guest_path {
+            Some(path) => std::fs::read(path).unwrap(),
+            None => DEFAULT_GUEST.to_vec(),
+        };
+        let app = App::new(options.limits, GuestConfig::default(), &guest, "test")
+            .expect("the guest loads");
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = http_listener.local_addr().unwrap();
         let tcp = tcp_listener.local_addr().unwrap();
+        let admin = admin_listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let config = ServerConfig {
             tcp: options.tcp,
+            admin: AdminConfig {
+                token: options.admin_token.clone(),
+            },
+            guest_path: options.guest_path.clone(),
             shutdown_timeout: Duration::from_secs(5),
             ..ServerConfig::default()
         };
@@ -54,6 +69,7 @@ impl TestServer {
             Listeners {
                 http: http_listener,
                 tcp: tcp_listener,
+                admin: admin_listener,
             },
             config,
             shutdown.clone(),
@@ -61,6 +77,7 @@ impl TestServer {
         Self {
             http,
             tcp,
+            admin,
             app,
             shutdown,
             task: Some(task),

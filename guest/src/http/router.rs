@@ -37,6 +37,7 @@ pub fn handle(store: &impl Storage, request: &Request, body: impl BodyReader) ->
         ))
         .with_status(404),
     };
+    let response = response.header("kvs-guest", crate::flavor::NAME);
     if request.method == Method::Head {
         response.without_body()
     } else {

@@ -51,7 +51,7 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
             store.delete(key(&fields)?, version(&fields)?)?,
         ),
         "keys" | "getall" => keys(store, &fields)?,
-        "help" => json!({"ok": true, "help": HELP}),
+        "help" => json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}),
         "stop" => {
             return Ok(Reply {
                 line: ErrorReply::new(Code::Stop, "Stop command from client").to_json(),

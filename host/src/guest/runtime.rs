@@ -70,7 +70,10 @@ impl Runtime {
     /// Compiles and links a component. Fails, with the reason, if the bytes
     /// are not a component, if it imports something the host does not
     /// provide, or if it lacks an export of the `kvs:store/service` world.
-    pub fn load(&self, bytes: &[u8]) -> anyhow::Result<Guest> {
+    ///
+    /// Compiling takes milliseconds to a second of CPU: call it off the
+    /// request path (see [`crate::reload`]).
+    pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
         let component = Component::new(&self.engine, bytes)
             .map_err(to_anyhow)
             .context("the guest is not a valid WebAssembly component")?;
@@ -85,17 +88,77 @@ impl Runtime {
         Ok(Guest {
             pre,
             kv: self.kv.clone(),
+            digest: digest(bytes),
+            source: source.to_string(),
+            loaded_at: std::time::SystemTime::now(),
         })
     }
+}
+
+/// `sha256:<hex>` of a component's bytes.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
 pub struct Guest {
     pre: ServicePre<CallState>,
     kv: kv::Store,
+    digest: String,
+    source: String,
+    loaded_at: std::time::SystemTime,
 }
 
 impl Guest {
+    /// The SHA-256 of the component's bytes, `sha256:<hex>`.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Where the component came from: a path, `built-in`, or `admin upload`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// When the component was compiled.
+    pub fn loaded_at(&self) -> std::time::SystemTime {
+        self.loaded_at
+    }
+
+    /// Exercises both exports once, as a request would, before the guest may
+    /// serve: a guest that traps or answers nonsense is refused here, while
+    /// the running guest keeps serving. Both calls only read the store.
+    pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
+        let (reply, close) = self
+            .handle_line(b"cmd=help")
+            .await
+            .context("the self-check command `cmd=help` failed")?;
+        let parsed: serde_json::Value = serde_json::from_str(&reply).with_context(|| {
+            format!("the self-check command got a reply that is not JSON: {reply:?}")
+        })?;
+        anyhow::ensure!(
+            parsed["ok"] == true && !close,
+            "the self-check command `cmd=help` got an error reply: {reply}"
+        );
+        let request = hyper::Request::get("/kvs?limit=1")
+            .header("host", "localhost")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .context("building the self-check request")?;
+        let response = self
+            .handle_http(request)
+            .await
+            .context("the self-check request `GET /kvs?limit=1` failed")?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "the self-check request `GET /kvs?limit=1` answered {}",
+            response.status()
+        );
+        Ok(())
+    }
+
     fn new_store(&self) -> Store<CallState> {
         Store::new(self.pre.engine(), CallState::new(self.kv.clone()))
     }
@@ -105,10 +168,14 @@ impl Guest {
     /// The guest keeps running in its own task after it hands over the
     /// response head, streaming the body; a guest that traps before that is
     /// an error here, and the caller answers for it.
-    pub async fn handle_http(
+    pub async fn handle_http<B>(
         self: &Arc<Self>,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        request: hyper::Request<B>,
+    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let mut store = self.new_store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = store

@@ -1,0 +1,165 @@
+//! The admin endpoint: guest status, reload and rollback, on its own listener.
+//!
+//! | request | does |
+//! |---|---|
+//! | `GET /status` | the current and previous guests: generation, digest, source, load time |
+//! | `POST /reload` | empty body: reload the `--guest` file; a body: load that component |
+//! | `POST /rollback` | return to the previous guest |
+//!
+//! It never shares a port with the public API. With `--admin-token` set,
+//! every request needs `Authorization: Bearer <token>`; binding it to a
+//! non-loopback address without a token is refused at start-up. Every admin
+//! action is logged with the peer's address.
+
+use crate::envelope::{self, error_json};
+use crate::reload::Reloader;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Largest component the admin endpoint accepts.
+pub const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+/// Settings of the admin endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// The bearer token required on every request, if any.
+    pub token: Option<String>,
+}
+
+/// Serves the admin endpoint until `shutdown` is cancelled.
+pub async fn serve(
+    reloader: Arc<Reloader>,
+    listener: TcpListener,
+    config: AdminConfig,
+    shutdown: CancellationToken,
+) {
+    let config = Arc::new(config);
+    loop {
+        let (socket, peer) = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accepting an admin connection failed");
+                    continue;
+                }
+            },
+        };
+        let reloader = Arc::clone(&reloader);
+        let config = Arc::clone(&config);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let reloader = Arc::clone(&reloader);
+                let config = Arc::clone(&config);
+                async move { Ok::<_, Infallible>(handle(&reloader, &config, peer, request).await) }
+            });
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await
+            {
+                tracing::debug!(%peer, %error, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn handle(
+    reloader: &Reloader,
+    config: &AdminConfig,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let action = format!("{} {}", request.method(), request.uri().path());
+    if let Some(token) = &config.token {
+        let presented = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            tracing::warn!(%peer, %action, "admin request refused: missing or wrong token");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                envelope::UNAUTHORIZED,
+                "Error unauthorized: send Authorization: Bearer <admin token>",
+            );
+        }
+    }
+    tracing::info!(%peer, %action, "admin request");
+    let trigger = "admin endpoint";
+    let result = match (request.method(), request.uri().path()) {
+        (&Method::GET, "/status") => return json(StatusCode::OK, &reloader.status()),
+        (&Method::POST, "/reload") => match read_body(request).await {
+            Err(response) => return response,
+            Ok(body) if body.is_empty() => reloader.reload_from_path(trigger).await,
+            Ok(body) => {
+                reloader
+                    .reload_bytes(body.to_vec(), format!("admin upload from {peer}"), trigger)
+                    .await
+            }
+        },
+        (&Method::POST, "/rollback") => reloader.rollback(trigger).await,
+        (_, "/status" | "/reload" | "/rollback") => {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                19,
+                "Error method not allowed",
+            );
+        }
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                11,
+                "Error invalid URL: try /status, /reload or /rollback",
+            );
+        }
+    };
+    match result {
+        Ok(outcome) => json(StatusCode::OK, &outcome.to_json()),
+        Err(reason) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            envelope::GUEST_REJECTED,
+            &format!("Error guest rejected, the running guest keeps serving: {reason:#}"),
+        ),
+    }
+}
+
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(request.into_body(), MAX_UPLOAD_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(reason) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            envelope::TOO_LARGE,
+            &format!("Error reading the component (at most {MAX_UPLOAD_BYTES} bytes): {reason}"),
+        )),
+    }
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    respond(status, value.to_string())
+}
+
+fn error(status: StatusCode, code: u16, message: &str) -> Response<Full<Bytes>> {
+    respond(status, error_json(code, message))
+}
+
+fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a JSON response is valid")
+}
