@@ -305,3 +305,162 @@ fn the_script_loops_through_the_tcp_port_and_finishes() {
     sigterm(&child);
     assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
 }
+
+/// A temporary guest file that is removed when the test ends.
+struct GuestFile(std::path::PathBuf);
+
+impl GuestFile {
+    fn new(name: &str, bytes: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("kvs-{name}-{}.wasm", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for GuestFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const DEFAULT_GUEST: &str = concat!(env!("OUT_DIR"), "/kvs_guest.wasm");
+const CANARY_GUEST: &str = env!("KVS_GUEST_CANARY");
+
+/// The `kvs-guest` header of a listing request.
+fn flavor(http: SocketAddr) -> String {
+    let mut socket = TcpStream::connect(http).unwrap();
+    socket
+        .write_all(b"GET /kvs?limit=1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_all(&mut socket);
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("kvs-guest: "))
+        .unwrap_or_else(|| panic!("no kvs-guest header in {answer}"))
+        .trim()
+        .to_string()
+}
+
+fn wait_for_flavor(http: SocketAddr, expected: &str) {
+    let start = std::time::Instant::now();
+    while flavor(http) != expected {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the guest never became {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn watch_reloads_a_changed_guest_file_but_never_a_half_written_one() {
+    let file = GuestFile::new("watch", &std::fs::read(DEFAULT_GUEST).unwrap());
+    let (mut child, http, _tcp) = start(&[
+        "--guest",
+        file.path(),
+        "--watch",
+        "--watch-interval-ms",
+        "100",
+    ]);
+    assert_eq!(flavor(http), "0.1.0");
+
+    // Half a component sits in the file for several poll intervals: it is
+    // tried, rejected, and the running guest keeps serving.
+    let canary = std::fs::read(CANARY_GUEST).unwrap();
+    std::fs::write(&file.0, &canary[..canary.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(flavor(http), "0.1.0");
+
+    // The rest of it arrives: the complete component is loaded.
+    std::fs::write(&file.0, &canary).unwrap();
+    wait_for_flavor(http, "0.1.0+canary");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn sighup_reloads_the_guest_file() {
+    let file = GuestFile::new("sighup", &std::fs::read(DEFAULT_GUEST).unwrap());
+    let (mut child, http, tcp) = start(&["--guest", file.path()]);
+    let mut line = TcpStream::connect(tcp).unwrap();
+    std::fs::write(&file.0, std::fs::read(CANARY_GUEST).unwrap()).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for_flavor(http, "0.1.0+canary");
+    // The TCP connection opened before the swap is still open and on the new guest.
+    line.write_all(b"cmd=help\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&line).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"guest\":\"0.1.0+canary\""), "{reply}");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn kvs_reload_swaps_rolls_back_and_fails_loudly_on_a_bad_guest() {
+    let (mut child, http, _tcp, admin) = start_with_admin(&["--admin-token", "t0ken"]);
+    let admin = admin.to_string();
+    let reload = |args: &[&str]| {
+        Command::new(KVS)
+            .args(["reload", "--admin", &admin])
+            .args(args)
+            .env("KVS_ADMIN_TOKEN", "t0ken")
+            .output()
+            .unwrap()
+    };
+    let output = reload(&["--guest", CANARY_GUEST]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"status\":\"swapped\""));
+    assert_eq!(flavor(http), "0.1.0+canary");
+
+    let bad = GuestFile::new("bad", b"garbage");
+    let output = reload(&["--guest", bad.path()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not a valid WebAssembly component"));
+    assert_eq!(flavor(http), "0.1.0+canary");
+
+    let output = reload(&["--rollback"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(flavor(http), "0.1.0");
+    let output = reload(&["--status"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"generation\":1"));
+
+    // Without the token the endpoint refuses.
+    let output = Command::new(KVS)
+        .args(["reload", "--status", "--admin", &admin])
+        .env_remove("KVS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn an_admin_endpoint_off_loopback_requires_a_token() {
+    let output = Command::new(KVS)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "0.0.0.0:0",
+        ])
+        .env_remove("KVS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("is not on loopback: set --admin-token"),
+        "{stderr}"
+    );
+}
