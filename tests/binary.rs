@@ -464,3 +464,33 @@ fn an_admin_endpoint_off_loopback_requires_a_token() {
         "{stderr}"
     );
 }
+
+#[test]
+fn kvs_bench_drives_both_front_ends_and_checks_every_reply() {
+    let (mut child, http, tcp) = start(&[]);
+    for (protocol, addr, mix) in [
+        ("http", http, "cycle"),
+        ("http", http, "get"),
+        ("tcp", tcp, "cycle"),
+        ("tcp", tcp, "get"),
+    ] {
+        let output = Command::new(KVS)
+            .args(["bench", protocol, "--addr", &addr.to_string(), "--mix", mix])
+            .args(["--connections", "2", "--duration", "0.5", "--keys", "20"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{protocol} {mix}: {stdout} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains("ops/s") && stdout.contains("p99"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("wrong 0  failed 0"), "{stdout}");
+    }
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}

@@ -3,6 +3,7 @@
 
 use crate::admin::AdminConfig;
 use crate::admin_client::ReloadArgs;
+use crate::bench::BenchArgs;
 use crate::client::ClientArgs;
 use crate::guest::GuestConfig;
 use crate::http::HttpConfig;
@@ -33,6 +34,8 @@ pub enum Command {
     Client(ClientArgs),
     /// Ask a running kvs to reload its guest (or roll back), via its admin endpoint.
     Reload(ReloadArgs),
+    /// Load-test a running kvs (or anything speaking its protocols), checking every reply.
+    Bench(BenchArgs),
 }
 
 /// Output format of log lines.

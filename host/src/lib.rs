@@ -7,6 +7,7 @@
 //!
 //! - [`cli`]: command-line flags and their defaults.
 //! - [`client`]: `kvs client`, for the TCP command protocol.
+//! - [`bench`]: `kvs bench`, the load generator that checks every reply.
 //! - [`server`]: [`server::run`] on listeners the caller bound.
 //! - [`app`]: the state every front end shares.
 //! - [`http`]: the HTTP front end (hyper), each request handed to the guest.
@@ -23,6 +24,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod envelope;

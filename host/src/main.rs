@@ -15,6 +15,9 @@ fn main() -> anyhow::Result<()> {
             let all_ok = kvs::client::run(&args)?;
             std::process::exit(if all_ok { 0 } else { 1 });
         }
+        Some(Command::Bench(args)) => {
+            return tokio::runtime::Runtime::new()?.block_on(kvs::bench::run(args));
+        }
         Some(Command::Reload(args)) => {
             return tokio::runtime::Runtime::new()?.block_on(kvs::admin_client::run(&args));
         }
