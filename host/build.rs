@@ -1,6 +1,6 @@
 //! Builds the guest component from `guest/` for `wasm32-wasip2` and leaves it
 //! in `OUT_DIR` for `include_bytes!`, together with the test flavors the
-//! hot-swap tests load (`KVS_GUEST_CANARY`, `KVS_GUEST_BROKEN`).
+//! tests load (`KVS_GUEST_CANARY`, `KVS_GUEST_BROKEN`, `KVS_GUEST_FAULTY`).
 //!
 //! The nested `cargo build` uses its own target directory: sharing the outer
 //! build's would deadlock on cargo's artifact lock. The wasm target is added
@@ -27,6 +27,7 @@ fn main() {
         ("default", None, None),
         ("canary", Some("flavor-canary"), Some("KVS_GUEST_CANARY")),
         ("broken", Some("flavor-broken"), Some("KVS_GUEST_BROKEN")),
+        ("faulty", Some("flavor-faulty"), Some("KVS_GUEST_FAULTY")),
     ] {
         let wasm = build_guest(root, &target_dir, feature);
         let name = match flavor {

@@ -4,6 +4,8 @@
 /// Sent as the `kvs-guest` response header on every HTTP response.
 pub const NAME: &str = if cfg!(feature = "flavor-canary") {
     concat!(env!("CARGO_PKG_VERSION"), "+canary")
+} else if cfg!(feature = "flavor-faulty") {
+    concat!(env!("CARGO_PKG_VERSION"), "+faulty")
 } else if cfg!(feature = "flavor-broken") {
     concat!(env!("CARGO_PKG_VERSION"), "+broken")
 } else {
@@ -14,5 +16,31 @@ pub const NAME: &str = if cfg!(feature = "flavor-canary") {
 pub fn trap_if_broken() {
     if cfg!(feature = "flavor-broken") {
         panic!("this guest is the broken test flavor and traps on every call");
+    }
+}
+
+/// The `faulty` test flavor misbehaves when a request names one of these keys,
+/// and behaves normally otherwise, so tests can prove the host contains a
+/// guest that traps, loops forever, or grows its memory without bound.
+pub fn misbehave_for(key: &str) {
+    if !cfg!(feature = "flavor-faulty") {
+        return;
+    }
+    match key {
+        "fault-trap" => panic!("the faulty test flavor traps on {key}"),
+        "fault-loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "fault-memory" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        _ => {}
     }
 }

@@ -115,6 +115,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_TCP_IDLE_TIMEOUT", default_value_t = 300)]
     pub tcp_idle_timeout_secs: u64,
 
+    /// Time one guest call may take, in seconds (for HTTP, the body transfer
+    /// included); a call still running then fails with a 500 / error line.
+    #[arg(long, env = "KVS_GUEST_TIMEOUT", default_value_t = 10.0)]
+    pub guest_timeout_secs: f64,
+
     /// How long a client may take to send a request's headers, in seconds.
     #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = 30)]
     pub header_timeout_secs: u64,
@@ -143,6 +148,7 @@ impl ServeArgs {
         GuestConfig {
             max_instances: self.max_instances.max(1),
             max_memory_bytes: to_usize(self.guest_memory),
+            timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
         }
     }
 

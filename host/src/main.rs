@@ -51,6 +51,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin = TcpListener::bind(args.admin)
         .await
         .with_context(|| format!("cannot listen for the admin endpoint on {}", args.admin))?;
+    // Install the signal handlers before announcing the server: from then on
+    // SIGTERM and ctrl-c shut down gracefully and SIGHUP reloads, rather than
+    // their default action of killing the process.
+    let shutdown = kvs::shutdown::on_signal().context("cannot install signal handlers")?;
+    #[cfg(unix)]
+    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
     eprintln!(
         "kvs listening: http://{} tcp://{} admin://{}",
         http.local_addr()?,
@@ -65,13 +72,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch_interval: args.watch_interval(),
         shutdown_timeout: args.shutdown_timeout(),
     };
-    kvs::server::run(
-        app,
-        Listeners { http, tcp, admin },
-        config,
-        kvs::shutdown::on_signal(),
-    )
-    .await;
+    kvs::server::run(app, Listeners { http, tcp, admin }, config, shutdown).await;
     Ok(())
 }
 

@@ -174,17 +174,33 @@ fn describe(loaded: &Loaded) -> serde_json::Value {
     })
 }
 
-/// Reloads from the guest file on every SIGHUP until shutdown.
+/// Reloads from the guest file on every SIGHUP until shutdown. The handler
+/// is installed before this returns; the returned future does the reloads.
 #[cfg(unix)]
-pub async fn reload_on_sighup(reloader: Arc<Reloader>, shutdown: CancellationToken) {
+pub fn reload_on_sighup(
+    reloader: Arc<Reloader>,
+    shutdown: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            tracing::error!(%error, "cannot listen for SIGHUP; reload by the admin endpoint instead");
-            return;
-        }
-    };
+    let hangups = signal(SignalKind::hangup());
+    async move {
+        let mut hangups = match hangups {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; reload by the admin endpoint instead");
+                return;
+            }
+        };
+        reload_on_each(&mut hangups, &reloader, &shutdown).await;
+    }
+}
+
+#[cfg(unix)]
+async fn reload_on_each(
+    hangups: &mut tokio::signal::unix::Signal,
+    reloader: &Reloader,
+    shutdown: &CancellationToken,
+) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -2,41 +2,32 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// Resolves on ctrl-c or SIGTERM, the two ways operators stop a server.
-pub async fn signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
-}
-
-/// A token cancelled when [`signal`] fires.
-pub fn on_signal() -> CancellationToken {
+/// A token cancelled on ctrl-c (SIGINT) or SIGTERM, the two ways operators
+/// stop a server. The handlers are installed before this returns, so a signal
+/// that arrives at any later moment shuts down gracefully instead of killing
+/// the process.
+pub fn on_signal() -> std::io::Result<CancellationToken> {
     let token = CancellationToken::new();
     let trigger = token.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("ctrl-c received, shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+            }
+            trigger.cancel();
+        });
+    }
+    #[cfg(not(unix))]
     tokio::spawn(async move {
-        signal().await;
-        trigger.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("ctrl-c received, shutting down");
+            trigger.cancel();
+        }
     });
-    token
+    Ok(token)
 }

@@ -34,6 +34,7 @@ pub struct Options {
     /// Serve this guest file (reloadable) instead of the built-in guest.
     pub guest_path: Option<std::path::PathBuf>,
     pub admin_token: Option<String>,
+    pub guest: GuestConfig,
 }
 
 impl TestServer {
@@ -46,8 +47,7 @@ impl TestServer {
             Some(path) => std::fs::read(path).unwrap(),
             None => DEFAULT_GUEST.to_vec(),
         };
-        let app = App::new(options.limits, GuestConfig::default(), &guest, "test")
-            .expect("the guest loads");
+        let app = App::new(options.limits, options.guest, &guest, "test").expect("the guest loads");
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

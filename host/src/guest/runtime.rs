@@ -13,6 +13,7 @@ use super::state::CallState;
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::WasiHttpView as _;
@@ -27,6 +28,9 @@ pub struct GuestConfig {
     pub max_instances: u32,
     /// Linear memory one guest instance may grow to, in bytes.
     pub max_memory_bytes: usize,
+    /// Wall-clock time one guest call may take, body transfer included; a
+    /// call still running then traps at its next instruction.
+    pub timeout: Duration,
 }
 
 impl Default for GuestConfig {
@@ -34,8 +38,27 @@ impl Default for GuestConfig {
         Self {
             max_instances: 256,
             max_memory_bytes: 128 << 20,
+            timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// How often the engine's epoch advances; the granularity of the timeout.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("kvs-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
 }
 
 /// The engine, the linker with every host import, and the shared store.
@@ -43,6 +66,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     kv: kv::Store,
+    /// The timeout in epoch ticks.
+    deadline_ticks: u64,
 }
 
 impl Runtime {
@@ -54,17 +79,27 @@ impl Runtime {
             .total_tables(config.max_instances * 4)
             .max_memory_size(config.max_memory_bytes);
         let mut engine_config = Config::new();
-        engine_config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        engine_config
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true);
         let engine = Engine::new(&engine_config).map_err(to_anyhow)?;
+        start_epoch_ticker(&engine);
+        let deadline_ticks =
+            (config.timeout.as_millis() / EPOCH_TICK.as_millis()).clamp(1, u64::MAX.into()) as u64;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
         add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
-        super::bindings::kvs::store::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        super::bindings::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
-        super::bindings::kvs::store::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        super::bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(to_anyhow)?;
-        Ok(Self { engine, linker, kv })
+        Ok(Self {
+            engine,
+            linker,
+            kv,
+            deadline_ticks,
+        })
     }
 
     /// Compiles and links a component. Fails, with the reason, if the bytes
@@ -88,6 +123,7 @@ impl Runtime {
         Ok(Guest {
             pre,
             kv: self.kv.clone(),
+            deadline_ticks: self.deadline_ticks,
             digest: digest(bytes),
             source: source.to_string(),
             loaded_at: std::time::SystemTime::now(),
@@ -107,6 +143,7 @@ pub fn digest(bytes: &[u8]) -> String {
 pub struct Guest {
     pre: ServicePre<CallState>,
     kv: kv::Store,
+    deadline_ticks: u64,
     digest: String,
     source: String,
     loaded_at: std::time::SystemTime,
@@ -159,8 +196,13 @@ impl Guest {
         Ok(())
     }
 
+    /// A fresh store for one call, which traps once the call outlives the
+    /// guest timeout.
     fn new_store(&self) -> Store<CallState> {
-        Store::new(self.pre.engine(), CallState::new(self.kv.clone()))
+        let mut store = Store::new(self.pre.engine(), CallState::new(self.kv.clone()));
+        store.set_epoch_deadline(self.deadline_ticks);
+        store.epoch_deadline_trap();
+        store
     }
 
     /// Serves one HTTP request through the guest's `wasi:http/incoming-handler`.

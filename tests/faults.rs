@@ -1,0 +1,85 @@
+//! Faulty guests are contained: a guest that traps, loops forever or grows
+//! its memory without bound costs only the request it is serving, and the
+//! healthy requests around it, under concurrent load, all succeed.
+
+mod common;
+
+use common::{Line, Options, TestServer, client};
+use kvs::guest::GuestConfig;
+use reqwest::StatusCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const FAULTY: &str = env!("KVS_GUEST_FAULTY");
+
+async fn faulty_server() -> TestServer {
+    TestServer::start_with(Options {
+        guest_path: Some(FAULTY.into()),
+        guest: GuestConfig {
+            timeout: Duration::from_secs(1),
+            max_memory_bytes: 64 << 20,
+            ..GuestConfig::default()
+        },
+        ..Options::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_cost_only_their_own_request_under_load() {
+    let server = Arc::new(faulty_server().await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let healthy = Arc::new(AtomicUsize::new(0));
+    let mut load = Vec::new();
+    for id in 0..4 {
+        let (server, stop, healthy) = (server.clone(), stop.clone(), healthy.clone());
+        load.push(tokio::spawn(async move {
+            let http = client();
+            let mut tcp = Line::connect(server.tcp).await;
+            let mut round = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let url = server.url(&format!("/kvs/ok-{id}-{round}"));
+                let r = http.post(&url).body("v").send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::CREATED);
+                let r = http.get(&url).send().await.unwrap();
+                assert_eq!(r.text().await.unwrap(), "v");
+                let r = tcp.request(&format!("cmd=get | key=ok-{id}-{round}")).await;
+                assert_eq!(r["body"], "v", "{r}");
+                healthy.fetch_add(3, Ordering::Relaxed);
+                round += 1;
+            }
+        }));
+    }
+
+    let http = client();
+    for key in ["fault-trap", "fault-loop", "fault-memory"] {
+        let started = Instant::now();
+        let r = http
+            .get(server.url(&format!("/kvs/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{key}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errorcode"], 2, "{key}: {body}");
+        if key == "fault-loop" {
+            let took = started.elapsed();
+            assert!(
+                took >= Duration::from_millis(900),
+                "{key} stopped after {took:?}, before the timeout"
+            );
+        }
+        // Over TCP the same fault costs one error line; the connection goes on.
+        let mut tcp = Line::connect(server.tcp).await;
+        let r = tcp.request(&format!("cmd=get | key={key}")).await;
+        assert_eq!(r["errorcode"], 2, "{key}: {r}");
+        assert_eq!(tcp.request("cmd=help").await["ok"], true);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await
+            .expect("a healthy request failed while faults were served");
+    }
+    assert!(healthy.load(Ordering::Relaxed) > 30);
+}
