@@ -1,6 +1,8 @@
 //! Builds the guest component from `guest/` for `wasm32-wasip2` and leaves it
 //! in `OUT_DIR` for `include_bytes!`, together with the test flavors the
-//! tests load (`KVS_GUEST_CANARY`, `KVS_GUEST_BROKEN`, `KVS_GUEST_FAULTY`).
+//! tests load (`KVS_GUEST_CANARY`, `KVS_GUEST_BROKEN`, `KVS_GUEST_FAULTY`) and
+//! the portable component for stock `wasmtime serve` (`KVS_GUEST_PORTABLE`).
+//! Each is also copied to `target/guest/kvs_guest[_<flavor>].wasm`.
 //!
 //! The nested `cargo build` uses its own target directory: sharing the outer
 //! build's would deadlock on cargo's artifact lock. The wasm target is added
@@ -28,14 +30,20 @@ fn main() {
         ("canary", Some("flavor-canary"), Some("KVS_GUEST_CANARY")),
         ("broken", Some("flavor-broken"), Some("KVS_GUEST_BROKEN")),
         ("faulty", Some("flavor-faulty"), Some("KVS_GUEST_FAULTY")),
+        ("portable", Some("portable"), Some("KVS_GUEST_PORTABLE")),
     ] {
         let wasm = build_guest(root, &target_dir, feature);
         let name = match flavor {
             "default" => "kvs_guest.wasm".to_string(),
             other => format!("kvs_guest_{other}.wasm"),
         };
-        let dest = out_dir.join(name);
+        let dest = out_dir.join(&name);
         std::fs::copy(&wasm, &dest).unwrap_or_else(|e| panic!("copying {}: {e}", wasm.display()));
+        // A stable path for people: `target/guest/<name>` (the portable
+        // component is what `wasmtime serve` runs).
+        let published = target_dir.join(&name);
+        std::fs::copy(&wasm, &published)
+            .unwrap_or_else(|e| panic!("copying {}: {e}", published.display()));
         if let Some(env_var) = env_var {
             println!("cargo:rustc-env={env_var}={}", dest.display());
         }

@@ -185,6 +185,28 @@ fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
 }
 
 #[test]
+fn a_guest_that_traps_is_refused_at_start_up() {
+    let output = Command::new(KVS)
+        .args(["--guest", env!("KVS_GUEST_BROKEN")])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the guest failed its start-up self-check"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Line, Options, TestServer, client};
+use common::{Line, Options, Target, TestServer, client};
 use kvs::guest::GuestConfig;
 use reqwest::StatusCode;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Line, Options, TestServer, client};
+use common::{Line, Options, Target, TestServer, client};
 use kvs::guest::DEFAULT_GUEST;
 use reqwest::StatusCode;
 use serde_json::Value;

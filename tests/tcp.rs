@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Line, Options, TestServer, client, png_image};
+use common::{Line, Options, Target, TestServer, client, png_image};
 use kvs::tcp::TcpConfig;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -16,6 +16,27 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// A running deployment of the REST API the shared suite can test.
+pub trait Target {
+    /// `http://127.0.0.1:PORT{path}`.
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr())
+    }
+    fn http_addr(&self) -> SocketAddr;
+    /// The largest value it accepts.
+    fn max_value_bytes(&self) -> usize;
+}
+
+impl Target for TestServer {
+    fn http_addr(&self) -> SocketAddr {
+        self.http
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        self.app.store().limits().max_value_bytes
+    }
+}
+
 /// A running server; shuts down when dropped.
 pub struct TestServer {
     pub http: SocketAddr,
@@ -82,11 +103,6 @@ impl TestServer {
             shutdown,
             task: Some(task),
         }
-    }
-
-    /// `http://127.0.0.1:PORT{path}`.
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
     }
 
     /// Stops the server and waits for it to finish.

@@ -1,6 +1,12 @@
-//! The adapter between the WIT world `kvs:store/service` and the plain-Rust
-//! logic: it converts types and moves bytes, and decides nothing.
+//! The adapter between a WIT world and the plain-Rust logic: it converts
+//! types and moves bytes, and decides nothing.
+//!
+//! - The default build implements `kvs:store/service`: the store is the
+//!   host's ([`host_store`]), and the TCP protocol is exported too.
+//! - With the `portable` feature it implements `kvs:store/portable` for stock
+//!   `wasmtime serve`: the store is a directory ([`crate::storage::FileStorage`]).
 
+#[cfg(not(feature = "portable"))]
 mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -9,13 +15,22 @@ mod bindings {
     });
 }
 
+#[cfg(feature = "portable")]
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "kvs:store/portable",
+        generate_all,
+    });
+}
+
+#[cfg(not(feature = "portable"))]
+mod host_store;
+#[cfg(feature = "portable")]
+mod portable;
+
 use crate::http::{self, BodyError, Method};
-use crate::protocol;
-use crate::storage::{Entry, KeyPage, Limits, Storage, StoreError};
-use bindings::exports::kvs::store::command::{self, After};
 use bindings::exports::wasi::http::incoming_handler;
-use bindings::kvs::store::store as host;
-use bindings::kvs::store::types as wit;
 use bindings::wasi::http::types::{
     Fields, IncomingRequest, Method as WasiMethod, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
@@ -36,23 +51,22 @@ impl incoming_handler::Guest for Component {
             path_with_query: request.path_with_query().unwrap_or_else(|| "/".into()),
             headers: request.headers().entries(),
         };
-        let response = http::handle(&HostStore, &parsed, |limit| read_body(&request, limit));
+        let response = serve(&parsed, |limit| read_body(&request, limit));
         send(response, outparam);
     }
 }
 
-impl command::Guest for Component {
-    fn handle_line(line: Vec<u8>) -> command::Reply {
-        crate::flavor::trap_if_broken();
-        let reply = protocol::handle_line(&HostStore, &line);
-        command::Reply {
-            line: reply.line,
-            after: if reply.close {
-                After::Close
-            } else {
-                After::KeepOpen
-            },
-        }
+/// Serves one request over the build's storage backend.
+#[cfg(not(feature = "portable"))]
+fn serve(request: &http::Request, body: impl http::BodyReader) -> http::Response {
+    http::handle(&host_store::HostStore, request, body)
+}
+
+#[cfg(feature = "portable")]
+fn serve(request: &http::Request, body: impl http::BodyReader) -> http::Response {
+    match portable::storage() {
+        Ok(storage) => http::handle(&storage, request, body),
+        Err(error) => http::Response::error(error.into()),
     }
 }
 
@@ -133,68 +147,4 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
         bytes = &bytes[n..];
     }
     stream.blocking_flush()
-}
-
-/// The host's store, reached through the `kvs:store/store` imports.
-struct HostStore;
-
-impl Storage for HostStore {
-    fn get(&self, key: &str) -> Result<Entry, StoreError> {
-        host::get(key).map(entry).map_err(error)
-    }
-
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
-        host::create(key, content_type, value).map_err(error)
-    }
-
-    fn update(
-        &self,
-        key: &str,
-        content_type: &str,
-        value: &[u8],
-        if_version: Option<u64>,
-    ) -> Result<u64, StoreError> {
-        host::update(key, content_type, value, if_version).map_err(error)
-    }
-
-    fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
-        host::delete(key, if_version).map(entry).map_err(error)
-    }
-
-    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
-        host::list_keys(prefix, cursor, limit)
-            .map(|page| KeyPage {
-                keys: page.keys,
-                next_cursor: page.next_cursor,
-            })
-            .map_err(error)
-    }
-
-    fn limits(&self) -> Limits {
-        let limits = host::limits();
-        Limits {
-            max_key_bytes: limits.max_key_bytes,
-            max_value_bytes: limits.max_value_bytes,
-            max_page_size: limits.max_page_size,
-        }
-    }
-}
-
-fn entry(entry: wit::Entry) -> Entry {
-    Entry {
-        content_type: entry.content_type,
-        value: entry.value,
-        version: entry.version,
-    }
-}
-
-fn error(error: wit::Error) -> StoreError {
-    match error {
-        wit::Error::NotFound => StoreError::NotFound,
-        wit::Error::AlreadyExists => StoreError::AlreadyExists,
-        wit::Error::VersionMismatch(current) => StoreError::VersionMismatch { current },
-        wit::Error::TooLarge(limit) => StoreError::TooLarge { limit },
-        wit::Error::StoreFull => StoreError::StoreFull,
-        wit::Error::InvalidKey(reason) => StoreError::InvalidKey(reason),
-    }
 }

@@ -1,0 +1,88 @@
+//! The default build's backend: the host's store through the
+//! `kvs:store/store` imports, and the TCP protocol export.
+
+use super::Component;
+use super::bindings::exports::kvs::store::command::{self, After};
+use super::bindings::kvs::store::store as host;
+use super::bindings::kvs::store::types as wit;
+use crate::protocol;
+use crate::storage::{Entry, KeyPage, Limits, Storage, StoreError};
+
+impl command::Guest for Component {
+    fn handle_line(line: Vec<u8>) -> command::Reply {
+        crate::flavor::trap_if_broken();
+        let reply = protocol::handle_line(&HostStore, &line);
+        command::Reply {
+            line: reply.line,
+            after: if reply.close {
+                After::Close
+            } else {
+                After::KeepOpen
+            },
+        }
+    }
+}
+
+/// The host's store, reached through the `kvs:store/store` imports.
+pub struct HostStore;
+
+impl Storage for HostStore {
+    fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        host::get(key).map(entry).map_err(error)
+    }
+
+    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+        host::create(key, content_type, value).map_err(error)
+    }
+
+    fn update(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        if_version: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        host::update(key, content_type, value, if_version).map_err(error)
+    }
+
+    fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
+        host::delete(key, if_version).map(entry).map_err(error)
+    }
+
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
+        host::list_keys(prefix, cursor, limit)
+            .map(|page| KeyPage {
+                keys: page.keys,
+                next_cursor: page.next_cursor,
+            })
+            .map_err(error)
+    }
+
+    fn limits(&self) -> Limits {
+        let limits = host::limits();
+        Limits {
+            max_key_bytes: limits.max_key_bytes,
+            max_value_bytes: limits.max_value_bytes,
+            max_page_size: limits.max_page_size,
+        }
+    }
+}
+
+fn entry(entry: wit::Entry) -> Entry {
+    Entry {
+        content_type: entry.content_type,
+        value: entry.value,
+        version: entry.version,
+    }
+}
+
+fn error(error: wit::Error) -> StoreError {
+    match error {
+        wit::Error::NotFound => StoreError::NotFound,
+        wit::Error::AlreadyExists => StoreError::AlreadyExists,
+        wit::Error::VersionMismatch(current) => StoreError::VersionMismatch { current },
+        wit::Error::TooLarge(limit) => StoreError::TooLarge { limit },
+        wit::Error::StoreFull => StoreError::StoreFull,
+        wit::Error::InvalidKey(reason) => StoreError::InvalidKey(reason),
+    }
+}
