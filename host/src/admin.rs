@@ -45,15 +45,9 @@ pub async fn serve(
 ) {
     let config = Arc::new(config);
     loop {
-        let (socket, peer) = tokio::select! {
-            () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting an admin connection failed");
-                    continue;
-                }
-            },
+        let Some((socket, peer)) = crate::server::accept(&listener, &shutdown, "admin").await
+        else {
+            return;
         };
         let reloader = Arc::clone(&reloader);
         let config = Arc::clone(&config);

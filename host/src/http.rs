@@ -45,17 +45,8 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     loop {
-        let (socket, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off, go on.
-                    tracing::warn!(%error, "accepting an HTTP connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let Some((socket, peer)) = crate::server::accept(&listener, &shutdown, "HTTP").await else {
+            break;
         };
         let _ = socket.set_nodelay(true);
         let app = app.clone();

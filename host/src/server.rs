@@ -36,6 +36,28 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// The next connection, or `None` once `shutdown` is cancelled. Accept errors
+/// (out of file descriptors and the like) are logged and retried after a
+/// pause instead of ending the listener.
+pub async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+    front_end: &str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(error) => {
+                    tracing::warn!(%error, front_end, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
 /// Serves until `shutdown` is cancelled, then stops accepting and waits up to
 /// the shutdown timeout for in-flight requests.
 pub async fn run(

@@ -225,13 +225,7 @@ impl Storage for FileStorage {
             })
             .collect();
         keys.sort_unstable();
-        let next_cursor = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().cloned()
-        } else {
-            None
-        };
-        Ok(KeyPage { keys, next_cursor })
+        Ok(KeyPage::from_sorted(keys, limit))
     }
 
     fn limits(&self) -> Limits {

@@ -117,19 +117,13 @@ impl Storage for MemoryStorage {
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         let limit = limit.clamp(1, self.limits.max_page_size) as usize;
         let entries = self.entries.borrow();
-        let mut keys: Vec<String> = entries
+        let keys: Vec<String> = entries
             .keys()
             .filter(|k| k.starts_with(prefix) && cursor.is_none_or(|c| k.as_str() > c))
             .take(limit + 1)
             .cloned()
             .collect();
-        let next_cursor = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().cloned()
-        } else {
-            None
-        };
-        Ok(KeyPage { keys, next_cursor })
+        Ok(KeyPage::from_sorted(keys, limit))
     }
 
     fn limits(&self) -> Limits {

@@ -29,6 +29,21 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
 }
 
+impl KeyPage {
+    /// A page of at most `limit` keys from `keys`, which hold the candidates
+    /// in ascending order (at least `limit + 1` of them if more exist), with
+    /// a cursor when more follow.
+    pub fn from_sorted(mut keys: Vec<String>, limit: usize) -> Self {
+        let next_cursor = if keys.len() > limit {
+            keys.truncate(limit);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        Self { keys, next_cursor }
+    }
+}
+
 /// The limits a store enforces, so callers can refuse oversized input early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -61,16 +61,8 @@ pub async fn serve(
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.max_connections));
     loop {
-        let (socket, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "accepting a TCP connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let Some((socket, peer)) = crate::server::accept(&listener, &shutdown, "TCP").await else {
+            break;
         };
         let _ = socket.set_nodelay(true);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
