@@ -1,0 +1,79 @@
+//! Property tests of the guest's entry points on arbitrary input: the REST
+//! router and the TCP command parser never panic, always answer, and keep
+//! their framing promises.
+
+use kvs_guest::http::{self, Method, Request};
+use kvs_guest::protocol;
+use kvs_guest::storage::MemoryStorage;
+use proptest::prelude::*;
+
+fn method() -> impl Strategy<Value = Method> {
+    prop_oneof![
+        Just(Method::Get),
+        Just(Method::Head),
+        Just(Method::Post),
+        Just(Method::Put),
+        Just(Method::Delete),
+        "[A-Z]{1,8}".prop_map(Method::Other),
+    ]
+}
+
+fn path() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "/kvs(/[a-zA-Z0-9%._~:/-]{0,20})?(\\?[a-z=&%0-9]{0,30})?",
+        "\\PC{0,40}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_router_answers_every_request_with_a_valid_status(
+        method in method(),
+        path in path(),
+        headers in proptest::collection::vec(("[a-zA-Z-]{1,16}", proptest::collection::vec(any::<u8>(), 0..40)), 0..6),
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let store = MemoryStorage::default();
+        let head = method == Method::Head;
+        let request = Request { method, path_with_query: path, headers };
+        let response = http::handle(&store, &request, move |_| Ok(body));
+        prop_assert!((200..600).contains(&response.status));
+        // HEAD answers carry no body, errors included.
+        if response.status >= 400 && !head {
+            let envelope: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+            prop_assert!(envelope["errorcode"].is_u64());
+        }
+    }
+
+    #[test]
+    fn every_line_gets_exactly_one_reply_line(line in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let store = MemoryStorage::default();
+        let reply = protocol::handle_line(&store, &line);
+        prop_assert!(!reply.line.contains('\n'));
+        let parsed: serde_json::Value = serde_json::from_str(&reply.line).unwrap();
+        prop_assert!(parsed["ok"] == true || parsed["errorcode"].is_u64());
+    }
+
+    #[test]
+    fn stored_values_come_back_exactly_over_the_line_protocol(
+        key in "[a-zA-Z0-9]{1,20}",
+        value in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let store = MemoryStorage::default();
+        let create = format!("cmd=create | key={key} | body64={}", engine.encode(&value));
+        let created = protocol::handle_line(&store, create.as_bytes());
+        prop_assert!(created.line.contains("\"ok\":true"), "{}", created.line);
+        let got = protocol::handle_line(&store, format!("cmd=get | key={key}").as_bytes());
+        let parsed: serde_json::Value = serde_json::from_str(&got.line).unwrap();
+        let back = match (parsed["body"].as_str(), parsed["body64"].as_str()) {
+            (Some(text), None) => text.as_bytes().to_vec(),
+            (None, Some(encoded)) => engine.decode(encoded).unwrap(),
+            _ => panic!("a value comes back as body or body64: {}", got.line),
+        };
+        prop_assert_eq!(back, value);
+    }
+}
