@@ -75,6 +75,22 @@ fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, SocketAd
     )
 }
 
+/// Runs `kvs` with `args`, asserts that it refuses to start, and returns its
+/// stderr. Ephemeral ports come from the environment fallbacks, so `args`
+/// can override any of them.
+fn fails_to_start(args: &[&str]) -> String {
+    let output = Command::new(KVS)
+        .args(args)
+        .env("KVS_HTTP", "127.0.0.1:0")
+        .env("KVS_TCP", "127.0.0.1:0")
+        .env("KVS_ADMIN", "127.0.0.1:0")
+        .env_remove("KVS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "kvs started with {args:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -142,42 +158,14 @@ fn sigterm_finishes_in_flight_requests_then_exits_zero() {
 
 #[test]
 fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
-    let missing = Command::new(KVS)
-        .args([
-            "--guest",
-            "/nonexistent/guest.wasm",
-            "--http",
-            "127.0.0.1:0",
-            "--tcp",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
-    let stderr = String::from_utf8_lossy(&missing.stderr);
+    let stderr = fails_to_start(&["--guest", "/nonexistent/guest.wasm"]);
     assert!(
         stderr.contains("cannot read the guest component"),
         "{stderr}"
     );
 
-    let not_wasm = std::env::temp_dir().join(format!("kvs-not-wasm-{}.wasm", std::process::id()));
-    std::fs::write(&not_wasm, b"this is not wasm").unwrap();
-    let output = Command::new(KVS)
-        .arg("--guest")
-        .arg(&not_wasm)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--tcp",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    std::fs::remove_file(&not_wasm).unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let not_wasm = GuestFile::new("not-wasm", b"this is not wasm");
+    let stderr = fails_to_start(&["--guest", not_wasm.path()]);
     assert!(
         stderr.contains("not a valid WebAssembly component"),
         "{stderr}"
@@ -186,20 +174,7 @@ fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
 
 #[test]
 fn a_guest_that_traps_is_refused_at_start_up() {
-    let output = Command::new(KVS)
-        .args(["--guest", env!("KVS_GUEST_BROKEN")])
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--tcp",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = fails_to_start(&["--guest", env!("KVS_GUEST_BROKEN")]);
     assert!(
         stderr.contains("the guest failed its start-up self-check"),
         "{stderr}"
@@ -210,19 +185,7 @@ fn a_guest_that_traps_is_refused_at_start_up() {
 fn a_port_in_use_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let output = Command::new(KVS)
-        .args([
-            "--http",
-            &addr,
-            "--tcp",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = fails_to_start(&["--http", &addr]);
     assert!(
         stderr.contains(&format!("cannot listen for HTTP on {addr}")),
         "{stderr}"
@@ -467,20 +430,7 @@ fn kvs_reload_swaps_rolls_back_and_fails_loudly_on_a_bad_guest() {
 
 #[test]
 fn an_admin_endpoint_off_loopback_requires_a_token() {
-    let output = Command::new(KVS)
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--tcp",
-            "127.0.0.1:0",
-            "--admin",
-            "0.0.0.0:0",
-        ])
-        .env_remove("KVS_ADMIN_TOKEN")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = fails_to_start(&["--admin", "0.0.0.0:0"]);
     assert!(
         stderr.contains("is not on loopback: set --admin-token"),
         "{stderr}"
