@@ -82,4 +82,29 @@ async fn faults_cost_only_their_own_request_under_load() {
             .expect("a healthy request failed while faults were served");
     }
     assert!(healthy.load(Ordering::Relaxed) > 30);
+
+    // The admin endpoint's metrics count every fault, by front end.
+    let metrics = client()
+        .get(format!("http://{}/metrics", server.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert_eq!(value("kvs_guest_failures_total{front_end=\"http\"}"), 3.0);
+    assert_eq!(value("kvs_guest_failures_total{front_end=\"tcp\"}"), 3.0);
+    assert_eq!(
+        value("kvs_http_requests_total{method=\"GET\",status=\"500\"}"),
+        3.0
+    );
+    assert!(value("kvs_tcp_commands_total") > 6.0);
+    assert!(value("kvs_store_keys") > 10.0);
+    assert_eq!(value("kvs_guest_generation"), 1.0);
 }

@@ -249,6 +249,19 @@ async fn rollback_returns_to_the_previous_guest_and_status_reports_both() {
     // Rolling back again goes forward to the canary.
     admin(&server, "POST", "/rollback", vec![]).await;
     assert_eq!(http_flavor(&server).await, CANARY_NAME);
+
+    let metrics = client()
+        .get(format!("http://{}/metrics", server.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // One reload and two rollbacks swapped; the first rollback was refused
+    // but is not a rejected guest.
+    assert!(metrics.contains("kvs_guest_swaps_total 3\n"), "{metrics}");
+    assert!(metrics.contains("kvs_guest_generation 2\n"), "{metrics}");
 }
 
 #[tokio::test]
@@ -282,7 +295,13 @@ async fn the_admin_endpoint_needs_its_token_and_the_public_port_has_no_admin() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    for path in ["/status", "/reload", "/rollback", "/admin/reload"] {
+    for path in [
+        "/status",
+        "/reload",
+        "/rollback",
+        "/metrics",
+        "/admin/reload",
+    ] {
         let r = client()
             .post(server.url(path))
             .body(canary())

@@ -5,6 +5,7 @@
 //! | `GET /status` | the current and previous guests: generation, digest, source, load time |
 //! | `POST /reload` | empty body: reload the `--guest` file; a body: load that component |
 //! | `POST /rollback` | return to the previous guest |
+//! | `GET /metrics` | Prometheus text: requests, latency, TCP commands, guest failures and swaps, store size |
 //!
 //! It never shares a port with the public API. With `--admin-token` set,
 //! every request needs `Authorization: Bearer <token>`; binding it to a
@@ -93,6 +94,13 @@ async fn handle(
     let trigger = "admin endpoint";
     let result = match (request.method(), request.uri().path()) {
         (&Method::GET, "/status") => return json(StatusCode::OK, &reloader.status()),
+        (&Method::GET, "/metrics") => {
+            return Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(Full::new(Bytes::from(reloader.metrics())))
+                .expect("a text response is valid");
+        }
         (&Method::POST, "/reload") => match read_body(request).await {
             Err(response) => return response,
             Ok(body) if body.is_empty() => reloader.reload_from_path(trigger).await,
@@ -103,7 +111,7 @@ async fn handle(
             }
         },
         (&Method::POST, "/rollback") => reloader.rollback(trigger).await,
-        (_, "/status" | "/reload" | "/rollback") => {
+        (_, "/status" | "/reload" | "/rollback" | "/metrics") => {
             return error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 19,
@@ -114,7 +122,7 @@ async fn handle(
             return error(
                 StatusCode::NOT_FOUND,
                 11,
-                "Error invalid URL: try /status, /reload or /rollback",
+                "Error invalid URL: try /status, /metrics, /reload or /rollback",
             );
         }
     };

@@ -2,6 +2,7 @@
 //! currently serving, which can be swapped while calls are running.
 
 use crate::guest::{Guest, GuestConfig, Runtime};
+use crate::metrics::Metrics;
 use crate::store::{Limits, Store};
 use std::sync::{Arc, RwLock};
 
@@ -13,6 +14,7 @@ pub struct App {
 
 struct Inner {
     store: Store,
+    metrics: Metrics,
     runtime: Runtime,
     guests: RwLock<Guests>,
 }
@@ -47,6 +49,7 @@ impl App {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                metrics: Metrics::default(),
                 runtime,
                 guests: RwLock::new(Guests {
                     current: Loaded {
@@ -62,6 +65,16 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The Prometheus text of every metric, read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics()
+            .render(self.store(), self.current().generation)
     }
 
     pub fn runtime(&self) -> &Runtime {

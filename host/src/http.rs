@@ -79,9 +79,15 @@ async fn handle(
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%method, %path, error = format!("{error:#}"), "guest failed");
+            app.metrics().guest_failure("http");
             internal_error()
         }
     };
+    app.metrics().http_request(
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     tracing::info!(
         %method,
         %path,

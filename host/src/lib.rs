@@ -17,6 +17,7 @@
 //! - [`admin_client`]: `kvs reload`, the admin endpoint's command-line client.
 //! - [`reload`]: swapping the guest while the host runs.
 //! - [`watch`]: `--watch`, reloading when the guest file changes.
+//! - [`metrics`]: Prometheus metrics, served by the admin endpoint.
 //! - [`guest`]: the engine, loading components, calling them.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
@@ -30,6 +31,7 @@ pub mod client;
 pub mod envelope;
 pub mod guest;
 pub mod http;
+pub mod metrics;
 pub mod reload;
 pub mod server;
 pub mod shutdown;

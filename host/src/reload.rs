@@ -51,6 +51,11 @@ impl Reloader {
         })
     }
 
+    /// The Prometheus text of every metric.
+    pub fn metrics(&self) -> String {
+        self.app.render_metrics()
+    }
+
     pub fn path(&self) -> Option<&PathBuf> {
         self.path.as_ref()
     }
@@ -77,6 +82,11 @@ impl Reloader {
         let _serial = self.serial.lock().await;
         let started = Instant::now();
         let result = self.load_checked(bytes, source.clone()).await;
+        match &result {
+            Ok(Outcome::Swapped { .. }) => self.app.metrics().guest_swapped(),
+            Ok(Outcome::Unchanged { .. }) => {}
+            Err(_) => self.app.metrics().guest_rejected(),
+        }
         match &result {
             Ok(outcome) => tracing::info!(
                 trigger,
@@ -134,6 +144,7 @@ impl Reloader {
             .app
             .rollback()
             .context("there is no previous guest to roll back to")?;
+        self.app.metrics().guest_swapped();
         tracing::info!(
             trigger,
             generation = loaded.generation,

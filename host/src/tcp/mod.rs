@@ -67,6 +67,7 @@ pub async fn serve(
         let _ = socket.set_nodelay(true);
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::warn!(%peer, limit = config.max_connections, "TCP connection refused: too many connections");
+            app.metrics().tcp_refused();
             connections.spawn(refuse(socket, config.max_connections));
             continue;
         };
@@ -169,6 +170,7 @@ async fn serve_connection(
 /// Runs one request through the guest; a failing guest costs this request an
 /// error reply, not the connection.
 async fn execute(app: &App, request: &[u8]) -> (String, bool) {
+    app.metrics().tcp_command();
     match app.guest().handle_line(request).await {
         Ok(reply) => reply,
         Err(error) => {
@@ -176,6 +178,7 @@ async fn execute(app: &App, request: &[u8]) -> (String, bool) {
                 error = format!("{error:#}"),
                 "guest failed on a TCP command"
             );
+            app.metrics().guest_failure("tcp");
             (
                 error_json(
                     envelope::UNKNOWN,

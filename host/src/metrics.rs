@@ -1,0 +1,165 @@
+//! Counters and gauges for operators, served as Prometheus text at
+//! `GET /metrics` on the admin listener.
+
+use crate::store::Store;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub status: u16,
+}
+
+/// Labels naming a front end (`http`, `tcp`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrontEndLabels {
+    pub front_end: &'static str,
+}
+
+/// Every metric of the process. Cheap to update from any task.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Histogram,
+    tcp_commands: Counter,
+    tcp_refused: Counter,
+    guest_failures: Family<FrontEndLabels, Counter>,
+    guest_swaps: Counter,
+    guest_rejected: Counter,
+    guest_generation: Gauge,
+    store_keys: Gauge,
+    store_bytes: Gauge<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("kvs");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method and status",
+            http_requests.clone(),
+        );
+        // 100 µs to about 3 s.
+        let http_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head",
+            http_duration.clone(),
+        );
+        let tcp_commands = Counter::default();
+        registry.register(
+            "tcp_commands",
+            "TCP command lines answered",
+            tcp_commands.clone(),
+        );
+        let tcp_refused = Counter::default();
+        registry.register(
+            "tcp_connections_refused",
+            "TCP connections refused at the limit",
+            tcp_refused.clone(),
+        );
+        let guest_failures = Family::<FrontEndLabels, Counter>::default();
+        registry.register(
+            "guest_failures",
+            "Guest calls that trapped, timed out or ran out of memory",
+            guest_failures.clone(),
+        );
+        let guest_swaps = Counter::default();
+        registry.register(
+            "guest_swaps",
+            "Guests swapped in (reloads and rollbacks)",
+            guest_swaps.clone(),
+        );
+        let guest_rejected = Counter::default();
+        registry.register(
+            "guest_rejected",
+            "New guests refused by compile, link or self-check",
+            guest_rejected.clone(),
+        );
+        let guest_generation = Gauge::default();
+        registry.register(
+            "guest_generation",
+            "Generation of the guest serving now",
+            guest_generation.clone(),
+        );
+        let store_keys = Gauge::default();
+        registry.register("store_keys", "Entries in the store", store_keys.clone());
+        let store_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "store_bytes",
+            "Bytes charged against the store's memory budget",
+            store_bytes.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            tcp_commands,
+            tcp_refused,
+            guest_failures,
+            guest_swaps,
+            guest_rejected,
+            guest_generation,
+            store_keys,
+            store_bytes,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn http_request(&self, method: &str, status: u16, duration: Duration) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                method: method.to_string(),
+                status,
+            })
+            .inc();
+        self.http_duration.observe(duration.as_secs_f64());
+    }
+
+    pub fn tcp_command(&self) {
+        self.tcp_commands.inc();
+    }
+
+    pub fn tcp_refused(&self) {
+        self.tcp_refused.inc();
+    }
+
+    pub fn guest_failure(&self, front_end: &'static str) {
+        self.guest_failures
+            .get_or_create(&FrontEndLabels { front_end })
+            .inc();
+    }
+
+    pub fn guest_swapped(&self) {
+        self.guest_swaps.inc();
+    }
+
+    pub fn guest_rejected(&self) {
+        self.guest_rejected.inc();
+    }
+
+    /// The Prometheus text exposition, with the gauges read now.
+    pub fn render(&self, store: &Store, generation: u64) -> String {
+        let usage = store.usage();
+        self.store_keys
+            .set(i64::try_from(usage.keys).unwrap_or(i64::MAX));
+        self.store_bytes.set(usage.bytes as u64);
+        self.guest_generation
+            .set(i64::try_from(generation).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
