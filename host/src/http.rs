@@ -15,9 +15,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Settings of the HTTP front end.
@@ -68,10 +70,23 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// Numbers requests so the log lines of one request can be told apart.
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+
 async fn handle(
     app: App,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, Infallible> {
+    let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("http", request_id = id);
+    Ok(serve_request(app, request).instrument(span).await)
+}
+
+/// Runs one request through the guest, records it, and logs one line.
+async fn serve_request(
+    app: App,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -83,19 +98,17 @@ async fn handle(
             internal_error()
         }
     };
-    app.metrics().http_request(
-        method.as_str(),
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let status = response.status().as_u16();
+    app.metrics()
+        .http_request(method.as_str(), status, started.elapsed());
     tracing::info!(
         %method,
         %path,
-        status = response.status().as_u16(),
+        status,
         micros = started.elapsed().as_micros() as u64,
         "request"
     );
-    Ok(response)
+    response
 }
 
 /// The host's own answer when the guest could not give one.

@@ -12,16 +12,21 @@
 
 pub mod framing;
 
+/// Numbers connections so the log lines of one connection can be told apart.
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
 use crate::app::App;
 use crate::envelope::{self, error_json};
 use framing::{Frame, LineReader};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
 /// Settings of the TCP front end.
 #[derive(Debug, Clone, Copy)]
@@ -73,13 +78,18 @@ pub async fn serve(
         };
         let app = app.clone();
         let shutdown = shutdown.clone();
-        connections.spawn(async move {
-            tracing::debug!(%peer, "TCP connection opened");
-            if let Err(error) = serve_connection(app, socket, config, shutdown).await {
-                tracing::debug!(%peer, %error, "TCP connection ended with an error");
+        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("tcp", connection_id = id, %peer);
+        connections.spawn(
+            async move {
+                tracing::debug!("TCP connection opened");
+                if let Err(error) = serve_connection(app, socket, config, shutdown).await {
+                    tracing::debug!(%error, "TCP connection ended with an error");
+                }
+                drop(slot);
             }
-            drop(slot);
-        });
+            .instrument(span),
+        );
     }
     drop(listener);
     connections.close();
