@@ -84,14 +84,7 @@ async fn faults_cost_only_their_own_request_under_load() {
     assert!(healthy.load(Ordering::Relaxed) > 30);
 
     // The admin endpoint's metrics count every fault, by front end.
-    let metrics = client()
-        .get(format!("http://{}/metrics", server.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let value = |name: &str| -> f64 {
         metrics
             .lines()

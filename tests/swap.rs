@@ -250,14 +250,7 @@ async fn rollback_returns_to_the_previous_guest_and_status_reports_both() {
     admin(&server, "POST", "/rollback", vec![]).await;
     assert_eq!(http_flavor(&server).await, CANARY_NAME);
 
-    let metrics = client()
-        .get(format!("http://{}/metrics", server.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     // One reload and two rollbacks swapped; the first rollback was refused
     // but is not a rejected guest.
     assert!(metrics.contains("kvs_guest_swaps_total 3\n"), "{metrics}");
