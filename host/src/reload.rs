@@ -56,10 +56,6 @@ impl Reloader {
         self.app.render_metrics()
     }
 
-    pub fn path(&self) -> Option<&PathBuf> {
-        self.path.as_ref()
-    }
-
     /// Reloads from the `--guest` file.
     pub async fn reload_from_path(&self, trigger: &str) -> anyhow::Result<Outcome> {
         let path = self.path.clone().context(

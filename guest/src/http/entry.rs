@@ -52,10 +52,9 @@ pub fn update(
     request: &Request,
     body: impl BodyReader,
 ) -> Response {
-    let if_version = match parse_if_match(request.header("if-match")) {
-        IfMatch::Any => None,
-        IfMatch::Version(version) => Some(version),
-        IfMatch::Never => return precondition_failed(),
+    let if_version = match if_version(request) {
+        Ok(if_version) => if_version,
+        Err(response) => return response,
     };
     let value = match read_value(store, request, body) {
         Ok(value) => value,
@@ -71,10 +70,9 @@ pub fn update(
 
 /// `DELETE`: remove and return the entry; honours `If-Match`.
 pub fn delete(store: &impl Storage, key: &str, request: &Request) -> Response {
-    let if_version = match parse_if_match(request.header("if-match")) {
-        IfMatch::Any => None,
-        IfMatch::Version(version) => Some(version),
-        IfMatch::Never => return precondition_failed(),
+    let if_version = match if_version(request) {
+        Ok(if_version) => if_version,
+        Err(response) => return response,
     };
     match store.delete(key, if_version) {
         Ok(entry) => entry_response(200, entry),
@@ -88,11 +86,16 @@ fn entry_response(status: u16, entry: Entry) -> Response {
         .body(&entry.content_type, entry.value)
 }
 
-fn precondition_failed() -> Response {
-    Response::error(ErrorReply::new(
-        Code::PreconditionFailed,
-        "Error precondition failed: If-Match names no version of this key",
-    ))
+/// The version `If-Match` requires, or the 412 for a tag that can never match.
+fn if_version(request: &Request) -> Result<Option<u64>, Response> {
+    match parse_if_match(request.header("if-match")) {
+        IfMatch::Any => Ok(None),
+        IfMatch::Version(version) => Ok(Some(version)),
+        IfMatch::Never => Err(Response::error(ErrorReply::new(
+            Code::PreconditionFailed,
+            "Error precondition failed: If-Match names no version of this key",
+        ))),
+    }
 }
 
 /// The type to store: the request's `Content-Type` verbatim, parameters and

@@ -17,7 +17,7 @@
 //!   entry exists and its version, then rename a new file over it or remove it;
 //! - readers open the entry file, whose content never changes once linked.
 
-use super::{Entry, KeyPage, Limits, Storage, StoreError};
+use super::{Entry, KeyPage, Limits, Storage, StoreError, check_version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fs;
@@ -78,23 +78,12 @@ impl FileStorage {
     }
 
     fn check(&self, key: &str, content_type: &str, value: &[u8]) -> Result<(), StoreError> {
-        if key.is_empty() {
-            return Err(StoreError::InvalidKey("the key is empty".into()));
-        }
-        if key.len() > self.limits.max_key_bytes as usize {
-            return Err(StoreError::TooLarge {
-                limit: self.limits.max_key_bytes.into(),
-            });
-        }
+        self.limits.check_write(key, value.len())?;
+        // The entry file's header is line-based.
         if content_type.contains(['\n', '\r']) {
             return Err(StoreError::InvalidKey(
                 "the content type holds a line break".into(),
             ));
-        }
-        if value.len() as u64 > self.limits.max_value_bytes {
-            return Err(StoreError::TooLarge {
-                limit: self.limits.max_value_bytes,
-            });
         }
         Ok(())
     }
@@ -186,10 +175,7 @@ impl Storage for FileStorage {
         self.check(key, content_type, value)?;
         let target = self.entry_path(key);
         self.locked(key, || {
-            let current = read_entry(&target)?.version;
-            if if_version.is_some_and(|expected| expected != current) {
-                return Err(StoreError::VersionMismatch { current });
-            }
+            check_version(read_entry(&target)?.version, if_version)?;
             let version = random_u64();
             let temp = self.write_temp(content_type, value, version)?;
             fs::rename(&temp, &target).map_err(|e| {
@@ -204,11 +190,7 @@ impl Storage for FileStorage {
         let target = self.entry_path(key);
         self.locked(key, || {
             let entry = read_entry(&target)?;
-            if if_version.is_some_and(|expected| expected != entry.version) {
-                return Err(StoreError::VersionMismatch {
-                    current: entry.version,
-                });
-            }
+            check_version(entry.version, if_version)?;
             fs::remove_file(&target).map_err(|e| unavailable(&target, &e))?;
             Ok(entry)
         })

@@ -1,6 +1,6 @@
 //! An in-memory [`Storage`] with the host store's semantics, for native tests.
 
-use super::{Entry, KeyPage, Limits, Storage, StoreError};
+use super::{Entry, KeyPage, Limits, Storage, StoreError, check_version};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -32,21 +32,16 @@ impl MemoryStorage {
         }
     }
 
-    fn check(&self, key: &str, value_len: usize) -> Result<(), StoreError> {
-        if key.is_empty() {
-            return Err(StoreError::InvalidKey("the key is empty".into()));
-        }
-        if key.len() > self.limits.max_key_bytes as usize {
-            return Err(StoreError::TooLarge {
-                limit: self.limits.max_key_bytes.into(),
-            });
-        }
-        if value_len as u64 > self.limits.max_value_bytes {
-            return Err(StoreError::TooLarge {
-                limit: self.limits.max_value_bytes,
-            });
-        }
-        Ok(())
+    /// Stores an entry under a fresh version and returns the version.
+    fn put(&self, key: &str, content_type: &str, value: &[u8]) -> u64 {
+        let version = self.bump();
+        let entry = Entry {
+            content_type: content_type.into(),
+            value: value.into(),
+            version,
+        };
+        self.entries.borrow_mut().insert(key.into(), entry);
+        version
     }
 
     fn bump(&self) -> u64 {
@@ -67,18 +62,11 @@ impl Storage for MemoryStorage {
     }
 
     fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
-        self.check(key, value.len())?;
+        self.limits.check_write(key, value.len())?;
         if self.entries.borrow().contains_key(key) {
             return Err(StoreError::AlreadyExists);
         }
-        let version = self.bump();
-        let entry = Entry {
-            content_type: content_type.into(),
-            value: value.into(),
-            version,
-        };
-        self.entries.borrow_mut().insert(key.into(), entry);
-        Ok(version)
+        Ok(self.put(key, content_type, value))
     }
 
     fn update(
@@ -88,26 +76,13 @@ impl Storage for MemoryStorage {
         value: &[u8],
         if_version: Option<u64>,
     ) -> Result<u64, StoreError> {
-        self.check(key, value.len())?;
-        let current = self.get(key)?.version;
-        if if_version.is_some_and(|expected| expected != current) {
-            return Err(StoreError::VersionMismatch { current });
-        }
-        let version = self.bump();
-        let entry = Entry {
-            content_type: content_type.into(),
-            value: value.into(),
-            version,
-        };
-        self.entries.borrow_mut().insert(key.into(), entry);
-        Ok(version)
+        self.limits.check_write(key, value.len())?;
+        check_version(self.get(key)?.version, if_version)?;
+        Ok(self.put(key, content_type, value))
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
-        let current = self.get(key)?.version;
-        if if_version.is_some_and(|expected| expected != current) {
-            return Err(StoreError::VersionMismatch { current });
-        }
+        check_version(self.get(key)?.version, if_version)?;
         self.entries
             .borrow_mut()
             .remove(key)

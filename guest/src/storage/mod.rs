@@ -52,6 +52,36 @@ pub struct Limits {
     pub max_page_size: u32,
 }
 
+impl Limits {
+    /// Refuses an empty or over-long key and an over-long value, as every
+    /// backend must before it writes.
+    pub fn check_write(&self, key: &str, value_len: usize) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::InvalidKey("the key is empty".into()));
+        }
+        if key.len() > self.max_key_bytes as usize {
+            return Err(StoreError::TooLarge {
+                limit: self.max_key_bytes.into(),
+            });
+        }
+        if value_len as u64 > self.max_value_bytes {
+            return Err(StoreError::TooLarge {
+                limit: self.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The precondition of conditional writes: `expected`, when given, must be
+/// the `current` version.
+pub fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current => Err(StoreError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
 /// Why a store operation was refused. Mirrors the WIT `error` variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {

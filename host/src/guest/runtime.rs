@@ -82,18 +82,18 @@ impl Runtime {
         engine_config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true);
-        let engine = Engine::new(&engine_config).map_err(to_anyhow)?;
+        let engine = Engine::new(&engine_config).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
         let deadline_ticks =
             (config.timeout.as_millis() / EPOCH_TICK.as_millis()).clamp(1, u64::MAX.into()) as u64;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
-        add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
+        add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         super::bindings::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(to_anyhow)?;
+            .map_err(anyhow::Error::from)?;
         super::bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(to_anyhow)?;
+            .map_err(anyhow::Error::from)?;
         Ok(Self {
             engine,
             linker,
@@ -110,15 +110,15 @@ impl Runtime {
     /// request path (see [`crate::reload`]).
     pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
         let component = Component::new(&self.engine, bytes)
-            .map_err(to_anyhow)
+            .map_err(anyhow::Error::from)
             .context("the guest is not a valid WebAssembly component")?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(to_anyhow)
+            .map_err(anyhow::Error::from)
             .context("the guest imports something the kvs host does not provide")?;
         let pre = ServicePre::new(pre)
-            .map_err(to_anyhow)
+            .map_err(anyhow::Error::from)
             .context("the guest does not export the kvs:store/service world")?;
         Ok(Guest {
             pre,
@@ -224,12 +224,12 @@ impl Guest {
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, request)
-            .map_err(to_anyhow)?;
+            .map_err(anyhow::Error::from)?;
         let outparam = store
             .data_mut()
             .http()
             .new_response_outparam(sender)
-            .map_err(to_anyhow)?;
+            .map_err(anyhow::Error::from)?;
         let guest = Arc::clone(self);
         let task = tokio::task::spawn(async move {
             let service = guest.pre.instantiate_async(&mut store).await?;
@@ -243,7 +243,7 @@ impl Guest {
             Ok(Err(code)) => Err(anyhow!("the guest answered with an error: {code:?}")),
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(anyhow!("the guest returned without sending a response")),
-                Ok(Err(trap)) => Err(to_anyhow(trap).context("the guest failed")),
+                Ok(Err(trap)) => Err(anyhow::Error::from(trap).context("the guest failed")),
                 Err(join) => Err(anyhow!(join).context("the guest task panicked")),
             },
         }
@@ -256,18 +256,13 @@ impl Guest {
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(to_anyhow)?;
+            .map_err(anyhow::Error::from)?;
         let reply = service
             .kvs_store_command()
             .call_handle_line(&mut store, line)
             .await
-            .map_err(to_anyhow)
+            .map_err(anyhow::Error::from)
             .context("the guest failed")?;
         Ok((reply.line, reply.after == After::Close))
     }
-}
-
-/// wasmtime 48 has its own error type; the host speaks `anyhow` at its edges.
-pub(crate) fn to_anyhow(error: wasmtime::Error) -> anyhow::Error {
-    anyhow::Error::from(error)
 }
