@@ -1,6 +1,7 @@
 //! The state every front end shares: the store, the runtime, and the guest
 //! currently serving, which can be swapped while calls are running.
 
+pub use crate::guest::runtime::CallPath;
 use crate::guest::{Guest, GuestConfig, Runtime};
 use crate::metrics::Metrics;
 use crate::store::{Limits, Store};
@@ -16,6 +17,7 @@ struct Inner {
     store: Store,
     metrics: Metrics,
     runtime: Runtime,
+    call_path: CallPath,
     guests: RwLock<Guests>,
 }
 
@@ -51,6 +53,7 @@ impl App {
                 store,
                 metrics: Metrics::default(),
                 runtime,
+                call_path: guest_config.call_path,
                 guests: RwLock::new(Guests {
                     current: Loaded {
                         guest,
@@ -75,6 +78,11 @@ impl App {
     pub fn render_metrics(&self) -> String {
         self.metrics()
             .render(self.store(), self.current().generation)
+    }
+
+    /// How requests reach the REST and command logic.
+    pub fn call_path(&self) -> CallPath {
+        self.inner.call_path
     }
 
     pub fn runtime(&self) -> &Runtime {
@@ -103,11 +111,13 @@ impl App {
     pub fn swap(&self, guest: Arc<Guest>) -> Loaded {
         let mut guests = self.guests_mut();
         guests.generations += 1;
+        guest.reactivate();
         let loaded = Loaded {
             guest,
             generation: guests.generations,
         };
         let replaced = std::mem::replace(&mut guests.current, loaded.clone());
+        replaced.guest.retire();
         guests.previous = Some(replaced);
         loaded
     }
@@ -118,7 +128,9 @@ impl App {
     pub fn rollback(&self) -> Option<Loaded> {
         let mut guests = self.guests_mut();
         let previous = guests.previous.take()?;
+        previous.guest.reactivate();
         let replaced = std::mem::replace(&mut guests.current, previous.clone());
+        replaced.guest.retire();
         guests.previous = Some(replaced);
         Some(previous)
     }

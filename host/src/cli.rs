@@ -6,6 +6,7 @@ use crate::admin_client::ReloadArgs;
 use crate::bench::BenchArgs;
 use crate::client::ClientArgs;
 use crate::guest::GuestConfig;
+use crate::guest::runtime::CallPath;
 use crate::http::HttpConfig;
 use crate::store::Limits;
 use crate::tcp::TcpConfig;
@@ -115,14 +116,32 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_TCP_IDLE_TIMEOUT", default_value_t = 300)]
     pub tcp_idle_timeout_secs: u64,
 
-    /// Time one guest call may take, in seconds (for HTTP, the body transfer
-    /// included); a call still running then fails with a 500 / error line.
+    /// Time one guest call may take, in seconds; a call still running then
+    /// fails with a 500 / error line. (With --call-path wasi-http it includes
+    /// the body transfer.)
     #[arg(long, env = "KVS_GUEST_TIMEOUT", default_value_t = 10.0)]
     pub guest_timeout_secs: f64,
 
     /// How long a client may take to send a request's headers, in seconds.
     #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = 30)]
     pub header_timeout_secs: u64,
+
+    /// How long a client may take to send a request's body once its headers
+    /// are in, in seconds; a slower one gets a 408.
+    #[arg(long, env = "KVS_BODY_TIMEOUT", default_value_t = 60)]
+    pub body_timeout_secs: u64,
+
+    /// Open HTTP connections at most; more get a 503 and are closed.
+    #[arg(long, env = "KVS_MAX_HTTP_CONNECTIONS", default_value_t = 4096)]
+    pub max_http_connections: usize,
+
+    /// How requests reach the logic: `rest` (the guest's one-call export, on
+    /// warm instances), `wasi-http` (the guest's wasi:http handler on a fresh
+    /// instance per request, as `wasmtime serve` does), or `native` (no wasm:
+    /// the guest's code compiled into kvs; a benchmark ceiling, not for
+    /// production).
+    #[arg(long, env = "KVS_CALL_PATH", value_enum, default_value_t = CallPath::Rest)]
+    pub call_path: CallPath,
 
     /// On ctrl-c or SIGTERM, how long in-flight requests get to finish, in seconds.
     #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = 10)]
@@ -149,12 +168,15 @@ impl ServeArgs {
             max_instances: self.max_instances.max(1),
             max_memory_bytes: to_usize(self.guest_memory),
             timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
+            call_path: self.call_path,
         }
     }
 
     pub fn http_config(&self) -> HttpConfig {
         HttpConfig {
             header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            max_connections: self.max_http_connections.max(1),
         }
     }
 

@@ -8,6 +8,8 @@ pub const UNKNOWN: u16 = 2;
 pub const TOO_LARGE: u16 = 17;
 /// The server cannot take the request now (connection limit, shutting down).
 pub const UNAVAILABLE: u16 = 20;
+/// A client took too long to send its request.
+pub const TIMEOUT: u16 = 23;
 /// The admin endpoint refused a new guest (does not compile, link, or pass
 /// its self-check).
 pub const GUEST_REJECTED: u16 = 21;

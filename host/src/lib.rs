@@ -19,6 +19,7 @@
 //! - [`watch`]: `--watch`, reloading when the guest file changes.
 //! - [`metrics`]: Prometheus metrics, served by the admin endpoint.
 //! - [`guest`]: the engine, loading components, calling them.
+//! - [`native`]: the guest's logic compiled natively, the benchmarks' ceiling.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
 
@@ -32,6 +33,7 @@ pub mod envelope;
 pub mod guest;
 pub mod http;
 pub mod metrics;
+pub mod native;
 pub mod reload;
 pub mod server;
 pub mod shutdown;

@@ -32,6 +32,7 @@ pub struct Metrics {
     http_duration: Histogram,
     tcp_commands: Counter,
     tcp_refused: Counter,
+    http_refused: Counter,
     guest_failures: Family<FrontEndLabels, Counter>,
     guest_swaps: Counter,
     guest_rejected: Counter,
@@ -67,6 +68,12 @@ impl Default for Metrics {
             "tcp_connections_refused",
             "TCP connections refused at the limit",
             tcp_refused.clone(),
+        );
+        let http_refused = Counter::default();
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections refused at the limit",
+            http_refused.clone(),
         );
         let guest_failures = Family::<FrontEndLabels, Counter>::default();
         registry.register(
@@ -106,6 +113,7 @@ impl Default for Metrics {
             http_duration,
             tcp_commands,
             tcp_refused,
+            http_refused,
             guest_failures,
             guest_swaps,
             guest_rejected,
@@ -133,6 +141,10 @@ impl Metrics {
 
     pub fn tcp_refused(&self) {
         self.tcp_refused.inc();
+    }
+
+    pub fn http_refused(&self) {
+        self.http_refused.inc();
     }
 
     pub fn guest_failure(&self, front_end: &'static str) {

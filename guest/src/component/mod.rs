@@ -2,7 +2,9 @@
 //! types and moves bytes, and decides nothing.
 //!
 //! - The default build implements `kvs:store/service`: the store is the
-//!   host's ([`host_store`]), and the TCP protocol is exported too.
+//!   host's ([`host_store`]), and the REST API is exported twice, as the
+//!   one-call [`rest`] interface the kvs host uses and as
+//!   `wasi:http/incoming-handler`, next to the TCP protocol.
 //! - With the `portable` feature it implements `kvs:store/portable` for stock
 //!   `wasmtime serve`: the store is a directory ([`crate::storage::FileStorage`]).
 
@@ -28,6 +30,8 @@ mod bindings {
 mod host_store;
 #[cfg(feature = "portable")]
 mod portable;
+#[cfg(not(feature = "portable"))]
+mod rest;
 
 use crate::http::{self, BodyError, Method};
 use bindings::exports::wasi::http::incoming_handler;

@@ -51,6 +51,20 @@ pub enum Method {
     Other(String),
 }
 
+impl Method {
+    /// The method HTTP spells `name`; methods are case-sensitive.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "DELETE" => Self::Delete,
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
 /// Why a request body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
@@ -68,6 +82,18 @@ pub trait BodyReader {
 impl<F: FnOnce(u64) -> Result<Vec<u8>, BodyError>> BodyReader for F {
     fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError> {
         self(limit)
+    }
+}
+
+/// A body the caller read before routing (the host's `rest` call), still
+/// held to the limit in case the caller used a larger one.
+impl BodyReader for Result<Vec<u8>, BodyError> {
+    fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError> {
+        let body = self?;
+        if body.len() as u64 > limit {
+            return Err(BodyError::TooLarge);
+        }
+        Ok(body)
     }
 }
 

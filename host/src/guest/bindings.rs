@@ -17,3 +17,4 @@ wasmtime::component::bindgen!({
 
 pub use self::kvs::store::{store, types};
 pub use exports::kvs::store::command::After;
+pub use exports::kvs::store::rest;

@@ -3,11 +3,14 @@
 //! - [`bindings`]: the host side of the WIT world `kvs:store/service`.
 //! - [`state`]: what each `wasmtime::Store` carries, and the store imports.
 //! - [`runtime`]: the one `Engine` and a loaded, pre-instantiated guest.
+//! - `pool`: warm instances of a guest, reused across calls.
 
 mod bindings;
+mod pool;
 pub mod runtime;
 pub mod state;
 
+pub use bindings::rest;
 pub use runtime::{Guest, GuestConfig, Runtime};
 
 /// The guest built from `guest/` by the build script, embedded so the `kvs`

@@ -2,13 +2,17 @@
 //!
 //! [`Runtime::load`] compiles a component, links it against the host's world
 //! and pre-instantiates it, all before any request can reach it; a component
-//! that does not fit the world is refused there with a clear error. Each call
-//! then instantiates from the pre-instantiated [`Guest`] into a fresh
-//! `wasmtime::Store`, with slots from the pooling allocator: that keeps every
-//! call isolated from every other, and a call that traps cannot leave state
-//! behind for the next.
+//! that does not fit the world is refused there with a clear error.
+//!
+//! Calls on the fast paths (the `rest` and `command` exports) run on warm
+//! instances from the guest's [`Pool`], each in its own `wasmtime::Store`
+//! with slots from the pooling allocator; a call that traps or is cancelled
+//! takes its instance with it, so it cannot leave state behind for the next.
+//! Calls through `wasi:http/incoming-handler` instantiate afresh every time,
+//! as `wasmtime serve` does.
 
-use super::bindings::{After, ServicePre};
+use super::bindings::{After, ServicePre, rest};
+use super::pool::{Pool, Warm};
 use super::state::CallState;
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
@@ -28,9 +32,27 @@ pub struct GuestConfig {
     pub max_instances: u32,
     /// Linear memory one guest instance may grow to, in bytes.
     pub max_memory_bytes: usize,
-    /// Wall-clock time one guest call may take, body transfer included; a
-    /// call still running then traps at its next instruction.
+    /// Wall-clock time one guest call may take; a call still running then
+    /// traps at its next instruction.
     pub timeout: Duration,
+    /// How requests reach the logic.
+    pub call_path: CallPath,
+}
+
+/// How requests reach the REST and command logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CallPath {
+    /// The guest's `rest` and `command` exports, one call per request on a
+    /// warm instance; the host reads the HTTP body first.
+    #[default]
+    Rest,
+    /// HTTP through the guest's `wasi:http/incoming-handler` on a fresh
+    /// instance per request, as stock `wasmtime serve` runs it (the body is
+    /// streamed, and the guest timeout covers its transfer); TCP as `rest`.
+    WasiHttp,
+    /// No WebAssembly: the guest crate compiled into the host. For
+    /// benchmarks only, as the ceiling kvs is measured against.
+    Native,
 }
 
 impl Default for GuestConfig {
@@ -39,6 +61,7 @@ impl Default for GuestConfig {
             max_instances: 256,
             max_memory_bytes: 128 << 20,
             timeout: Duration::from_secs(10),
+            call_path: CallPath::Rest,
         }
     }
 }
@@ -68,6 +91,8 @@ pub struct Runtime {
     kv: kv::Store,
     /// The timeout in epoch ticks.
     deadline_ticks: u64,
+    /// Warm instances each guest keeps for reuse.
+    max_idle: usize,
 }
 
 impl Runtime {
@@ -99,6 +124,9 @@ impl Runtime {
             linker,
             kv,
             deadline_ticks,
+            // Leave most slots for calls that instantiate afresh, and for the
+            // next guest while this one drains.
+            max_idle: (config.max_instances as usize / 4).max(1),
         })
     }
 
@@ -122,6 +150,8 @@ impl Runtime {
             .context("the guest does not export the kvs:store/service world")?;
         Ok(Guest {
             pre,
+            pool: Pool::new(self.max_idle),
+            max_idle: self.max_idle,
             kv: self.kv.clone(),
             deadline_ticks: self.deadline_ticks,
             digest: digest(bytes),
@@ -142,6 +172,9 @@ pub fn digest(bytes: &[u8]) -> String {
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
 pub struct Guest {
     pre: ServicePre<CallState>,
+    pool: Pool,
+    /// The pool's capacity while this guest is current.
+    max_idle: usize,
     kv: kv::Store,
     deadline_ticks: u64,
     digest: String,
@@ -165,7 +198,24 @@ impl Guest {
         self.loaded_at
     }
 
-    /// Exercises both exports once, as a request would, before the guest may
+    /// Drops the idle instances and keeps none from now on: called when the
+    /// guest stops being current, so a guest kept for rollback holds no
+    /// pooling-allocator slots. Calls still running on it finish normally.
+    pub fn retire(&self) {
+        self.pool.set_capacity(0);
+    }
+
+    /// Keeps warm instances again, for a guest made current by a rollback.
+    pub fn reactivate(&self) {
+        self.pool.set_capacity(self.max_idle);
+    }
+
+    /// Instances waiting for a call.
+    pub fn idle_instances(&self) -> usize {
+        self.pool.idle()
+    }
+
+    /// Exercises its exports once, as a request would, before the guest may
     /// serve: a guest that traps or answers nonsense is refused here, while
     /// the running guest keeps serving. Both calls only read the store.
     pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
@@ -180,18 +230,19 @@ impl Guest {
             parsed["ok"] == true && !close,
             "the self-check command `cmd=help` got an error reply: {reply}"
         );
-        let request = hyper::Request::get("/kvs?limit=1")
-            .header("host", "localhost")
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .context("building the self-check request")?;
         let response = self
-            .handle_http(request)
+            .handle_rest(rest::Request {
+                method: "GET".into(),
+                path_with_query: "/kvs?limit=1".into(),
+                headers: vec![("host".into(), b"localhost".to_vec())],
+                body: Ok(Vec::new()),
+            })
             .await
             .context("the self-check request `GET /kvs?limit=1` failed")?;
         anyhow::ensure!(
-            response.status() == 200,
+            response.status == 200,
             "the self-check request `GET /kvs?limit=1` answered {}",
-            response.status()
+            response.status
         );
         Ok(())
     }
@@ -203,6 +254,37 @@ impl Guest {
         store.set_epoch_deadline(self.deadline_ticks);
         store.epoch_deadline_trap();
         store
+    }
+
+    /// A warm instance from the pool, or a new one; its deadline starts now.
+    async fn warm_instance(&self) -> anyhow::Result<Warm> {
+        if let Some(mut warm) = self.pool.take() {
+            warm.store.set_epoch_deadline(self.deadline_ticks);
+            return Ok(warm);
+        }
+        let mut store = self.new_store();
+        let service = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("instantiating the guest")?;
+        Ok(Warm::new(store, service))
+    }
+
+    /// Serves one HTTP request, already parsed and with its body read,
+    /// through the guest's `rest` export on a warm instance.
+    pub async fn handle_rest(&self, request: rest::Request) -> anyhow::Result<rest::Response> {
+        let mut warm = self.warm_instance().await?;
+        let response = warm
+            .service
+            .kvs_store_rest()
+            .call_handle(&mut warm.store, &request)
+            .await
+            .map_err(anyhow::Error::from)
+            .context("the guest failed")?;
+        self.pool.give_back(warm);
+        Ok(response)
     }
 
     /// Serves one HTTP request through the guest's `wasi:http/incoming-handler`.
@@ -251,18 +333,15 @@ impl Guest {
 
     /// Runs one TCP command line through the guest's `command` export.
     pub async fn handle_line(&self, line: &[u8]) -> anyhow::Result<(String, bool)> {
-        let mut store = self.new_store();
-        let service = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(anyhow::Error::from)?;
-        let reply = service
+        let mut warm = self.warm_instance().await?;
+        let reply = warm
+            .service
             .kvs_store_command()
-            .call_handle_line(&mut store, line)
+            .call_handle_line(&mut warm.store, line)
             .await
             .map_err(anyhow::Error::from)
             .context("the guest failed")?;
+        self.pool.give_back(warm);
         Ok((reply.line, reply.after == After::Close))
     }
 }

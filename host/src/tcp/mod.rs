@@ -15,7 +15,7 @@ pub mod framing;
 /// Numbers connections so the log lines of one connection can be told apart.
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-use crate::app::App;
+use crate::app::{App, CallPath};
 use crate::envelope::{self, error_json};
 use framing::{Frame, LineReader};
 use std::sync::Arc;
@@ -181,7 +181,11 @@ async fn serve_connection(
 /// error reply, not the connection.
 async fn execute(app: &App, request: &[u8]) -> (String, bool) {
     app.metrics().tcp_command();
-    match app.guest().handle_line(request).await {
+    let reply = match app.call_path() {
+        CallPath::Native => Ok(crate::native::handle_line(app.store(), request)),
+        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(request).await,
+    };
+    match reply {
         Ok(reply) => reply,
         Err(error) => {
             tracing::error!(

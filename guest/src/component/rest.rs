@@ -1,0 +1,31 @@
+//! The `kvs:store/rest` export: the REST API as one call, for the kvs host.
+//!
+//! The host has parsed the request and read its body, so this only converts
+//! records; the routing is the same [`crate::http::handle`] that serves
+//! `wasi:http/incoming-handler`.
+
+use super::Component;
+use super::bindings::exports::kvs::store::rest;
+use super::host_store::HostStore;
+use crate::http::{self, BodyError, Method};
+
+impl rest::Guest for Component {
+    fn handle(request: rest::Request) -> rest::Response {
+        crate::flavor::trap_if_broken();
+        let parsed = http::Request {
+            method: Method::from_name(&request.method),
+            path_with_query: request.path_with_query,
+            headers: request.headers,
+        };
+        let body = request.body.map_err(|error| match error {
+            rest::BodyError::TooLarge => BodyError::TooLarge,
+            rest::BodyError::Broken(reason) => BodyError::Broken(reason),
+        });
+        let response = http::handle(&HostStore, &parsed, body);
+        rest::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        }
+    }
+}
