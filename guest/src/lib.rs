@@ -8,6 +8,7 @@
 //! - [`protocol`]: the TCP command protocol, one line in, one line out.
 //! - [`envelope`]: the JSON error envelope and codes shared by both.
 //! - [`cursor`]: opaque listing cursors.
+//! - [`json`]: the fast writer of the line protocol's common replies.
 //! - [`flavor`]: which build this is (the default, or a test flavor).
 //! - `component` (wasm32 only): the thin adapter from the WIT world
 //!   `kvs:store/service` to the modules above.
@@ -19,6 +20,7 @@ pub mod cursor;
 pub mod envelope;
 pub mod flavor;
 pub mod http;
+pub mod json;
 pub mod protocol;
 pub mod storage;
 

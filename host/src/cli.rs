@@ -4,9 +4,10 @@
 use crate::admin::AdminConfig;
 use crate::admin_client::ReloadArgs;
 use crate::bench::BenchArgs;
+use crate::bench::compare::CompareArgs;
 use crate::client::ClientArgs;
 use crate::guest::GuestConfig;
-use crate::guest::runtime::CallPath;
+use crate::guest::runtime::{CallPath, GuestProfiler};
 use crate::http::HttpConfig;
 use crate::store::Limits;
 use crate::tcp::TcpConfig;
@@ -37,6 +38,9 @@ pub enum Command {
     Reload(ReloadArgs),
     /// Load-test a running kvs (or anything speaking its protocols), checking every reply.
     Bench(BenchArgs),
+    /// Start kvs, its native ceiling, `wasmtime serve` and `redis-server` on
+    /// loopback, benchmark each, and print one table.
+    Compare(CompareArgs),
 }
 
 /// Output format of log lines.
@@ -143,6 +147,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_CALL_PATH", value_enum, default_value_t = CallPath::Rest)]
     pub call_path: CallPath,
 
+    /// Describe compiled guest code for `perf` (`perfmap` writes
+    /// /tmp/perf-<pid>.map), so profiles name guest functions.
+    #[arg(long, env = "KVS_GUEST_PROFILER", value_enum, default_value_t = GuestProfiler::None)]
+    pub guest_profiler: GuestProfiler,
+
     /// On ctrl-c or SIGTERM, how long in-flight requests get to finish, in seconds.
     #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
@@ -169,6 +178,7 @@ impl ServeArgs {
             max_memory_bytes: to_usize(self.guest_memory),
             timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
             call_path: self.call_path,
+            profiler: self.guest_profiler,
         }
     }
 

@@ -18,6 +18,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Bench(args)) => {
             return tokio::runtime::Runtime::new()?.block_on(kvs::bench::run(args));
         }
+        Some(Command::Compare(args)) => {
+            return tokio::runtime::Runtime::new()?.block_on(kvs::bench::compare::run(args));
+        }
         Some(Command::Reload(args)) => {
             return tokio::runtime::Runtime::new()?.block_on(kvs::admin_client::run(&args));
         }

@@ -5,6 +5,7 @@ use super::Reply;
 use super::parse::{Fields, argument};
 use crate::cursor;
 use crate::envelope::{Code, ErrorReply};
+use crate::json::ObjectWriter;
 use crate::storage::{Entry, Storage};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -39,19 +40,19 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
         "create" => {
             let (content_type, body) = value(&fields)?;
             let version = store.create(key(&fields)?, content_type, body)?;
-            json!({"ok": true, "key": key(&fields)?, "version": version})
+            written(key(&fields)?, version)
         }
         "update" => {
             let (content_type, body) = value(&fields)?;
             let version = store.update(key(&fields)?, content_type, body, version(&fields)?)?;
-            json!({"ok": true, "key": key(&fields)?, "version": version})
+            written(key(&fields)?, version)
         }
         "delete" => entry_json(
             key(&fields)?,
             store.delete(key(&fields)?, version(&fields)?)?,
         ),
-        "keys" | "getall" => keys(store, &fields)?,
-        "help" => json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}),
+        "keys" | "getall" => keys(store, &fields)?.to_string(),
+        "help" => json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}).to_string(),
         "stop" => {
             return Ok(Reply {
                 line: ErrorReply::new(Code::Stop, "Stop command from client").to_json(),
@@ -60,10 +61,7 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
         }
         other => return Err(argument(format!("unknown command {other:?}; try cmd=help"))),
     };
-    Ok(Reply {
-        line: line.to_string(),
-        close: false,
-    })
+    Ok(Reply { line, close: false })
 }
 
 fn key(fields: &Fields) -> Result<&str, ErrorReply> {
@@ -130,17 +128,27 @@ fn keys(store: &impl Storage, fields: &Fields) -> Result<Value, ErrorReply> {
     }))
 }
 
+/// The reply to a write.
+fn written(key: &str, version: u64) -> String {
+    ObjectWriter::with_capacity(key.len() + 48)
+        .bool("ok", true)
+        .str("key", key)
+        .u64("version", version)
+        .finish()
+}
+
 /// An entry as a reply: the value as text when it is UTF-8, else as base64.
-fn entry_json(key: &str, entry: Entry) -> Value {
-    let mut reply = json!({
-        "ok": true,
-        "key": key,
-        "type": entry.content_type,
-        "version": entry.version,
-    });
-    match String::from_utf8(entry.value) {
-        Ok(text) => reply["body"] = Value::String(text),
-        Err(err) => reply["body64"] = Value::String(STANDARD.encode(err.as_bytes())),
+fn entry_json(key: &str, entry: Entry) -> String {
+    let reply = ObjectWriter::with_capacity(
+        key.len() + entry.content_type.len() + entry.value.len() * 4 / 3 + 80,
+    )
+    .bool("ok", true)
+    .str("key", key)
+    .str("type", &entry.content_type)
+    .u64("version", entry.version);
+    match std::str::from_utf8(&entry.value) {
+        Ok(text) => reply.str("body", text),
+        Err(_) => reply.str("body64", &STANDARD.encode(&entry.value)),
     }
-    reply
+    .finish()
 }

@@ -7,27 +7,47 @@
 //! forth through the admin endpoint during the run and reports how long each
 //! swap took, so the cost of hot swapping under load is one command away.
 //!
-//! - [`http`]: the REST API workloads.
-//! - [`tcp`]: the line protocol workloads.
+//! - [`workload`]: the steps of each mix and the replies they must get.
+//! - [`http`], [`tcp`], [`resp`]: one client per protocol, each turning steps
+//!   into requests and checking the replies.
 //! - [`stats`]: histograms and the printed summary.
+//! - [`compare`]: `kvs bench compare`, the side-by-side table.
 
+pub mod compare;
 mod http;
+mod resp;
 mod stats;
 mod tcp;
+mod workload;
 
 use anyhow::Context as _;
+use bytesize::ByteSize;
 use clap::{Args, ValueEnum};
 use stats::Stats;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use workload::{Step, Values};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
     /// The REST API.
     Http,
-    /// The TCP command protocol, one request in flight per connection.
+    /// The TCP command protocol.
     Tcp,
+    /// The Redis protocol (SET/GET/GETDEL), to drive `redis-server` with the
+    /// same workloads.
+    Resp,
+}
+
+impl Protocol {
+    fn default_addr(self) -> &'static str {
+        match self {
+            Self::Http => "127.0.0.1:9000",
+            Self::Tcp => "127.0.0.1:9001",
+            Self::Resp => "127.0.0.1:6379",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -36,6 +56,8 @@ pub enum Mix {
     Get,
     /// create, get, update, delete, get-missing on fresh keys.
     Cycle,
+    /// Overwrites of existing keys (with the value they hold).
+    Put,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -44,7 +66,8 @@ pub struct BenchArgs {
     #[arg(value_enum)]
     pub protocol: Protocol,
 
-    /// Server address (default: 127.0.0.1:9000 for http, 127.0.0.1:9001 for tcp).
+    /// Server address (default: 127.0.0.1:9000 for http, 127.0.0.1:9001 for
+    /// tcp, 127.0.0.1:6379 for resp).
     #[arg(long)]
     pub addr: Option<String>,
 
@@ -60,13 +83,18 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Mix::Get)]
     pub mix: Mix,
 
-    /// Bytes per value.
-    #[arg(long, default_value_t = 100)]
-    pub value_size: usize,
+    /// Bytes per value (e.g. 100, 1MiB, 8MiB).
+    #[arg(long, default_value = "100")]
+    pub value_size: ByteSize,
 
-    /// Keys the get workload reads from (written before the run).
+    /// Keys the get and put workloads use (written before the run).
     #[arg(long, default_value_t = 1000)]
     pub keys: usize,
+
+    /// Requests each connection writes before reading their replies (tcp and
+    /// resp; HTTP/1.1 sends one at a time).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
 
     /// Swap the guest this often during the run (needs --swap-guests).
     #[arg(long)]
@@ -81,27 +109,86 @@ pub struct BenchArgs {
     pub admin: String,
 }
 
-/// The deterministic value stored under key number `i`.
-fn value_for(i: usize, size: usize) -> Vec<u8> {
-    let byte = b'a' + (i % 26) as u8;
-    vec![byte; size]
+/// A connection that runs workload steps over one protocol. (Spelled with
+/// `impl Future + Send` so generic callers can spawn the futures.)
+trait Client: Sized + Send {
+    fn connect(addr: &str) -> impl Future<Output = anyhow::Result<Self>> + Send;
+
+    /// Writes key `i` = value `i` for every key the get and put mixes use.
+    fn populate(
+        &mut self,
+        keys: usize,
+        values: &Values,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
+
+    /// Sends the steps (pipelined where the protocol allows) and returns, for
+    /// each, whether the reply was right and when it arrived after the start.
+    /// An error means the connection failed.
+    fn run(
+        &mut self,
+        steps: &[Step],
+    ) -> impl Future<Output = anyhow::Result<Vec<(bool, Duration)>>> + Send;
+}
+
+/// What one run measured: the summary of every request, and of the swaps.
+pub struct Report {
+    pub label: String,
+    pub requests: Stats,
+    pub swaps: Option<Stats>,
+    pub elapsed: Duration,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let addr = args.addr.clone().unwrap_or_else(|| match args.protocol {
-        Protocol::Http => "127.0.0.1:9000".into(),
-        Protocol::Tcp => "127.0.0.1:9001".into(),
-    });
-    let duration = Duration::from_secs_f64(args.duration);
-    println!(
-        "kvs bench {:?} {addr}: mix {:?}, {} connections, {:.1} s, values {} B, keys {}",
-        args.protocol, args.mix, args.connections, args.duration, args.value_size, args.keys
+    let report = measure(args).await?;
+    println!("{}", report.requests.summary(&report.label, report.elapsed));
+    if let Some(swaps) = &report.swaps {
+        println!("{}", swaps.summary("guest swaps", report.elapsed));
+    }
+    anyhow::ensure!(
+        report.requests.wrong == 0 && report.requests.failed == 0,
+        "{} wrong and {} failed replies",
+        report.requests.wrong,
+        report.requests.failed
     );
-    if args.mix == Mix::Get {
-        match args.protocol {
-            Protocol::Http => http::populate(&addr, args.keys, args.value_size).await?,
-            Protocol::Tcp => tcp::populate(&addr, args.keys, args.value_size).await?,
-        }
+    Ok(())
+}
+
+/// Runs the benchmark and returns what it measured, printing only the
+/// heading.
+pub async fn measure(args: BenchArgs) -> anyhow::Result<Report> {
+    match args.protocol {
+        Protocol::Http => measure_with::<http::Http>(args).await,
+        Protocol::Tcp => measure_with::<tcp::Tcp>(args).await,
+        Protocol::Resp => measure_with::<resp::Resp>(args).await,
+    }
+}
+
+async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Report> {
+    let addr = args
+        .addr
+        .clone()
+        .unwrap_or_else(|| args.protocol.default_addr().into());
+    let duration = Duration::from_secs_f64(args.duration);
+    let value_size = usize::try_from(args.value_size.as_u64()).context("--value-size")?;
+    let values = Values::new(value_size);
+    println!(
+        "kvs bench {:?} {addr}: mix {:?}, {} connections, pipeline {}, {:.1} s, values {}, keys {}",
+        args.protocol,
+        args.mix,
+        args.connections,
+        args.pipeline,
+        args.duration,
+        args.value_size,
+        args.keys
+    );
+    if matches!(args.mix, Mix::Get | Mix::Put) {
+        let mut client = C::connect(&addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        client
+            .populate(args.keys, &values)
+            .await
+            .context("writing the keys before the run")?;
     }
     let swapper = match args.swap_every_ms {
         Some(every) => {
@@ -127,37 +214,76 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let deadline = Instant::now() + duration;
     let started = Instant::now();
+    let label = format!("{:?}/{:?}", args.protocol, args.mix);
     let args = Arc::new(args);
     let mut tasks = Vec::new();
-    for connection in 0..args.connections {
-        let (args, addr) = (Arc::clone(&args), addr.clone());
+    for id in 0..args.connections {
+        let (args, addr, values) = (Arc::clone(&args), addr.clone(), values.clone());
         tasks.push(tokio::spawn(async move {
-            match args.protocol {
-                Protocol::Http => http::connection(&addr, &args, connection, deadline).await,
-                Protocol::Tcp => tcp::connection(&addr, &args, connection, deadline).await,
-            }
+            connection::<C>(&addr, &args, &values, id, deadline).await
         }));
     }
-    let mut total = Stats::default();
+    let mut requests = Stats::default();
     for task in tasks {
-        total.merge(&task.await.context("a bench connection panicked")?);
+        requests.merge(&task.await.context("a bench connection panicked")?);
     }
     let elapsed = started.elapsed();
-    println!(
-        "{}",
-        total.summary(&format!("{:?}/{:?}", args.protocol, args.mix), elapsed)
-    );
-    if let Some(swapper) = swapper {
-        let swaps = swapper.await??;
-        println!("{}", swaps.summary("guest swaps", elapsed));
+    let swaps = match swapper {
+        Some(swapper) => Some(swapper.await??),
+        None => None,
+    };
+    Ok(Report {
+        label,
+        requests,
+        swaps,
+        elapsed,
+    })
+}
+
+/// One connection's loop until the deadline; reconnects after a failure.
+async fn connection<C: Client>(
+    addr: &str,
+    args: &BenchArgs,
+    values: &Values,
+    id: usize,
+    deadline: Instant,
+) -> Stats {
+    let mut stats = Stats::default();
+    let Ok(mut client) = C::connect(addr).await else {
+        stats.failed += 1;
+        return stats;
+    };
+    let mut n = 0usize;
+    // Steps of the workload not sent yet; each round sends `pipeline` of them,
+    // so with a pipeline of 1 exactly one request is ever in flight.
+    let mut pending = std::collections::VecDeque::new();
+    let depth = args.pipeline.max(1);
+    while Instant::now() < deadline {
+        while pending.len() < depth {
+            pending.extend(workload::steps(args, values, id, n));
+            n += 1;
+        }
+        let steps: Vec<Step> = pending.drain(..depth).collect();
+        match client.run(&steps).await {
+            Ok(outcomes) => {
+                for (step, (right, latency)) in steps.iter().zip(outcomes) {
+                    stats.record(latency);
+                    stats.value_bytes += step.value.as_ref().map_or(0, |v| v.len() as u64);
+                    if !right {
+                        stats.wrong += 1;
+                    }
+                }
+            }
+            Err(_) => {
+                stats.failed += steps.len() as u64;
+                match C::connect(addr).await {
+                    Ok(fresh) => client = fresh,
+                    Err(_) => return stats,
+                }
+            }
+        }
     }
-    anyhow::ensure!(
-        total.wrong == 0 && total.failed == 0,
-        "{} wrong and {} failed replies",
-        total.wrong,
-        total.failed
-    );
-    Ok(())
+    stats
 }
 
 /// Alternates the guests through the admin endpoint; the latency recorded is

@@ -41,6 +41,11 @@ impl Stats {
         self.value_bytes += other.value_bytes;
     }
 
+    /// The latency at quantile `q` (0.0 to 1.0), in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.latency_us.value_at_quantile(q) as f64 / 1000.0
+    }
+
     pub fn ops(&self) -> u64 {
         self.latency_us.len()
     }
@@ -48,7 +53,7 @@ impl Stats {
     /// One line: ops/s, MB/s, latency percentiles, wrong and failed replies.
     pub fn summary(&self, label: &str, elapsed: Duration) -> String {
         let secs = elapsed.as_secs_f64().max(f64::EPSILON);
-        let ms = |q: f64| self.latency_us.value_at_quantile(q) as f64 / 1000.0;
+        let ms = |q: f64| self.quantile_ms(q);
         format!(
             "{label:<22} {:>10.0} ops/s {:>8.1} MB/s   p50 {:>7.3} ms  p90 {:>7.3} ms  p99 {:>7.3} ms  max {:>8.3} ms   ops {}  wrong {}  failed {}",
             self.ops() as f64 / secs,

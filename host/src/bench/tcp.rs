@@ -1,20 +1,65 @@
-//! The line protocol workloads, one request in flight per connection.
+//! The kvs line protocol client; `--pipeline` requests are written before
+//! the replies are read.
 
-use super::stats::Stats;
-use super::{BenchArgs, Mix, value_for};
-use std::time::Instant;
+use super::Client;
+use super::workload::{Op, Step, Values, bench_key};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-struct Conn {
+pub struct Tcp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
     reply: String,
 }
 
-impl Conn {
-    async fn open(addr: &str) -> anyhow::Result<Self> {
+/// The request line of a step. Bench values are ASCII letters, so `body=`
+/// carries them as they are.
+fn request_line(step: &Step) -> Vec<u8> {
+    let command = match step.op {
+        Op::Create => "create",
+        Op::Get => "get",
+        Op::Update => "update",
+        Op::Delete => "delete",
+    };
+    let mut line = format!("cmd={command}|key={}", step.key).into_bytes();
+    if matches!(step.op, Op::Create | Op::Update) {
+        line.extend_from_slice(b"|body=");
+        line.extend_from_slice(step.value.as_deref().unwrap_or_default());
+    }
+    line.push(b'\n');
+    line
+}
+
+/// Whether `reply` is what a correct server answers to `step`.
+fn is_right(step: &Step, reply: &str) -> bool {
+    match (step.op, &step.value) {
+        (Op::Create | Op::Update, _) => reply.contains("\"ok\":true"),
+        (Op::Get | Op::Delete, Some(value)) => {
+            let value = std::str::from_utf8(value).unwrap_or_default();
+            reply.contains("\"ok\":true")
+                && reply.split_once("\"body\":\"").is_some_and(|(_, rest)| {
+                    rest.strip_prefix(value).is_some_and(|r| r.starts_with('"'))
+                })
+        }
+        (Op::Get | Op::Delete, None) => reply.contains("\"errorcode\":10"),
+    }
+}
+
+impl Tcp {
+    async fn read_reply(&mut self) -> anyhow::Result<()> {
+        self.reply.clear();
+        anyhow::ensure!(
+            self.reader.read_line(&mut self.reply).await? > 0,
+            "connection closed"
+        );
+        Ok(())
+    }
+}
+
+impl Client for Tcp {
+    async fn connect(addr: &str) -> anyhow::Result<Self> {
         let socket = TcpStream::connect(addr).await?;
         socket.set_nodelay(true)?;
         let (read, writer) = socket.into_split();
@@ -25,98 +70,45 @@ impl Conn {
         })
     }
 
-    async fn request(&mut self, line: &str) -> anyhow::Result<&str> {
-        self.writer.write_all(line.as_bytes()).await?;
-        self.reply.clear();
-        anyhow::ensure!(
-            self.reader.read_line(&mut self.reply).await? > 0,
-            "connection closed"
-        );
-        Ok(self.reply.trim_end())
-    }
-}
-
-fn text(i: usize, size: usize) -> String {
-    String::from_utf8(value_for(i, size)).expect("ASCII")
-}
-
-pub async fn populate(addr: &str, keys: usize, size: usize) -> anyhow::Result<()> {
-    let mut conn = Conn::open(addr).await?;
-    for i in 0..keys {
-        let value = text(i, size);
-        let reply = conn
-            .request(&format!("cmd=create|key=bench-{i}|body={value}\n"))
-            .await?;
-        if reply.contains("\"errorcode\":15") {
-            conn.request(&format!("cmd=update|key=bench-{i}|body={value}\n"))
-                .await?;
+    async fn populate(&mut self, keys: usize, values: &Values) -> anyhow::Result<()> {
+        for i in 0..keys {
+            let mut step = Step {
+                op: Op::Create,
+                key: bench_key(i),
+                value: Some(values.get(i)),
+            };
+            self.writer.write_all(&request_line(&step)).await?;
+            self.read_reply().await?;
+            if self.reply.contains("\"errorcode\":15") {
+                step.op = Op::Update;
+                self.writer.write_all(&request_line(&step)).await?;
+                self.read_reply().await?;
+            }
         }
+        Ok(())
     }
-    Ok(())
-}
 
-pub async fn connection(addr: &str, args: &BenchArgs, id: usize, deadline: Instant) -> Stats {
-    let mut stats = Stats::default();
-    let Ok(mut conn) = Conn::open(addr).await else {
-        stats.failed += 1;
-        return stats;
-    };
-    let mut n = 0usize;
-    while Instant::now() < deadline {
-        // (request line, text the reply must contain)
-        let steps: Vec<(String, String)> = match args.mix {
-            Mix::Get => {
-                let i = (id * 7919 + n * 104_729) % args.keys.max(1);
-                vec![(
-                    format!("cmd=get|key=bench-{i}\n"),
-                    format!("\"body\":\"{}\"", text(i, args.value_size)),
-                )]
+    async fn run(&mut self, steps: &[Step]) -> anyhow::Result<Vec<(bool, Duration)>> {
+        let started = Instant::now();
+        let batch: Vec<u8> = steps.iter().flat_map(request_line).collect();
+        // Read while writing: a large pipelined batch would otherwise fill
+        // both directions' buffers and stall.
+        let Self {
+            reader,
+            writer,
+            reply,
+        } = self;
+        let read = async {
+            let mut outcomes = Vec::with_capacity(steps.len());
+            for step in steps {
+                reply.clear();
+                anyhow::ensure!(reader.read_line(reply).await? > 0, "connection closed");
+                outcomes.push((is_right(step, reply.trim_end()), started.elapsed()));
             }
-            Mix::Cycle => {
-                let key = format!("cycle-{}-{id}-{n}", std::process::id());
-                let (first, second) = (text(n, args.value_size), text(n + 1, args.value_size));
-                vec![
-                    (
-                        format!("cmd=create|key={key}|body={first}\n"),
-                        "\"ok\":true".into(),
-                    ),
-                    (
-                        format!("cmd=get|key={key}\n"),
-                        format!("\"body\":\"{first}\""),
-                    ),
-                    (
-                        format!("cmd=update|key={key}|body={second}\n"),
-                        "\"ok\":true".into(),
-                    ),
-                    (
-                        format!("cmd=delete|key={key}\n"),
-                        format!("\"body\":\"{second}\""),
-                    ),
-                    (format!("cmd=get|key={key}\n"), "\"errorcode\":10".into()),
-                ]
-            }
+            Ok(outcomes)
         };
-        for (line, expected) in steps {
-            let started = Instant::now();
-            match conn.request(&line).await {
-                Ok(reply) => {
-                    let wrong = !reply.contains(&expected);
-                    stats.record(started.elapsed());
-                    stats.value_bytes += args.value_size as u64;
-                    if wrong {
-                        stats.wrong += 1;
-                    }
-                }
-                Err(_) => {
-                    stats.failed += 1;
-                    match Conn::open(addr).await {
-                        Ok(fresh) => conn = fresh,
-                        Err(_) => return stats,
-                    }
-                }
-            }
-        }
-        n += 1;
+        let (written, outcomes) = tokio::join!(writer.write_all(&batch), read);
+        written?;
+        outcomes
     }
-    stats
 }

@@ -37,6 +37,18 @@ pub struct GuestConfig {
     pub timeout: Duration,
     /// How requests reach the logic.
     pub call_path: CallPath,
+    /// Make compiled guest code visible to `perf`.
+    pub profiler: GuestProfiler,
+}
+
+/// Whether compiled guest code is described for an outside profiler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GuestProfiler {
+    /// Nothing: `perf` shows guest code as anonymous addresses.
+    #[default]
+    None,
+    /// `/tmp/perf-<pid>.map`, which `perf report` reads for guest function names.
+    Perfmap,
 }
 
 /// How requests reach the REST and command logic.
@@ -62,6 +74,7 @@ impl Default for GuestConfig {
             max_memory_bytes: 128 << 20,
             timeout: Duration::from_secs(10),
             call_path: CallPath::Rest,
+            profiler: GuestProfiler::None,
         }
     }
 }
@@ -106,7 +119,11 @@ impl Runtime {
         let mut engine_config = Config::new();
         engine_config
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true);
+            .epoch_interruption(true)
+            .profiler(match config.profiler {
+                GuestProfiler::None => wasmtime::ProfilingStrategy::None,
+                GuestProfiler::Perfmap => wasmtime::ProfilingStrategy::PerfMap,
+            });
         let engine = Engine::new(&engine_config).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
         let deadline_ticks =

@@ -20,7 +20,7 @@ use crate::envelope::{self, error_json};
 use framing::{Frame, LineReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
@@ -137,21 +137,30 @@ async fn serve_connection(
     });
 
     let result = async {
+        // One timer per connection, re-armed only when it fires early: cheaper
+        // than a fresh timeout per request line.
+        let mut last_request = Instant::now();
+        let idle = tokio::time::sleep(config.idle_timeout);
+        tokio::pin!(idle);
         loop {
             let frame = tokio::select! {
                 () = shutdown.cancelled() => break,
-                frame = tokio::time::timeout(config.idle_timeout, lines.next_frame()) => match frame {
-                    Err(_elapsed) => {
-                        let line = error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection");
-                        replies.send(line).await;
-                        break;
+                () = &mut idle => {
+                    let idle_until = last_request + config.idle_timeout;
+                    if Instant::now() < idle_until {
+                        idle.as_mut().reset(idle_until.into());
+                        continue;
                     }
-                    Ok(frame) => match frame? {
-                        None => break,
-                        Some(frame) => frame,
-                    },
+                    let line = error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection");
+                    replies.send(line).await;
+                    break;
+                }
+                frame = lines.next_frame() => match frame? {
+                    None => break,
+                    Some(frame) => frame,
                 },
             };
+            last_request = Instant::now();
             let (line, close) = match frame {
                 Frame::TooLong => (
                     error_json(
