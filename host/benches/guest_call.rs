@@ -1,0 +1,86 @@
+//! One request through the guest, in-process, with no sockets: the cost of
+//! the wasm call path itself (`cargo bench --bench guest_call`).
+//!
+//! - `rest` and `command`: the fast path, a warm instance from the pool.
+//! - `wasi-http`: `wasi:http/incoming-handler` on a fresh instance, as
+//!   `wasmtime serve` runs a guest.
+//! - `native`: the same logic compiled into the host, the ceiling.
+//!
+//! Every call's answer is checked once before timing, so a benchmark of an
+//! error path cannot pass for the real thing.
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http_body_util::{BodyExt as _, Empty};
+use kvs::app::App;
+use kvs::guest::{DEFAULT_GUEST, GuestConfig, rest};
+use kvs::store::Limits;
+use std::hint::black_box;
+use std::time::Duration;
+
+fn get_request() -> rest::Request {
+    rest::Request {
+        method: "GET".into(),
+        path_with_query: "/kvs/bench".into(),
+        headers: vec![("host".into(), b"kvs".to_vec())],
+        body: Ok(Vec::new()),
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = App::new(
+        Limits::default(),
+        GuestConfig::default(),
+        DEFAULT_GUEST,
+        "bench",
+    )
+    .expect("the built-in guest loads");
+    app.store()
+        .create("bench", "text/plain".into(), Bytes::from_static(&[b'v'; 100]))
+        .unwrap();
+    let guest = app.guest();
+
+    let response = runtime.block_on(guest.handle_rest(get_request())).unwrap();
+    assert_eq!((response.status, response.body.len()), (200, 100));
+    let (line, _) = runtime.block_on(guest.handle_line(b"cmd=get|key=bench")).unwrap();
+    assert!(line.contains("\"ok\":true"), "{line}");
+
+    let mut group = c.benchmark_group("call");
+    group.bench_function("rest GET (wasm, warm instance)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_rest(get_request()).await.unwrap()) });
+    });
+    group.bench_function("command get (wasm, warm instance)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(guest.handle_line(b"cmd=get|key=bench").await.unwrap())
+        });
+    });
+    group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let request = hyper::Request::get("/kvs/bench")
+                .header("host", "kvs")
+                .body(Empty::<Bytes>::new())
+                .unwrap();
+            let response = guest.handle_http(request).await.unwrap();
+            black_box(response.into_body().collect().await.unwrap().to_bytes())
+        });
+    });
+    group.bench_function("rest GET (native)", |b| {
+        b.iter(|| black_box(kvs::native::handle_rest(app.store(), get_request())));
+    });
+    group.bench_function("command get (native)", |b| {
+        b.iter(|| black_box(kvs::native::handle_line(app.store(), b"cmd=get|key=bench")));
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = calls
+}
+criterion_main!(benches);
