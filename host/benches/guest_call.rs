@@ -40,13 +40,19 @@ fn calls(c: &mut Criterion) {
     )
     .expect("the built-in guest loads");
     app.store()
-        .create("bench", "text/plain".into(), Bytes::from_static(&[b'v'; 100]))
+        .create(
+            "bench",
+            "text/plain".into(),
+            Bytes::from_static(&[b'v'; 100]),
+        )
         .unwrap();
     let guest = app.guest();
 
     let response = runtime.block_on(guest.handle_rest(get_request())).unwrap();
     assert_eq!((response.status, response.body.len()), (200, 100));
-    let (line, _) = runtime.block_on(guest.handle_line(b"cmd=get|key=bench")).unwrap();
+    let (line, _) = runtime
+        .block_on(guest.handle_line(b"cmd=get|key=bench"))
+        .unwrap();
     assert!(line.contains("\"ok\":true"), "{line}");
 
     let mut group = c.benchmark_group("call");
@@ -55,9 +61,8 @@ fn calls(c: &mut Criterion) {
             .iter(|| async { black_box(guest.handle_rest(get_request()).await.unwrap()) });
     });
     group.bench_function("command get (wasm, warm instance)", |b| {
-        b.to_async(&runtime).iter(|| async {
-            black_box(guest.handle_line(b"cmd=get|key=bench").await.unwrap())
-        });
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_line(b"cmd=get|key=bench").await.unwrap()) });
     });
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {

@@ -53,25 +53,28 @@ fn inserts(c: &mut Criterion) {
     let mut group = c.benchmark_group("store/insert");
     for threads in [1, 2] {
         group.throughput(Throughput::Elements(1));
-        group.bench_function(BenchmarkId::from_parameter(format!("{threads} threads")), |b| {
-            b.iter_custom(|iters| {
-                let store = unlimited();
-                let per_thread = iters.div_ceil(threads as u64);
-                let elapsed = on_threads(threads, |thread| {
-                    let keys = keys(thread, per_thread);
-                    let store = store.clone();
-                    move || {
-                        for key in &keys {
-                            store
-                                .create(key, "text/plain".into(), Bytes::from_static(VALUE))
-                                .expect("a new key");
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("{threads} threads")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let store = unlimited();
+                    let per_thread = iters.div_ceil(threads as u64);
+                    let elapsed = on_threads(threads, |thread| {
+                        let keys = keys(thread, per_thread);
+                        let store = store.clone();
+                        move || {
+                            for key in &keys {
+                                store
+                                    .create(key, "text/plain".into(), Bytes::from_static(VALUE))
+                                    .expect("a new key");
+                            }
                         }
-                    }
+                    });
+                    // Time per operation across all threads, as a server sees it.
+                    elapsed.mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
                 });
-                // Time per operation across all threads, as a server sees it.
-                elapsed.mul_f64(iters as f64 / (per_thread * threads as u64) as f64)
-            });
-        });
+            },
+        );
     }
     group.finish();
 }
@@ -119,7 +122,12 @@ fn reads_and_mix(c: &mut Criterion) {
                             match i % 10 {
                                 8 => {
                                     store
-                                        .update(key, "text/plain".into(), Bytes::from_static(VALUE), None)
+                                        .update(
+                                            key,
+                                            "text/plain".into(),
+                                            Bytes::from_static(VALUE),
+                                            None,
+                                        )
                                         .expect("a stored key");
                                 }
                                 9 if store.get(&own).is_ok() => {
@@ -127,7 +135,11 @@ fn reads_and_mix(c: &mut Criterion) {
                                 }
                                 9 => {
                                     store
-                                        .create(&own, "text/plain".into(), Bytes::from_static(VALUE))
+                                        .create(
+                                            &own,
+                                            "text/plain".into(),
+                                            Bytes::from_static(VALUE),
+                                        )
                                         .expect("its own key");
                                 }
                                 _ => {

@@ -91,7 +91,7 @@ impl Storage for Native<'_> {
 
 fn entry(entry: kv::Entry) -> Entry {
     Entry {
-        content_type: entry.content_type,
+        content_type: entry.content_type.to_string(),
         value: entry.value.into(),
         version: entry.version,
     }

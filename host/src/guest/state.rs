@@ -145,7 +145,7 @@ impl store::Host for CallState {
 
 fn entry(entry: kv::Entry) -> types::Entry {
     types::Entry {
-        content_type: entry.content_type,
+        content_type: entry.content_type.to_string(),
         value: entry.value.into(),
         version: entry.version,
     }
