@@ -2,7 +2,7 @@
 //! flight per connection; HTTP/1.1 clients do not pipeline).
 
 use super::Client;
-use super::workload::{Op, Step, Values, bench_key};
+use super::workload::{Op, Step, Workload, bench_key};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -45,12 +45,12 @@ impl Client for Http {
         Ok(Self { sender })
     }
 
-    async fn populate(&mut self, keys: usize, values: &Values) -> anyhow::Result<()> {
+    async fn populate(&mut self, keys: usize, workload: &Workload) -> anyhow::Result<()> {
         for i in 0..keys {
             let path = format!("/kvs/{}", bench_key(i));
-            let (status, _) = self.send(Method::POST, &path, values.get(i)).await?;
+            let (status, _) = self.send(Method::POST, &path, workload.value(i)).await?;
             if status == StatusCode::CONFLICT {
-                self.send(Method::PUT, &path, values.get(i)).await?;
+                self.send(Method::PUT, &path, workload.value(i)).await?;
             }
         }
         Ok(())

@@ -27,7 +27,7 @@ use stats::Stats;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use workload::{Step, Values};
+use workload::{Step, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Protocol {
@@ -118,7 +118,7 @@ trait Client: Sized + Send {
     fn populate(
         &mut self,
         keys: usize,
-        values: &Values,
+        workload: &Workload,
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 
     /// Sends the steps (pipelined where the protocol allows) and returns, for
@@ -170,7 +170,7 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
         .unwrap_or_else(|| args.protocol.default_addr().into());
     let duration = Duration::from_secs_f64(args.duration);
     let value_size = usize::try_from(args.value_size.as_u64()).context("--value-size")?;
-    let values = Values::new(value_size);
+    let workload = Workload::new(value_size);
     println!(
         "kvs bench {:?} {addr}: mix {:?}, {} connections, pipeline {}, {:.1} s, values {}, keys {}",
         args.protocol,
@@ -186,7 +186,7 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
             .await
             .with_context(|| format!("cannot connect to {addr}"))?;
         client
-            .populate(args.keys, &values)
+            .populate(args.keys, &workload)
             .await
             .context("writing the keys before the run")?;
     }
@@ -218,9 +218,9 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
     let args = Arc::new(args);
     let mut tasks = Vec::new();
     for id in 0..args.connections {
-        let (args, addr, values) = (Arc::clone(&args), addr.clone(), values.clone());
+        let (args, addr, workload) = (Arc::clone(&args), addr.clone(), workload.clone());
         tasks.push(tokio::spawn(async move {
-            connection::<C>(&addr, &args, &values, id, deadline).await
+            connection::<C>(&addr, &args, &workload, id, deadline).await
         }));
     }
     let mut requests = Stats::default();
@@ -244,7 +244,7 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
 async fn connection<C: Client>(
     addr: &str,
     args: &BenchArgs,
-    values: &Values,
+    workload: &Workload,
     id: usize,
     deadline: Instant,
 ) -> Stats {
@@ -260,7 +260,7 @@ async fn connection<C: Client>(
     let depth = args.pipeline.max(1);
     while Instant::now() < deadline {
         while pending.len() < depth {
-            pending.extend(workload::steps(args, values, id, n));
+            pending.extend(workload::steps(args, workload, id, n));
             n += 1;
         }
         let steps: Vec<Step> = pending.drain(..depth).collect();

@@ -4,7 +4,7 @@
 //! `--pipeline` requests are written before the replies are read.
 
 use super::Client;
-use super::workload::{Op, Step, Values, bench_key};
+use super::workload::{Op, Step, Workload, bench_key};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -89,12 +89,12 @@ impl Client for Resp {
         })
     }
 
-    async fn populate(&mut self, keys: usize, values: &Values) -> anyhow::Result<()> {
+    async fn populate(&mut self, keys: usize, workload: &Workload) -> anyhow::Result<()> {
         for i in 0..keys {
             let mut request = Vec::new();
             encode(
                 &mut request,
-                &[b"SET", bench_key(i).as_bytes(), &values.get(i)],
+                &[b"SET", bench_key(i).as_bytes(), &workload.value(i)],
             );
             self.writer.write_all(&request).await?;
             let reply = read_reply(&mut self.reader).await?;

@@ -2,7 +2,7 @@
 //! the replies are read.
 
 use super::Client;
-use super::workload::{Op, Step, Values, bench_key};
+use super::workload::{Op, Step, Workload, bench_key};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -70,12 +70,12 @@ impl Client for Tcp {
         })
     }
 
-    async fn populate(&mut self, keys: usize, values: &Values) -> anyhow::Result<()> {
+    async fn populate(&mut self, keys: usize, workload: &Workload) -> anyhow::Result<()> {
         for i in 0..keys {
             let mut step = Step {
                 op: Op::Create,
                 key: bench_key(i),
-                value: Some(values.get(i)),
+                value: Some(workload.value(i)),
             };
             self.writer.write_all(&request_line(&step)).await?;
             self.read_reply().await?;

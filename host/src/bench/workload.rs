@@ -27,24 +27,30 @@ pub struct Step {
     pub value: Option<Bytes>,
 }
 
-/// The deterministic values of a run: value `i` is `value_size` copies of
-/// one letter, so a reply is checked against a value built once.
+/// What one run writes: value `i` is `value_size` copies of one letter, so a
+/// reply is checked against a value built once; fresh keys carry the run's
+/// id, so a run never meets keys an earlier, interrupted run left behind.
 #[derive(Debug, Clone)]
-pub struct Values {
+pub struct Workload {
     by_letter: Vec<Bytes>,
+    run: u64,
 }
 
-impl Values {
+impl Workload {
     pub fn new(size: usize) -> Self {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_nanos() as u64);
         Self {
             by_letter: (b'a'..=b'z')
                 .map(|byte| Bytes::from(vec![byte; size]))
                 .collect(),
+            run,
         }
     }
 
     /// The value stored under key number `i`; cheap (reference-counted).
-    pub fn get(&self, i: usize) -> Bytes {
+    pub fn value(&self, i: usize) -> Bytes {
         self.by_letter[i % self.by_letter.len()].clone()
     }
 }
@@ -55,24 +61,24 @@ pub fn bench_key(i: usize) -> String {
 }
 
 /// The steps of iteration `n` of connection `id`.
-pub fn steps(args: &BenchArgs, values: &Values, id: usize, n: usize) -> Vec<Step> {
+pub fn steps(args: &BenchArgs, workload: &Workload, id: usize, n: usize) -> Vec<Step> {
     let spread = (id * 7919 + n * 104_729) % args.keys.max(1);
     match args.mix {
         Mix::Get => vec![Step {
             op: Op::Get,
             key: bench_key(spread),
-            value: Some(values.get(spread)),
+            value: Some(workload.value(spread)),
         }],
         // Writes the value the key already holds, so a get run afterwards
         // still checks correctly.
         Mix::Put => vec![Step {
             op: Op::Update,
             key: bench_key(spread),
-            value: Some(values.get(spread)),
+            value: Some(workload.value(spread)),
         }],
         Mix::Cycle => {
-            let key = format!("cycle-{}-{id}-{n}", std::process::id());
-            let (first, second) = (values.get(n), values.get(n + 1));
+            let key = format!("cycle-{:x}-{id}-{n}", workload.run);
+            let (first, second) = (workload.value(n), workload.value(n + 1));
             let step = |op, value| Step {
                 op,
                 key: key.clone(),
