@@ -1,14 +1,43 @@
-//! The REST API against the kvs host: the shared suite (`tests/rest/`), plus
+//! The REST API against the kvs host: the shared suite (`tests/rest/`) on
+//! each call path (the default `rest`, the guest's `wasi:http` handler, and
+//! the native ceiling, which must answer exactly as the guest does), plus
 //! what only the kvs host has (a configurable value limit, the memory budget).
 
 mod common;
 mod rest;
 
 use common::{Options, Target, TestServer, client};
+use kvs::app::CallPath;
+use kvs::guest::GuestConfig;
 use kvs::store::Limits;
 use reqwest::StatusCode;
 
 rest_suite!(async { Some(TestServer::start().await) });
+
+/// The server with requests reaching the logic by `call_path`.
+async fn on_call_path(call_path: CallPath) -> Option<TestServer> {
+    let guest = GuestConfig {
+        call_path,
+        ..GuestConfig::default()
+    };
+    Some(
+        TestServer::start_with(Options {
+            guest,
+            ..Options::default()
+        })
+        .await,
+    )
+}
+
+mod wasi_http {
+    use super::{CallPath, on_call_path, rest};
+    crate::rest_suite!(on_call_path(CallPath::WasiHttp));
+}
+
+mod native_ceiling {
+    use super::{CallPath, on_call_path, rest};
+    crate::rest_suite!(on_call_path(CallPath::Native));
+}
 
 #[tokio::test]
 async fn a_smaller_value_limit_is_enforced() {

@@ -6,6 +6,7 @@
 use kvs::admin::AdminConfig;
 use kvs::app::App;
 use kvs::guest::{DEFAULT_GUEST, GuestConfig};
+use kvs::http::HttpConfig;
 use kvs::server::{Listeners, ServerConfig};
 use kvs::store::Limits;
 use kvs::tcp::TcpConfig;
@@ -56,6 +57,7 @@ pub struct Options {
     pub guest_path: Option<std::path::PathBuf>,
     pub admin_token: Option<String>,
     pub guest: GuestConfig,
+    pub http: HttpConfig,
 }
 
 impl TestServer {
@@ -77,6 +79,7 @@ impl TestServer {
         let admin = admin_listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let config = ServerConfig {
+            http: options.http,
             tcp: options.tcp,
             admin: AdminConfig {
                 token: options.admin_token.clone(),
