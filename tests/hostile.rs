@@ -223,7 +223,10 @@ async fn malformed_and_oversized_request_heads_get_4xx_and_the_server_goes_on() 
     let cases: [(&[u8], &str); 5] = [
         (b"GARBAGE\r\n\r\n", "not a request line"),
         (b"GET /kvs/a HTTP/9.9\r\nhost: x\r\n\r\n", "unknown version"),
-        (b"GET /kvs/a HTTP/1.1\r\nbad header\r\n\r\n", "header without colon"),
+        (
+            b"GET /kvs/a HTTP/1.1\r\nbad header\r\n\r\n",
+            "header without colon",
+        ),
         (huge_header.as_bytes(), "a 1 MiB header"),
         (many_headers.as_bytes(), "500 headers"),
     ];
@@ -261,7 +264,12 @@ async fn connections_over_the_limit_get_503_and_a_freed_slot_is_reused() {
     let answer = read_until_closed(&mut refused, Duration::from_secs(5)).await;
     assert_eq!(status_of(&answer), 503, "{answer}");
     assert!(answer.contains("\"errorcode\":20"), "{answer}");
-    assert!(server.metrics().await.contains("kvs_http_connections_refused_total 1"));
+    assert!(
+        server
+            .metrics()
+            .await
+            .contains("kvs_http_connections_refused_total 1")
+    );
 
     idle.pop();
     tokio::time::sleep(Duration::from_millis(200)).await;

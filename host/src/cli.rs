@@ -156,6 +156,21 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
 
+    /// Keep the store in this file across restarts: loaded at start-up (a
+    /// torn or corrupt file stops start-up with an error), written
+    /// atomically at shutdown and every --snapshot-interval-secs.
+    #[arg(long, env = "KVS_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+
+    /// How often to write the --snapshot while the store changes, in seconds.
+    #[arg(
+        long,
+        env = "KVS_SNAPSHOT_INTERVAL",
+        default_value_t = 60.0,
+        requires = "snapshot"
+    )]
+    pub snapshot_interval_secs: f64,
+
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "KVS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -214,6 +229,10 @@ impl ServeArgs {
     pub fn watch_interval(&self) -> Option<Duration> {
         self.watch
             .then(|| Duration::from_millis(self.watch_interval_ms.max(10)))
+    }
+
+    pub fn snapshot_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.snapshot_interval_secs.clamp(0.01, 86_400.0 * 365.0))
     }
 
     pub fn shutdown_timeout(&self) -> Duration {

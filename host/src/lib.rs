@@ -22,6 +22,7 @@
 //! - [`native`]: the guest's logic compiled natively, the benchmarks' ceiling.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
+//! - [`snapshot`]: `--snapshot`, the store saved to and loaded from a file.
 
 pub mod admin;
 pub mod admin_client;
@@ -37,6 +38,7 @@ pub mod native;
 pub mod reload;
 pub mod server;
 pub mod shutdown;
+pub mod snapshot;
 pub mod store;
 pub mod tcp;
 pub mod watch;

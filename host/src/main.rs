@@ -41,6 +41,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => (kvs::guest::DEFAULT_GUEST.to_vec(), "built-in".to_string()),
     };
     let app = App::new(args.limits(), args.guest_config(), &guest, &source)?;
+    if let Some(path) = &args.snapshot {
+        let started = std::time::Instant::now();
+        match kvs::snapshot::load(app.store(), path)? {
+            Some(summary) => tracing::info!(
+                path = %path.display(),
+                entries = summary.entries,
+                bytes = summary.bytes,
+                millis = started.elapsed().as_millis() as u64,
+                "snapshot loaded"
+            ),
+            None => tracing::info!(path = %path.display(), "no snapshot yet: starting empty"),
+        }
+    }
     app.guest()
         .self_check()
         .await
@@ -75,7 +88,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         watch_interval: args.watch_interval(),
         shutdown_timeout: args.shutdown_timeout(),
     };
-    kvs::server::run(app, Listeners { http, tcp, admin }, config, shutdown).await;
+    let snapshots = args.snapshot.clone().map(|path| {
+        tokio::spawn(kvs::snapshot::periodic(
+            app.store().clone(),
+            path,
+            args.snapshot_interval(),
+            shutdown.clone(),
+        ))
+    });
+    kvs::server::run(
+        app.clone(),
+        Listeners { http, tcp, admin },
+        config,
+        shutdown,
+    )
+    .await;
+    if let (Some(path), Some(periodic)) = (&args.snapshot, snapshots) {
+        // A periodic save may be running; let it finish before the last one.
+        let _ = periodic.await;
+        let started = std::time::Instant::now();
+        let summary = kvs::snapshot::save(app.store(), path)
+            .context("the snapshot at shutdown failed; the data since the last one is lost")?;
+        kvs::snapshot::log_saved(summary, started);
+    }
     Ok(())
 }
 

@@ -104,6 +104,9 @@ struct Shared {
     /// The last version handed out; versions are unique across all keys so a
     /// deleted and re-created key never repeats an `ETag`.
     last_version: AtomicU64,
+    /// Counts every change (create, update, delete), so a snapshot can tell
+    /// whether anything changed since the last one.
+    changes: AtomicU64,
 }
 
 impl Store {
@@ -125,6 +128,36 @@ impl Store {
             keys: self.shared.map.len(),
             bytes: self.shared.used_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// A number that grows with every change to the store.
+    pub fn changes(&self) -> u64 {
+        self.shared.changes.load(Ordering::Acquire)
+    }
+
+    /// Every entry, each as it was at one instant (the set of entries is not
+    /// one instant: writes racing the copy may or may not be in it). Values
+    /// are shared, not copied, and no lock is held once this returns.
+    pub fn entries(&self) -> Vec<(String, Entry)> {
+        self.shared
+            .map
+            .iter()
+            .map(|item| (item.key().clone(), item.value().clone()))
+            .collect()
+    }
+
+    /// Puts back an entry from a snapshot with its version, before the store
+    /// serves: later versions are handed out above every restored one.
+    pub fn restore(&self, key: String, entry: Entry) -> Result<(), StoreError> {
+        self.check(&key, &entry.content_type, &entry.value)?;
+        self.reserve(charge(&key, &entry.content_type, &entry.value))?;
+        self.shared
+            .last_version
+            .fetch_max(entry.version, Ordering::Relaxed);
+        if let Some(replaced) = self.shared.map.insert(key.clone(), entry) {
+            self.release(charge(&key, &replaced.content_type, &replaced.value));
+        }
+        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Result<Entry, StoreError> {
@@ -185,6 +218,7 @@ impl Store {
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
                 let (key, entry) = slot.remove_entry();
+                self.shared.changes.fetch_add(1, Ordering::AcqRel);
                 self.release(charge(&key, &entry.content_type, &entry.value));
                 Ok(entry)
             }
@@ -260,7 +294,9 @@ impl Store {
         self.shared.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
+    /// The version of a write about to happen; also counts the change.
     fn next_version(&self) -> u64 {
+        self.shared.changes.fetch_add(1, Ordering::AcqRel);
         self.shared.last_version.fetch_add(1, Ordering::Relaxed) + 1
     }
 }

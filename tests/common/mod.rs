@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod process;
+
 use kvs::admin::AdminConfig;
 use kvs::app::App;
 use kvs::guest::{DEFAULT_GUEST, GuestConfig};

@@ -1,0 +1,114 @@
+//! The `kvs` binary as a child process: started on ephemeral ports, stopped
+//! with signals, and killed if a test fails before stopping it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const KVS: &str = env!("CARGO_BIN_EXE_kvs");
+
+/// A `kvs` process that is killed if a test fails before stopping it.
+pub struct Server(pub Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts `kvs` on ephemeral ports and reads the addresses it prints.
+pub fn start(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
+    let (server, http, tcp, _admin) = start_with_admin(extra);
+    (server, http, tcp)
+}
+
+/// Like [`start`], also returning the admin address.
+pub fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
+    let mut child = Command::new(KVS)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let rest = line
+        .trim()
+        .strip_prefix("kvs listening: http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let (http, rest) = rest.split_once(" tcp://").unwrap();
+    let (tcp, admin) = rest.split_once(" admin://").unwrap();
+    (
+        Server(child),
+        http.parse().unwrap(),
+        tcp.parse().unwrap(),
+        admin.parse().unwrap(),
+    )
+}
+
+/// Runs `kvs` with `args`, asserts that it refuses to start, and returns its
+/// stderr. Ephemeral ports come from the environment fallbacks, so `args`
+/// can override any of them.
+pub fn fails_to_start(args: &[&str]) -> String {
+    let output = Command::new(KVS)
+        .args(args)
+        .env("KVS_HTTP", "127.0.0.1:0")
+        .env("KVS_TCP", "127.0.0.1:0")
+        .env("KVS_ADMIN", "127.0.0.1:0")
+        .env_remove("KVS_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "kvs started with {args:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "kvs did not exit in {deadline:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
