@@ -362,3 +362,37 @@ fn kvs_bench_drives_both_front_ends_and_checks_every_reply() {
     sigterm(&child);
     assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
 }
+
+/// Sends GETs to `http` for `duration`, so a profile has work to record.
+fn load_for(http: SocketAddr, duration: Duration) {
+    let deadline = std::time::Instant::now() + duration;
+    while std::time::Instant::now() < deadline {
+        let mut stream = TcpStream::connect(http).unwrap();
+        stream
+            .write_all(b"GET /kvs/missing HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        assert!(read_all(&mut stream).starts_with("HTTP/1.1 404"));
+    }
+}
+
+#[test]
+fn cpuprofile_writes_a_flamegraph_or_a_pprof_profile_of_the_run_on_exit() {
+    let dir = std::env::temp_dir().join(format!("kvs-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["profile.svg", "profile.pb"] {
+        let path = dir.join(name);
+        let (mut child, http, _tcp) = start(&["--cpuprofile", path.to_str().unwrap()]);
+        load_for(http, Duration::from_secs(2));
+        sigterm(&child);
+        let status = wait_with_deadline(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "{name}: exit status {status}");
+        let profile = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&profile);
+        // Frames of kvs's own request path were sampled, by name.
+        assert!(text.contains("kvs::http"), "{name} names no kvs frame");
+        if name.ends_with(".svg") {
+            assert!(text.contains("<svg"), "{name} is not an SVG");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

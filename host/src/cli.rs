@@ -171,6 +171,11 @@ pub struct ServeArgs {
     )]
     pub snapshot_interval_secs: f64,
 
+    /// Record a CPU profile of the whole run and write it here on exit: a
+    /// flamegraph when the name ends in .svg, else pprof protobuf.
+    #[arg(long, env = "KVS_CPUPROFILE")]
+    pub cpuprofile: Option<PathBuf>,
+
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "KVS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

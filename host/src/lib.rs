@@ -20,6 +20,7 @@
 //! - [`metrics`]: Prometheus metrics, served by the admin endpoint.
 //! - [`guest`]: the engine, loading components, calling them.
 //! - [`native`]: the guest's logic compiled natively, the benchmarks' ceiling.
+//! - [`profile`]: `--cpuprofile`, a CPU profile of the whole run.
 //! - [`store`]: the concurrent store with its memory budget.
 //! - [`shutdown`]: ctrl-c and SIGTERM.
 //! - [`snapshot`]: `--snapshot`, the store saved to and loaded from a file.
@@ -35,6 +36,7 @@ pub mod guest;
 pub mod http;
 pub mod metrics;
 pub mod native;
+pub mod profile;
 pub mod reload;
 pub mod server;
 pub mod shutdown;

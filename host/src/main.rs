@@ -32,6 +32,11 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin_config = args.admin_config()?;
+    let profile = args
+        .cpuprofile
+        .clone()
+        .map(kvs::profile::CpuProfile::start)
+        .transpose()?;
     let (guest, source) = match &args.guest {
         Some(path) => (
             std::fs::read(path)
@@ -110,6 +115,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let summary = kvs::snapshot::save(app.store(), path)
             .context("the snapshot at shutdown failed; the data since the last one is lost")?;
         kvs::snapshot::log_saved(summary, started);
+    }
+    if let Some(profile) = profile {
+        let path = profile.path().display().to_string();
+        let samples = profile.finish()?;
+        tracing::info!(%path, samples, "CPU profile written");
     }
     Ok(())
 }
