@@ -221,6 +221,7 @@ async fn measure(server: &Server, row: &Row, duration: f64) -> anyhow::Result<Op
         addr: Some(addr.to_string()),
         connections: row.connections,
         duration,
+        ops: None,
         mix: row.mix,
         value_size: ByteSize::b(row.value_size),
         keys: row.keys,

@@ -26,6 +26,7 @@ use clap::{Args, ValueEnum};
 use stats::Stats;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use workload::{Step, Workload};
 
@@ -75,9 +76,14 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
 
-    /// Seconds to run.
+    /// Seconds to run (at most, with --ops).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+
+    /// Stop after this many requests in all, instead of at the end of
+    /// --duration.
+    #[arg(long)]
+    pub ops: Option<u64>,
 
     /// The workload.
     #[arg(long, value_enum, default_value_t = Mix::Get)]
@@ -212,15 +218,26 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
         None => None,
     };
 
-    let deadline = Instant::now() + duration;
+    let limit = Limit {
+        deadline: Instant::now() + duration,
+        ops_left: Arc::new(AtomicI64::new(
+            args.ops
+                .map_or(i64::MAX, |ops| i64::try_from(ops).unwrap_or(i64::MAX)),
+        )),
+    };
     let started = Instant::now();
     let label = format!("{:?}/{:?}", args.protocol, args.mix);
     let args = Arc::new(args);
     let mut tasks = Vec::new();
     for id in 0..args.connections {
-        let (args, addr, workload) = (Arc::clone(&args), addr.clone(), workload.clone());
+        let (args, addr, workload, limit) = (
+            Arc::clone(&args),
+            addr.clone(),
+            workload.clone(),
+            limit.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            connection::<C>(&addr, &args, &workload, id, deadline).await
+            connection::<C>(&addr, &args, &workload, id, &limit).await
         }));
     }
     let mut requests = Stats::default();
@@ -240,13 +257,29 @@ async fn measure_with<C: Client + 'static>(args: BenchArgs) -> anyhow::Result<Re
     })
 }
 
-/// One connection's loop until the deadline; reconnects after a failure.
+/// When a run ends: at the deadline, or once its requests are used up.
+#[derive(Debug, Clone)]
+struct Limit {
+    deadline: Instant,
+    /// Requests not yet claimed by any connection.
+    ops_left: Arc<AtomicI64>,
+}
+
+impl Limit {
+    /// Claims `count` requests; false once the run is over.
+    fn claim(&self, count: usize) -> bool {
+        Instant::now() < self.deadline
+            && self.ops_left.fetch_sub(count as i64, Ordering::Relaxed) >= count as i64
+    }
+}
+
+/// One connection's loop until the limit; reconnects after a failure.
 async fn connection<C: Client>(
     addr: &str,
     args: &BenchArgs,
     workload: &Workload,
     id: usize,
-    deadline: Instant,
+    limit: &Limit,
 ) -> Stats {
     let mut stats = Stats::default();
     let Ok(mut client) = C::connect(addr).await else {
@@ -258,7 +291,7 @@ async fn connection<C: Client>(
     // so with a pipeline of 1 exactly one request is ever in flight.
     let mut pending = std::collections::VecDeque::new();
     let depth = args.pipeline.max(1);
-    while Instant::now() < deadline {
+    while limit.claim(depth) {
         while pending.len() < depth {
             pending.extend(workload::steps(args, workload, id, n));
             n += 1;
