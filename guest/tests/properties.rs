@@ -57,6 +57,15 @@ proptest! {
     }
 
     #[test]
+    fn the_reply_writer_escapes_any_string_so_json_reads_it_back(text in "\\PC*|[\\x00-\\x7f]{0,64}") {
+        let line = kvs_guest::json::ObjectWriter::with_capacity(0)
+            .str("body", &text)
+            .finish();
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        prop_assert_eq!(parsed["body"].as_str(), Some(text.as_str()));
+    }
+
+    #[test]
     fn stored_values_come_back_exactly_over_the_line_protocol(
         key in "[a-zA-Z0-9]{1,20}",
         value in proptest::collection::vec(any::<u8>(), 0..200),
