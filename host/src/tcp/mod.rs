@@ -4,11 +4,13 @@
 //! - [`framing`]: bytes to lines, with the line-length limit.
 //! - this module: accepting, limits, and the per-connection loop.
 //!
-//! Each connection has a reader (which parses and executes) and a writer,
-//! joined by a queue bounded in bytes. A client that pipelines many requests
-//! before reading any replies is served: replies queue up to that bound while
-//! the reader goes on, so neither side waits for the other until the client
-//! has a full bound of unread replies.
+//! Each connection is one task that reads, executes and writes, like an event
+//! loop: it writes queued replies whenever the socket takes them and reads the
+//! next requests meanwhile, so a client that pipelines many requests before
+//! reading any replies is served without either side waiting for the other,
+//! until the client has `max_pending_reply_bytes` of unread replies; then
+//! the connection stops reading until the client catches up. No second task
+//! and no channel sit between a request and its reply.
 
 pub mod framing;
 
@@ -21,9 +23,9 @@ use framing::{Frame, LineReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -105,85 +107,106 @@ async fn refuse(mut socket: TcpStream, limit: usize) {
     let _ = socket.shutdown().await;
 }
 
-/// One reply on its way to the writer, with its share of the byte budget.
-struct Outgoing {
-    line: String,
-    _budget: tokio::sync::OwnedSemaphorePermit,
-}
-
 async fn serve_connection(
     app: App,
-    socket: TcpStream,
+    mut socket: TcpStream,
     config: TcpConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let (read_half, write_half) = socket.into_split();
+    let (read_half, mut write_half) = socket.split();
     let mut lines = LineReader::new(BufReader::new(read_half), config.max_line_bytes);
-    let (sender, mut queue) = mpsc::unbounded_channel::<Outgoing>();
-    let replies = ReplyQueue::new(sender, config.max_pending_reply_bytes);
-
-    let writer = tokio::spawn(async move {
-        let mut out = BufWriter::new(write_half);
-        while let Some(reply) = queue.recv().await {
-            out.write_all(reply.line.as_bytes()).await?;
-            out.write_all(b"\n").await?;
-            // Write a pipelined batch with one syscall; flush when caught up.
-            if queue.is_empty() {
-                out.flush().await?;
-            }
+    // Replies not yet written, in request order; `written` of them are out.
+    let mut out: Vec<u8> = Vec::new();
+    let mut written = 0;
+    // Set once no more requests will be read: the client closed its side,
+    // sent `stop`, idled out, or the server is shutting down. The replies
+    // already queued are still written.
+    let mut closing = false;
+    // One timer per connection, re-armed only when it fires early: cheaper
+    // than a fresh timeout per request line.
+    let mut last_request = Instant::now();
+    let idle = tokio::time::sleep(config.idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        let unwritten = out.len() - written;
+        // A client that does not read its replies is not read from either,
+        // once it has a full budget of them waiting.
+        let reading = !closing && unwritten < config.max_pending_reply_bytes;
+        if !reading && unwritten == 0 {
+            break;
         }
-        out.flush().await?;
-        out.shutdown().await
-    });
-
-    let result = async {
-        // One timer per connection, re-armed only when it fires early: cheaper
-        // than a fresh timeout per request line.
-        let mut last_request = Instant::now();
-        let idle = tokio::time::sleep(config.idle_timeout);
-        tokio::pin!(idle);
-        loop {
-            let frame = tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = &mut idle => {
-                    let idle_until = last_request + config.idle_timeout;
-                    if Instant::now() < idle_until {
-                        idle.as_mut().reset(idle_until.into());
-                        continue;
-                    }
-                    let line = error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection");
-                    replies.send(line).await;
-                    break;
+        tokio::select! {
+            biased;
+            result = write_half.write(&out[written..]), if unwritten > 0 => {
+                let n = result?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
                 }
-                frame = lines.next_frame() => match frame? {
-                    None => break,
-                    Some(frame) => frame,
-                },
-            };
-            last_request = Instant::now();
-            let (line, close) = match frame {
-                Frame::TooLong => (
-                    error_json(
-                        envelope::TOO_LARGE,
-                        &format!("Error line too long: the limit is {} bytes", config.max_line_bytes),
-                    ),
-                    false,
-                ),
-                Frame::Line(request) => execute(&app, &request).await,
-            };
-            replies.send(line).await;
-            if close {
-                break;
+                written += n;
+                if written == out.len() {
+                    out.clear();
+                    written = 0;
+                }
+            }
+            () = shutdown.cancelled(), if reading => closing = true,
+            () = &mut idle, if reading => {
+                let idle_until = last_request + config.idle_timeout;
+                if Instant::now() < idle_until {
+                    idle.as_mut().reset(idle_until.into());
+                    continue;
+                }
+                queue_reply(&mut out, error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection"));
+                closing = true;
+            }
+            frame = lines.next_frame(), if reading => {
+                let Some(mut frame) = frame? else {
+                    closing = true;
+                    continue;
+                };
+                last_request = Instant::now();
+                // Answer every request already received before writing, so a
+                // pipelined batch goes out in one write.
+                loop {
+                    let (reply, close) = answer(&app, &config, frame).await;
+                    queue_reply(&mut out, reply);
+                    if close {
+                        closing = true;
+                        break;
+                    }
+                    if out.len() - written >= config.max_pending_reply_bytes {
+                        break;
+                    }
+                    match lines.buffered_frame() {
+                        Some(next) => frame = next,
+                        None => break,
+                    }
+                }
             }
         }
-        Ok::<(), std::io::Error>(())
     }
-    .await;
-    drop(replies);
-    let written = writer
-        .await
-        .unwrap_or_else(|join| Err(std::io::Error::other(join)));
-    result.and(written)
+    write_half.shutdown().await
+}
+
+fn queue_reply(out: &mut Vec<u8>, reply: String) {
+    out.extend_from_slice(reply.as_bytes());
+    out.push(b'\n');
+}
+
+/// The reply to one frame, and whether to close the connection after it.
+async fn answer(app: &App, config: &TcpConfig, frame: Frame) -> (String, bool) {
+    match frame {
+        Frame::TooLong => (
+            error_json(
+                envelope::TOO_LARGE,
+                &format!(
+                    "Error line too long: the limit is {} bytes",
+                    config.max_line_bytes
+                ),
+            ),
+            false,
+        ),
+        Frame::Line(request) => execute(app, &request).await,
+    }
 }
 
 /// Runs one request through the guest; a failing guest costs this request an
@@ -210,39 +233,5 @@ async fn execute(app: &App, request: &[u8]) -> (String, bool) {
                 false,
             )
         }
-    }
-}
-
-/// The reader's end of the reply queue: unbounded in count, bounded in bytes.
-struct ReplyQueue {
-    sender: mpsc::UnboundedSender<Outgoing>,
-    budget: Arc<Semaphore>,
-    capacity: u32,
-}
-
-impl ReplyQueue {
-    fn new(sender: mpsc::UnboundedSender<Outgoing>, capacity: usize) -> Self {
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX).max(1);
-        Self {
-            sender,
-            budget: Arc::new(Semaphore::new(capacity as usize)),
-            capacity,
-        }
-    }
-
-    /// Queues a reply, waiting while the client has too many unread replies.
-    /// A reply larger than the whole budget takes all of it, so it waits for
-    /// the queue to drain instead of forever.
-    async fn send(&self, line: String) {
-        let cost = u32::try_from(line.len() + 1)
-            .unwrap_or(u32::MAX)
-            .min(self.capacity);
-        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(cost).await else {
-            return;
-        };
-        let _ = self.sender.send(Outgoing {
-            line,
-            _budget: permit,
-        });
     }
 }
