@@ -15,9 +15,11 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Bytes charged per entry on top of its key, type and value: the map slot,
-/// the `Bytes` header and the allocations' bookkeeping, rounded up.
-pub const ENTRY_OVERHEAD: usize = 96;
+/// Bytes charged per entry on top of its key, type and value: the map slot
+/// and its spare capacity, the key, type and value allocations' headers and
+/// rounding. Measured: 100,000 entries of 100 bytes grew the resident set by
+/// 353 bytes each, 217 more than their key, type and value (see README).
+pub const ENTRY_OVERHEAD: usize = 224;
 
 /// The bounds every write is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +106,10 @@ struct Shared {
     /// The last version handed out; versions are unique across all keys so a
     /// deleted and re-created key never repeats an `ETag`.
     last_version: AtomicU64,
-    /// Counts every change (create, update, delete), so a snapshot can tell
-    /// whether anything changed since the last one.
-    changes: AtomicU64,
+    /// Deletes so far. Every create and update takes a new version, so
+    /// `last_version + deletes` grows with every change, which tells a
+    /// snapshot whether anything changed, at no extra cost to writes.
+    deletes: AtomicU64,
 }
 
 impl Store {
@@ -132,7 +135,8 @@ impl Store {
 
     /// A number that grows with every change to the store.
     pub fn changes(&self) -> u64 {
-        self.shared.changes.load(Ordering::Acquire)
+        let deletes = self.shared.deletes.load(Ordering::Acquire);
+        self.shared.last_version.load(Ordering::Acquire) + deletes
     }
 
     /// Every entry, each as it was at one instant (the set of entries is not
@@ -218,7 +222,7 @@ impl Store {
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
                 let (key, entry) = slot.remove_entry();
-                self.shared.changes.fetch_add(1, Ordering::AcqRel);
+                self.shared.deletes.fetch_add(1, Ordering::AcqRel);
                 self.release(charge(&key, &entry.content_type, &entry.value));
                 Ok(entry)
             }
@@ -278,26 +282,26 @@ impl Store {
         Ok(())
     }
 
-    /// Claims `bytes` of the budget, or refuses without claiming anything.
+    /// Claims `bytes` of the budget, or refuses without keeping anything
+    /// claimed. One atomic add, not a compare-and-swap loop: under contention
+    /// that is what keeps inserts cheap. A claim that overshoots is undone at
+    /// once; meanwhile a concurrent write near the limit may be refused.
     fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
         let max = self.shared.limits.max_store_bytes;
-        self.shared
-            .used_bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes).filter(|&total| total <= max)
-            })
-            .map(drop)
-            .map_err(|_| StoreError::StoreFull)
+        let before = self.shared.used_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before.checked_add(bytes).is_some_and(|total| total <= max) {
+            return Ok(());
+        }
+        self.release(bytes);
+        Err(StoreError::StoreFull)
     }
 
     fn release(&self, bytes: usize) {
         self.shared.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
-    /// The version of a write about to happen; also counts the change.
     fn next_version(&self) -> u64 {
-        self.shared.changes.fetch_add(1, Ordering::AcqRel);
-        self.shared.last_version.fetch_add(1, Ordering::Relaxed) + 1
+        self.shared.last_version.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
 
