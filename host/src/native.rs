@@ -8,21 +8,22 @@
 
 use crate::guest::rest;
 use crate::store::{self as kv};
-use kvs_guest::http::{self, BodyError, Method};
+use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::{Entry, KeyPage, Limits, Storage, StoreError};
 
 /// Serves one request as the guest's `rest` export would.
 pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response {
-    let parsed = http::Request {
-        method: Method::from_name(&request.method),
-        path_with_query: request.path_with_query,
-        headers: request.headers,
-    };
     let body = request.body.map_err(|error| match error {
         rest::BodyError::TooLarge => BodyError::TooLarge,
         rest::BodyError::Broken(reason) => BodyError::Broken(reason),
     });
-    let response = http::handle(&Native(store), &parsed, body);
+    let response = http::handle_read(
+        &Native(store),
+        &request.method,
+        request.path_with_query,
+        request.headers,
+        body,
+    );
     rest::Response {
         status: response.status,
         headers: response.headers,

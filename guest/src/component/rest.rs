@@ -7,21 +7,22 @@
 use super::Component;
 use super::bindings::exports::kvs::store::rest;
 use super::host_store::HostStore;
-use crate::http::{self, BodyError, Method};
+use crate::http::{self, BodyError};
 
 impl rest::Guest for Component {
     fn handle(request: rest::Request) -> rest::Response {
         crate::flavor::trap_if_broken();
-        let parsed = http::Request {
-            method: Method::from_name(&request.method),
-            path_with_query: request.path_with_query,
-            headers: request.headers,
-        };
         let body = request.body.map_err(|error| match error {
             rest::BodyError::TooLarge => BodyError::TooLarge,
             rest::BodyError::Broken(reason) => BodyError::Broken(reason),
         });
-        let response = http::handle(&HostStore, &parsed, body);
+        let response = http::handle_read(
+            &HostStore,
+            &request.method,
+            request.path_with_query,
+            request.headers,
+            body,
+        );
         rest::Response {
             status: response.status,
             headers: response.headers,

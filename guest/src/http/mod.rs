@@ -17,6 +17,23 @@ use crate::envelope::{Code, ErrorReply};
 
 pub use router::handle;
 
+/// Serves a request whose body the caller has already read: the host's
+/// one-call `rest` export, and the host's native ceiling.
+pub fn handle_read(
+    store: &impl crate::storage::Storage,
+    method: &str,
+    path_with_query: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Result<Vec<u8>, BodyError>,
+) -> Response {
+    let request = Request {
+        method: Method::from_name(method),
+        path_with_query,
+        headers,
+    };
+    handle(store, &request, body)
+}
+
 /// The content type of values written without one, as the Go server did.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
