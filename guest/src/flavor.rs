@@ -21,11 +21,18 @@ pub fn trap_if_broken() {
 
 /// The `faulty` test flavor misbehaves when a request names one of these keys,
 /// and behaves normally otherwise, so tests can prove the host contains a
-/// guest that traps, loops forever, or grows its memory without bound.
+/// guest that traps, loops forever, grows its memory without bound, or
+/// breaks the ABI contract (`fault-utf8`, `fault-bounds`, `fault-handle`).
 pub fn misbehave_for(key: &str) {
     if !cfg!(feature = "flavor-faulty") {
         return;
     }
+    #[cfg(all(
+        target_arch = "wasm32",
+        feature = "flavor-faulty",
+        not(feature = "portable")
+    ))]
+    crate::component::contract_violations::violate(key);
     match key {
         "fault-trap" => panic!("the faulty test flavor traps on {key}"),
         "fault-loop" => {

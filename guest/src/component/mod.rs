@@ -26,6 +26,8 @@ mod bindings {
     });
 }
 
+#[cfg(all(feature = "flavor-faulty", not(feature = "portable")))]
+pub(crate) mod contract_violations;
 #[cfg(not(feature = "portable"))]
 mod host_store;
 #[cfg(feature = "portable")]
