@@ -102,6 +102,16 @@ struct Shared {
     /// faster than the standard SipHash on short keys.
     map: DashMap<String, Entry, RandomState>,
     limits: Limits,
+    counters: Counters,
+}
+
+/// The counters every write updates, on cache lines of their own: the map's
+/// shard table and the limits, which every operation reads, then never share
+/// a line with them, so a write on one core does not evict them from the
+/// other's cache.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counters {
     used_bytes: AtomicUsize,
     /// The last version handed out; versions are unique across all keys so a
     /// deleted and re-created key never repeats an `ETag`.
@@ -129,14 +139,14 @@ impl Store {
     pub fn usage(&self) -> Usage {
         Usage {
             keys: self.shared.map.len(),
-            bytes: self.shared.used_bytes.load(Ordering::Relaxed),
+            bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed),
         }
     }
 
     /// A number that grows with every change to the store.
     pub fn changes(&self) -> u64 {
-        let deletes = self.shared.deletes.load(Ordering::Acquire);
-        self.shared.last_version.load(Ordering::Acquire) + deletes
+        let deletes = self.shared.counters.deletes.load(Ordering::Acquire);
+        self.shared.counters.last_version.load(Ordering::Acquire) + deletes
     }
 
     /// Every entry, each as it was at one instant (the set of entries is not
@@ -156,6 +166,7 @@ impl Store {
         self.check(&key, &entry.content_type, &entry.value)?;
         self.reserve(charge(&key, &entry.content_type, &entry.value))?;
         self.shared
+            .counters
             .last_version
             .fetch_max(entry.version, Ordering::Relaxed);
         if let Some(replaced) = self.shared.map.insert(key.clone(), entry) {
@@ -172,10 +183,18 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    pub fn create(&self, key: &str, content_type: String, value: Bytes) -> Result<u64, StoreError> {
-        self.check(key, &content_type, &value)?;
-        let cost = charge(key, &content_type, &value);
-        match self.shared.map.entry(key.to_string()) {
+    /// Takes the key by value where the caller has one to give (the guest's
+    /// import hands over an owned string), so the map keeps it uncopied.
+    pub fn create(
+        &self,
+        key: impl Into<String>,
+        content_type: String,
+        value: Bytes,
+    ) -> Result<u64, StoreError> {
+        let key = key.into();
+        self.check(&key, &content_type, &value)?;
+        let cost = charge(&key, &content_type, &value);
+        match self.shared.map.entry(key) {
             MapEntry::Occupied(_) => Err(StoreError::AlreadyExists),
             MapEntry::Vacant(slot) => {
                 self.reserve(cost)?;
@@ -222,7 +241,7 @@ impl Store {
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
                 let (key, entry) = slot.remove_entry();
-                self.shared.deletes.fetch_add(1, Ordering::AcqRel);
+                self.shared.counters.deletes.fetch_add(1, Ordering::AcqRel);
                 self.release(charge(&key, &entry.content_type, &entry.value));
                 Ok(entry)
             }
@@ -288,7 +307,11 @@ impl Store {
     /// once; meanwhile a concurrent write near the limit may be refused.
     fn reserve(&self, bytes: usize) -> Result<(), StoreError> {
         let max = self.shared.limits.max_store_bytes;
-        let before = self.shared.used_bytes.fetch_add(bytes, Ordering::AcqRel);
+        let before = self
+            .shared
+            .counters
+            .used_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
         if before.checked_add(bytes).is_some_and(|total| total <= max) {
             return Ok(());
         }
@@ -297,11 +320,18 @@ impl Store {
     }
 
     fn release(&self, bytes: usize) {
-        self.shared.used_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.shared
+            .counters
+            .used_bytes
+            .fetch_sub(bytes, Ordering::AcqRel);
     }
 
     fn next_version(&self) -> u64 {
-        self.shared.last_version.fetch_add(1, Ordering::AcqRel) + 1
+        self.shared
+            .counters
+            .last_version
+            .fetch_add(1, Ordering::AcqRel)
+            + 1
     }
 }
 

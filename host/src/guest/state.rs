@@ -96,7 +96,7 @@ impl store::Host for CallState {
         value: Vec<u8>,
     ) -> Result<u64, types::Error> {
         self.kv
-            .create(&key, content_type, Bytes::from(value))
+            .create(key, content_type, Bytes::from(value))
             .map_err(error)
     }
 
