@@ -433,7 +433,7 @@ mod tests {
         });
         for i in 0..3 {
             store
-                .create(&format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]))
+                .create(format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]))
                 .unwrap();
         }
         assert_eq!(
