@@ -102,3 +102,56 @@ async fn a_full_store_refuses_writes_with_507_and_keeps_what_it_has() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
 }
+
+/// The idle instances of the current guest and the linear memory they hold,
+/// from the admin endpoint's metrics.
+async fn idle_instances(server: &TestServer) -> (f64, f64) {
+    let metrics = server.metrics().await;
+    let gauge = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    (
+        gauge("kvs_guest_idle_instances "),
+        gauge("kvs_guest_idle_memory_bytes "),
+    )
+}
+
+#[tokio::test]
+async fn an_instance_that_served_a_large_value_is_not_kept_warm() {
+    let server = TestServer::start_with(Options {
+        guest: GuestConfig {
+            max_retained_memory_bytes: 4 << 20,
+            ..GuestConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let http = client();
+    let url = server.url("/kvs/large");
+    let small = server.url("/kvs/small");
+    http.post(&small).body("v").send().await.unwrap();
+    http.get(&small).send().await.unwrap();
+    let (idle, memory) = idle_instances(&server).await;
+    assert!(idle >= 1.0, "small requests leave a warm instance");
+    let per_small_instance = memory / idle;
+    assert!(
+        per_small_instance < (4 << 20) as f64,
+        "{per_small_instance}"
+    );
+
+    let value = common::noise(8 << 20, 3);
+    let response = http.post(&url).body(value.clone()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let back = http.get(&url).send().await.unwrap().bytes().await.unwrap();
+    assert!(back == value, "8 MiB round trip");
+    // The instances that held the value (request, then response) are gone;
+    // what stays warm is no bigger than what small requests leave.
+    let (idle, memory) = idle_instances(&server).await;
+    assert!(
+        memory <= idle * per_small_instance,
+        "{idle} idle instances hold {memory} bytes after an 8 MiB value"
+    );
+}

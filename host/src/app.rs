@@ -76,8 +76,12 @@ impl App {
 
     /// The Prometheus text of every metric, read now.
     pub fn render_metrics(&self) -> String {
-        self.metrics()
-            .render(self.store(), self.current().generation)
+        let current = self.current();
+        self.metrics().render(
+            self.store(),
+            current.generation,
+            current.guest.idle_instances(),
+        )
     }
 
     /// How requests reach the REST and command logic.

@@ -108,6 +108,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB")]
     pub guest_memory: ByteSize,
 
+    /// A warm guest instance whose memory grew past this (it served a large
+    /// value; wasm memory never shrinks) is dropped after its call instead of
+    /// kept for the next one.
+    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value = "32MiB")]
+    pub guest_retained_memory: ByteSize,
+
     /// Longest TCP request line; the default fits a 16 MiB value sent as body64.
     #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = "24MiB")]
     pub max_line_bytes: ByteSize,
@@ -199,6 +205,7 @@ impl ServeArgs {
             timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
             call_path: self.call_path,
             profiler: self.guest_profiler,
+            max_retained_memory_bytes: to_usize(self.guest_retained_memory),
         }
     }
 

@@ -37,6 +37,8 @@ pub struct Metrics {
     guest_swaps: Counter,
     guest_rejected: Counter,
     guest_generation: Gauge,
+    guest_idle_instances: Gauge,
+    guest_idle_memory: Gauge<u64, AtomicU64>,
     store_keys: Gauge,
     store_bytes: Gauge<u64, AtomicU64>,
 }
@@ -99,6 +101,18 @@ impl Default for Metrics {
             "Generation of the guest serving now",
             guest_generation.clone(),
         );
+        let guest_idle_instances = Gauge::default();
+        registry.register(
+            "guest_idle_instances",
+            "Warm instances of the current guest waiting for a call",
+            guest_idle_instances.clone(),
+        );
+        let guest_idle_memory = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "guest_idle_memory_bytes",
+            "Linear memory held by the current guest's idle instances",
+            guest_idle_memory.clone(),
+        );
         let store_keys = Gauge::default();
         registry.register("store_keys", "Entries in the store", store_keys.clone());
         let store_bytes = Gauge::<u64, AtomicU64>::default();
@@ -118,6 +132,8 @@ impl Default for Metrics {
             guest_swaps,
             guest_rejected,
             guest_generation,
+            guest_idle_instances,
+            guest_idle_memory,
             store_keys,
             store_bytes,
         }
@@ -162,7 +178,11 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges read now.
-    pub fn render(&self, store: &Store, generation: u64) -> String {
+    pub fn render(&self, store: &Store, generation: u64, idle: (usize, usize)) -> String {
+        let (idle_instances, idle_memory) = idle;
+        self.guest_idle_instances
+            .set(i64::try_from(idle_instances).unwrap_or(i64::MAX));
+        self.guest_idle_memory.set(idle_memory as u64);
         let usage = store.usage();
         self.store_keys
             .set(i64::try_from(usage.keys).unwrap_or(i64::MAX));

@@ -7,7 +7,10 @@
 //! away) is dropped with its store, so no half-finished state is ever seen
 //! again. Guests keep no state between calls (see `wit/kvs.wit`); retiring an
 //! instance after [`MAX_CALLS`] calls still bounds what a guest that leaks
-//! memory per call can take.
+//! memory per call can take, and one whose linear memory grew past the
+//! pool's `max_memory` (it served a large value, and wasm memory never
+//! shrinks) is dropped too: its pooling-allocator slot is reset and the
+//! memory returned to the system.
 
 use super::bindings::Service;
 use super::state::CallState;
@@ -42,13 +45,16 @@ pub struct Pool {
     idle: Mutex<Vec<Warm>>,
     /// Zero once the pool is closed.
     max_idle: AtomicUsize,
+    /// Linear memory past which an instance is not kept after its call.
+    max_memory: usize,
 }
 
 impl Pool {
-    pub fn new(max_idle: usize) -> Self {
+    pub fn new(max_idle: usize, max_memory: usize) -> Self {
         Self {
             idle: Mutex::new(Vec::new()),
             max_idle: AtomicUsize::new(max_idle),
+            max_memory,
         }
     }
 
@@ -60,7 +66,7 @@ impl Pool {
     /// Returns an instance after a call that completed normally.
     pub fn give_back(&self, mut warm: Warm) {
         warm.calls += 1;
-        if warm.calls >= MAX_CALLS {
+        if warm.calls >= MAX_CALLS || warm.store.data().memory_bytes() > self.max_memory {
             return;
         }
         let mut idle = self.lock();
@@ -81,9 +87,11 @@ impl Pool {
         drop(surplus);
     }
 
-    /// Instances waiting for a call.
-    pub fn idle(&self) -> usize {
-        self.lock().len()
+    /// Instances waiting for a call, and the linear memory they hold.
+    pub fn idle(&self) -> (usize, usize) {
+        let idle = self.lock();
+        let memory = idle.iter().map(|w| w.store.data().memory_bytes()).sum();
+        (idle.len(), memory)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {

@@ -39,6 +39,9 @@ pub struct GuestConfig {
     pub call_path: CallPath,
     /// Make compiled guest code visible to `perf`.
     pub profiler: GuestProfiler,
+    /// An instance whose linear memory grew past this (it served a large
+    /// value) is dropped after its call instead of kept warm.
+    pub max_retained_memory_bytes: usize,
 }
 
 /// Whether compiled guest code is described for an outside profiler.
@@ -75,6 +78,7 @@ impl Default for GuestConfig {
             timeout: Duration::from_secs(10),
             call_path: CallPath::Rest,
             profiler: GuestProfiler::None,
+            max_retained_memory_bytes: 32 << 20,
         }
     }
 }
@@ -106,6 +110,8 @@ pub struct Runtime {
     deadline_ticks: u64,
     /// Warm instances each guest keeps for reuse.
     max_idle: usize,
+    /// Linear memory past which an instance is dropped after its call.
+    max_retained_memory: usize,
 }
 
 impl Runtime {
@@ -144,6 +150,7 @@ impl Runtime {
             // Leave most slots for calls that instantiate afresh, and for the
             // next guest while this one drains.
             max_idle: (config.max_instances as usize / 4).max(1),
+            max_retained_memory: config.max_retained_memory_bytes,
         })
     }
 
@@ -167,7 +174,7 @@ impl Runtime {
             .context("the guest does not export the kvs:store/service world")?;
         Ok(Guest {
             pre,
-            pool: Pool::new(self.max_idle),
+            pool: Pool::new(self.max_idle, self.max_retained_memory),
             max_idle: self.max_idle,
             kv: self.kv.clone(),
             deadline_ticks: self.deadline_ticks,
@@ -227,8 +234,8 @@ impl Guest {
         self.pool.set_capacity(self.max_idle);
     }
 
-    /// Instances waiting for a call.
-    pub fn idle_instances(&self) -> usize {
+    /// Instances waiting for a call, and the linear memory they hold.
+    pub fn idle_instances(&self) -> (usize, usize) {
         self.pool.idle()
     }
 
@@ -268,6 +275,7 @@ impl Guest {
     /// guest timeout.
     fn new_store(&self) -> Store<CallState> {
         let mut store = Store::new(self.pre.engine(), CallState::new(self.kv.clone()));
+        store.limiter(|state| state.memory_use());
         store.set_epoch_deadline(self.deadline_ticks);
         store.epoch_deadline_trap();
         store

@@ -22,6 +22,37 @@ pub struct CallState {
     table: ResourceTable,
     hooks: DenyOutgoingHttp,
     kv: kv::Store,
+    memory: MemoryUse,
+}
+
+/// The linear memory one instance has grown to, counted as it grows (the
+/// store's resource limiter), so the pool can tell an instance that served a
+/// large value from one that did not.
+#[derive(Debug, Default)]
+pub struct MemoryUse {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryUse {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // The pooling allocator enforces `--guest-memory`; this only counts.
+        self.bytes = self.bytes.saturating_add(desired.saturating_sub(current));
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl CallState {
@@ -32,7 +63,17 @@ impl CallState {
             table: ResourceTable::new(),
             hooks: DenyOutgoingHttp,
             kv,
+            memory: MemoryUse::default(),
         }
+    }
+
+    /// Linear memory of this store's instance, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.bytes
+    }
+
+    pub fn memory_use(&mut self) -> &mut MemoryUse {
+        &mut self.memory
     }
 }
 
