@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Options, TestServer, client, raw_http};
+use common::{Options, Target, TestServer, client, raw_http};
 use kvs::http::HttpConfig;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -29,24 +29,18 @@ fn status_of(answer: &str) -> u16 {
         .unwrap_or(0)
 }
 
+fn entry_url(server: &TestServer, key: &str) -> String {
+    server.url(&format!("/kvs/{key}"))
+}
+
 async fn get_status(server: &TestServer, key: &str) -> u16 {
     client()
-        .get(server.url_of(key))
+        .get(entry_url(server, key))
         .send()
         .await
         .unwrap()
         .status()
         .as_u16()
-}
-
-trait UrlOf {
-    fn url_of(&self, key: &str) -> String;
-}
-
-impl UrlOf for TestServer {
-    fn url_of(&self, key: &str) -> String {
-        format!("http://{}/kvs/{key}", self.http)
-    }
 }
 
 /// Reads until the server closes the connection, failing after `limit`.
@@ -139,7 +133,7 @@ async fn a_content_length_shorter_than_the_body_stores_exactly_what_it_declared(
     // The rest is read as the next request, which is not HTTP.
     assert!(answer.contains("400 Bad Request"), "{answer}");
     let value = client()
-        .get(server.url_of("short"))
+        .get(entry_url(&server, "short"))
         .send()
         .await
         .unwrap()
@@ -158,7 +152,7 @@ async fn a_content_length_shorter_than_the_body_stores_exactly_what_it_declared(
 async fn request_smuggling_attempts_are_refused_and_the_hidden_request_never_runs() {
     let server = TestServer::start().await;
     let http = client();
-    http.post(server.url_of("victim"))
+    http.post(entry_url(&server, "victim"))
         .body("keep me")
         .send()
         .await
@@ -195,7 +189,7 @@ async fn request_smuggling_attempts_are_refused_and_the_hidden_request_never_run
             "{attempt:?} got {answer:?}"
         );
         let value = http
-            .get(server.url_of("victim"))
+            .get(entry_url(&server, "victim"))
             .send()
             .await
             .unwrap()
@@ -264,11 +258,9 @@ async fn connections_over_the_limit_get_503_and_a_freed_slot_is_reused() {
     let answer = read_until_closed(&mut refused, Duration::from_secs(5)).await;
     assert_eq!(status_of(&answer), 503, "{answer}");
     assert!(answer.contains("\"errorcode\":20"), "{answer}");
-    assert!(
-        server
-            .metrics()
-            .await
-            .contains("kvs_http_connections_refused_total 1")
+    assert_eq!(
+        server.metric("kvs_http_connections_refused_total").await,
+        1.0
     );
 
     idle.pop();
@@ -283,7 +275,7 @@ async fn a_thousand_idle_connections_do_not_stop_service() {
     let _idle = connect_all(server.http, 1000).await;
     let http = client();
     let response = http
-        .post(server.url_of("busy"))
+        .post(entry_url(&server, "busy"))
         .body("still here")
         .send()
         .await

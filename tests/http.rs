@@ -106,16 +106,9 @@ async fn a_full_store_refuses_writes_with_507_and_keeps_what_it_has() {
 /// The idle instances of the current guest and the linear memory they hold,
 /// from the admin endpoint's metrics.
 async fn idle_instances(server: &TestServer) -> (f64, f64) {
-    let metrics = server.metrics().await;
-    let gauge = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
-    };
     (
-        gauge("kvs_guest_idle_instances "),
-        gauge("kvs_guest_idle_memory_bytes "),
+        server.metric("kvs_guest_idle_instances").await,
+        server.metric("kvs_guest_idle_memory_bytes").await,
     )
 }
 

@@ -122,6 +122,16 @@ impl TestServer {
             .unwrap()
     }
 
+    /// One sample of the admin endpoint's `/metrics`, by its full name with
+    /// labels (`kvs_store_keys`, `kvs_guest_failures_total{front_end="tcp"}`).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let metrics = self.metrics().await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();

@@ -42,8 +42,11 @@ struct Server {
     name: &'static str,
     child: Child,
     http: Option<SocketAddr>,
-    tcp: Option<SocketAddr>,
-    /// A data directory to remove afterwards.
+    /// The TCP port and the protocol it speaks (kvs lines, or RESP).
+    tcp: Option<(SocketAddr, Protocol)>,
+    /// A data directory to remove afterwards; a server that keeps its
+    /// entries in files is left out of the large-value rows, which would
+    /// measure the disk rather than the call path.
     scratch: Option<PathBuf>,
 }
 
@@ -102,7 +105,7 @@ fn start_kvs(name: &'static str, call_path: &str) -> anyhow::Result<Server> {
         name,
         child,
         http: Some(http),
-        tcp: Some(tcp),
+        tcp: Some((tcp, Protocol::Tcp)),
         scratch: None,
     })
 }
@@ -150,7 +153,7 @@ fn start_redis() -> anyhow::Result<Server> {
         name: "redis-server",
         child,
         http: None,
-        tcp: Some(tcp),
+        tcp: Some((tcp, Protocol::Resp)),
         scratch: None,
     })
 }
@@ -207,13 +210,10 @@ fn rows(args: &CompareArgs) -> Vec<Row> {
 async fn measure(server: &Server, row: &Row, duration: f64) -> anyhow::Result<Option<Report>> {
     let (protocol, addr) = match (row.protocol, server.http, server.tcp) {
         (Protocol::Http, Some(http), _) => (Protocol::Http, http),
-        (Protocol::Tcp, _, Some(tcp)) if server.name == "redis-server" => (Protocol::Resp, tcp),
-        (Protocol::Tcp, _, Some(tcp)) => (Protocol::Tcp, tcp),
+        (Protocol::Tcp, _, Some((tcp, protocol))) => (protocol, tcp),
         _ => return Ok(None),
     };
-    // `wasmtime serve` keeps entries in files: the large rows would measure
-    // the disk, not the call path.
-    if server.name == "wasmtime serve" && row.throughput {
+    if row.throughput && server.scratch.is_some() {
         return Ok(None);
     }
     let args = BenchArgs {
@@ -271,11 +271,6 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             Err(error) => println!("skipping {name}: {error:#}"),
         }
     }
-    let idle_rss = servers
-        .iter()
-        .find(|s| s.name == "kvs")
-        .and_then(Server::rss_bytes);
-
     let rows = rows(&args);
     let mut table = Vec::new();
     for row in &rows {
@@ -320,8 +315,30 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(rss) = idle_rss {
-        println!("kvs resident memory at start, idle: {}", ByteSize::b(rss));
-    }
+    drop(servers);
+    memory_per_entry().await
+}
+
+/// Entries written by [`memory_per_entry`].
+const MEMORY_ENTRIES: usize = 100_000;
+
+/// Starts a fresh kvs, reads its resident memory idle, writes
+/// [`MEMORY_ENTRIES`] entries of 100 bytes over TCP, and reads it again.
+async fn memory_per_entry() -> anyhow::Result<()> {
+    use super::Client as _;
+    let server = start_kvs("kvs", "rest")?;
+    let (Some((tcp, _)), Some(idle)) = (server.tcp, server.rss_bytes()) else {
+        anyhow::bail!("cannot read the resident memory of kvs");
+    };
+    let mut client = super::tcp::Tcp::connect(&tcp.to_string()).await?;
+    client
+        .populate(MEMORY_ENTRIES, &super::workload::Workload::new(100))
+        .await?;
+    let filled = server.rss_bytes().unwrap_or(idle);
+    println!("kvs resident memory at start, idle: {}", ByteSize::b(idle));
+    println!(
+        "kvs resident memory per entry of 100 B ({MEMORY_ENTRIES} entries): {} B",
+        filled.saturating_sub(idle) / MEMORY_ENTRIES as u64
+    );
     Ok(())
 }

@@ -136,6 +136,20 @@ trait Client: Sized + Send {
     ) -> impl Future<Output = anyhow::Result<Vec<(bool, Duration)>>> + Send;
 }
 
+/// A TCP connection for a line-based protocol client, without Nagle's delay,
+/// split so replies can be read while requests are written.
+async fn connect_split(
+    addr: &str,
+) -> anyhow::Result<(
+    tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+)> {
+    let socket = tokio::net::TcpStream::connect(addr).await?;
+    socket.set_nodelay(true)?;
+    let (read, write) = socket.into_split();
+    Ok((tokio::io::BufReader::new(read), write))
+}
+
 /// What one run measured: the summary of every request, and of the swaps.
 pub struct Report {
     pub label: String,

@@ -8,7 +8,6 @@ use super::workload::{Op, Step, Workload, bench_key};
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub struct Resp {
@@ -80,13 +79,8 @@ async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Rep
 
 impl Client for Resp {
     async fn connect(addr: &str) -> anyhow::Result<Self> {
-        let socket = TcpStream::connect(addr).await?;
-        socket.set_nodelay(true)?;
-        let (read, writer) = socket.into_split();
-        Ok(Self {
-            reader: BufReader::new(read),
-            writer,
-        })
+        let (reader, writer) = super::connect_split(addr).await?;
+        Ok(Self { reader, writer })
     }
 
     async fn populate(&mut self, keys: usize, workload: &Workload) -> anyhow::Result<()> {

@@ -5,7 +5,6 @@ use super::Client;
 use super::workload::{Op, Step, Workload, bench_key};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 pub struct Tcp {
@@ -60,11 +59,9 @@ impl Tcp {
 
 impl Client for Tcp {
     async fn connect(addr: &str) -> anyhow::Result<Self> {
-        let socket = TcpStream::connect(addr).await?;
-        socket.set_nodelay(true)?;
-        let (read, writer) = socket.into_split();
+        let (reader, writer) = super::connect_split(addr).await?;
         Ok(Self {
-            reader: BufReader::new(read),
+            reader,
             writer,
             reply: String::new(),
         })
