@@ -112,3 +112,80 @@ async fn faults_cost_only_their_own_request_under_load() {
     assert!(value("kvs_store_keys").await > 10.0);
     assert_eq!(value("kvs_guest_generation").await, 1.0);
 }
+
+/// Four guest calls that loop until their timeout hold no runtime thread:
+/// HTTP and TCP requests sent meanwhile keep their normal latency instead of
+/// waiting for the loops to be cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_calls_do_not_stall_other_requests() {
+    let server = Arc::new(
+        TestServer::start_with(Options {
+            guest_path: Some(FAULTY.into()),
+            guest: GuestConfig {
+                timeout: Duration::from_secs(8),
+                ..GuestConfig::default()
+            },
+            ..Options::default()
+        })
+        .await,
+    );
+    let http = client();
+    let r = http
+        .post(server.url("/kvs/keep"))
+        .body("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    let mut loops = Vec::new();
+    for i in 0..4 {
+        let server = server.clone();
+        loops.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let r = client()
+                    .get(server.url("/kvs/fault-loop"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            } else {
+                let mut tcp = Line::connect(server.tcp).await;
+                let r = tcp.request("cmd=get | key=fault-loop").await;
+                assert_eq!(r["errorcode"], 2, "{r}");
+            }
+        }));
+    }
+    // Let the four calls start looping.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut tcp = Line::connect(server.tcp).await;
+    let mut took = Vec::new();
+    let measuring = Instant::now();
+    for _ in 0..200 {
+        let started = Instant::now();
+        let r = http.get(server.url("/kvs/keep")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.text().await.unwrap(), "kept");
+        took.push(started.elapsed());
+        let started = Instant::now();
+        let r = tcp.request("cmd=get | key=keep").await;
+        assert_eq!(r["body"], "kept", "{r}");
+        took.push(started.elapsed());
+    }
+    let measured = measuring.elapsed();
+    assert!(
+        measured < Duration::from_secs(6),
+        "the measurement took {measured:?}: it did not run while the loops did"
+    );
+    took.sort();
+    let p99 = took[took.len() * 99 / 100];
+    assert!(
+        p99 < Duration::from_millis(50),
+        "p99 {p99:?} over {} requests while four guest calls loop",
+        took.len()
+    );
+    for task in loops {
+        task.await.unwrap();
+    }
+}

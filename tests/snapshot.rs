@@ -199,3 +199,152 @@ fn a_kill_in_the_middle_of_a_snapshot_leaves_the_last_complete_one() {
     );
     stop(server);
 }
+
+/// A version is never handed out twice, even across a restart: the ETag of
+/// a key deleted before the snapshot does not come back, so an `If-Match`
+/// from the key's first life cannot overwrite its second.
+#[test]
+fn versions_are_not_reused_after_a_restart() {
+    let scratch = Scratch::new("versions");
+    let (server, http) = with_snapshot(&scratch.snapshot(), "3600");
+    let client = blocking_client();
+    let created = client
+        .post(url(http, "aba"))
+        .body("first life")
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let first_etag = created.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(
+        client.delete(url(http, "aba")).send().unwrap().status(),
+        200
+    );
+    stop(server);
+
+    let (server, http) = with_snapshot(&scratch.snapshot(), "3600");
+    let created = client
+        .post(url(http, "aba"))
+        .body("second life")
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let second_etag = created.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(first_etag, second_etag, "a version was handed out twice");
+    let stale = client
+        .put(url(http, "aba"))
+        .header("if-match", &first_etag)
+        .body("stale writer")
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let read = client.get(url(http, "aba")).send().unwrap();
+    assert_eq!(read.text().unwrap(), "second life");
+    stop(server);
+}
+
+/// A snapshot path that could not be written at shutdown stops start-up,
+/// naming the problem, instead of serving and losing the data later.
+#[test]
+fn an_unwritable_snapshot_path_is_refused_at_start_up() {
+    let scratch = Scratch::new("unwritable");
+    let missing = scratch.0.join("no-such-dir").join("snap.bin");
+    let stderr = fails_to_start(&["--snapshot", missing.to_str().unwrap()]);
+    assert!(stderr.contains("create the directory"), "{stderr}");
+    assert!(stderr.contains("no-such-dir"), "{stderr}");
+
+    let stderr = fails_to_start(&["--snapshot", scratch.0.to_str().unwrap()]);
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    assert!(!stderr.contains("torn or corrupt"), "{stderr}");
+}
+
+/// `/status` and `/metrics` show when the last snapshot was written and how
+/// many failed, so an operator sees a snapshot that stopped working.
+#[test]
+fn snapshot_age_and_failures_are_reported() {
+    let scratch = Scratch::new("health");
+    let path = scratch.snapshot();
+    let (server, http, _tcp, admin) = common::process::start_with_admin(&[
+        "--snapshot",
+        path.to_str().unwrap(),
+        "--snapshot-interval-secs",
+        "0.2",
+    ]);
+    let client = blocking_client();
+    let status = |client: &reqwest::blocking::Client| -> serde_json::Value {
+        client
+            .get(format!("http://{admin}/status"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let metric = |client: &reqwest::blocking::Client, name: &str| -> f64 {
+        let text = client
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    let before = status(&client);
+    assert_eq!(
+        before["snapshot"]["path"],
+        path.to_str().unwrap(),
+        "{before}"
+    );
+    assert_eq!(before["snapshot"]["saves"], 0, "{before}");
+
+    assert_eq!(
+        client
+            .post(url(http, "k"))
+            .body("v")
+            .send()
+            .unwrap()
+            .status(),
+        201
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while status(&client)["snapshot"]["saves"] == 0 {
+        assert!(std::time::Instant::now() < deadline, "no snapshot written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = status(&client);
+    assert!(
+        after["snapshot"]["last_saved_unix_ms"].as_u64().unwrap() > 0,
+        "{after}"
+    );
+    assert_eq!(after["snapshot"]["failures"], 0, "{after}");
+    assert!(metric(&client, "kvs_snapshot_saves_total") >= 1.0);
+    assert!(metric(&client, "kvs_snapshot_age_seconds") < 5.0);
+
+    // The directory disappears under a running server: every save fails,
+    // and both endpoints say so.
+    std::fs::remove_dir_all(&scratch.0).unwrap();
+    assert_eq!(
+        client
+            .post(url(http, "k2"))
+            .body("v")
+            .send()
+            .unwrap()
+            .status(),
+        201
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while status(&client)["snapshot"]["failures"] == 0 {
+        assert!(std::time::Instant::now() < deadline, "no failure reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let failing = status(&client);
+    assert!(
+        failing["snapshot"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("store.snapshot"),
+        "{failing}"
+    );
+    assert!(metric(&client, "kvs_snapshot_failures_total") >= 1.0);
+    drop(server);
+}

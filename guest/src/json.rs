@@ -51,6 +51,19 @@ impl ObjectWriter {
     }
 }
 
+/// How many bytes `value` takes as a JSON string, quotes excluded: what
+/// [`push_string`] writes for it, counted without writing it.
+pub fn escaped_len(value: &str) -> usize {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 /// Appends `value` as a JSON string. Runs of bytes that need no escaping
 /// (the common case) are copied whole.
 pub fn push_string(out: &mut String, value: &str) {
@@ -81,6 +94,20 @@ pub fn push_string(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_len_counts_what_push_string_writes() {
+        for value in [
+            "",
+            "plain",
+            "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é ✓ 😀",
+            "\u{0}\u{1f}",
+        ] {
+            let mut out = String::new();
+            push_string(&mut out, value);
+            assert_eq!(out.len(), escaped_len(value) + 2, "{value:?}");
+        }
+    }
 
     #[test]
     fn writes_what_serde_json_reads_back() {

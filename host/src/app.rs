@@ -4,6 +4,7 @@
 pub use crate::guest::runtime::CallPath;
 use crate::guest::{Guest, GuestConfig, Runtime};
 use crate::metrics::Metrics;
+use crate::snapshot::Health as SnapshotHealth;
 use crate::store::{Limits, Store};
 use std::sync::{Arc, RwLock};
 
@@ -19,6 +20,7 @@ struct Inner {
     runtime: Runtime,
     call_path: CallPath,
     guests: RwLock<Guests>,
+    snapshot: SnapshotHealth,
 }
 
 /// The guest serving now, and the one before it for rollback.
@@ -62,6 +64,7 @@ impl App {
                     previous: None,
                     generations: 1,
                 }),
+                snapshot: SnapshotHealth::default(),
             }),
         })
     }
@@ -74,6 +77,11 @@ impl App {
         &self.inner.metrics
     }
 
+    /// How `--snapshot` is going; reports nothing without one.
+    pub fn snapshot_health(&self) -> &SnapshotHealth {
+        &self.inner.snapshot
+    }
+
     /// The Prometheus text of every metric, read now.
     pub fn render_metrics(&self) -> String {
         let current = self.current();
@@ -81,6 +89,7 @@ impl App {
             self.store(),
             current.generation,
             current.guest.idle_instances(),
+            self.snapshot_health().state().as_ref(),
         )
     }
 

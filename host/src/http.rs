@@ -9,7 +9,7 @@
 
 use crate::app::{App, CallPath};
 use crate::envelope;
-use crate::guest::rest;
+use crate::guest::{CallFailed, rest};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Body as _, Incoming};
@@ -132,10 +132,10 @@ async fn serve_request(
     let path = request.uri().path().to_string();
     let response = match dispatch(&app, config, request).await {
         Ok(response) => response,
-        Err(error) => {
-            tracing::error!(%method, %path, error = format!("{error:#}"), "guest failed");
+        Err(failed) => {
+            tracing::error!(%method, %path, error = %failed, "guest failed");
             app.metrics().guest_failure("http");
-            internal_error()
+            internal_error(&failed.client_message("request handler"))
         }
     };
     let status = response.status().as_u16();
@@ -156,10 +156,10 @@ async fn dispatch(
     app: &App,
     config: HttpConfig,
     request: hyper::Request<Incoming>,
-) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+) -> Result<hyper::Response<HyperOutgoingBody>, CallFailed> {
     let call_path = app.call_path();
     if call_path == CallPath::WasiHttp {
-        return app.guest().handle_http(request).await;
+        return Ok(app.guest().handle_http(request).await?);
     }
     let head_only = request.method() == Method::HEAD;
     let limit = app.store().limits().max_value_bytes as u64;
@@ -171,7 +171,7 @@ async fn dispatch(
         CallPath::Native => crate::native::handle_rest(app.store(), request),
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_rest(request).await?,
     };
-    into_hyper(response, head_only)
+    Ok(into_hyper(response, head_only)?)
 }
 
 /// Converts a request to the guest's `rest` record, reading the whole body;
@@ -269,11 +269,11 @@ fn host_error(status: StatusCode, code: u16, message: &str) -> hyper::Response<H
 }
 
 /// The host's own answer when the guest could not give one.
-fn internal_error() -> hyper::Response<HyperOutgoingBody> {
+fn internal_error(message: &str) -> hyper::Response<HyperOutgoingBody> {
     host_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         envelope::UNKNOWN,
-        "Error internal: the request handler failed",
+        message,
     )
 }
 

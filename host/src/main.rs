@@ -48,7 +48,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::new(args.limits(), args.guest_config(), &guest, &source)?;
     if let Some(path) = &args.snapshot {
         let started = std::time::Instant::now();
-        match kvs::snapshot::load(app.store(), path)? {
+        let loaded = kvs::snapshot::load(app.store(), path)?;
+        kvs::snapshot::check_writable(path)?;
+        match loaded {
             Some(summary) => tracing::info!(
                 path = %path.display(),
                 entries = summary.entries,
@@ -58,6 +60,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => tracing::info!(path = %path.display(), "no snapshot yet: starting empty"),
         }
+        let written_at = loaded.and_then(|_| std::fs::metadata(path).ok()?.modified().ok());
+        app.snapshot_health().configure(path, written_at);
     }
     app.guest()
         .self_check()
@@ -95,7 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let snapshots = args.snapshot.clone().map(|path| {
         tokio::spawn(kvs::snapshot::periodic(
-            app.store().clone(),
+            app.clone(),
             path,
             args.snapshot_interval(),
             shutdown.clone(),
@@ -111,10 +115,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let (Some(path), Some(periodic)) = (&args.snapshot, snapshots) {
         // A periodic save may be running; let it finish before the last one.
         let _ = periodic.await;
-        let started = std::time::Instant::now();
-        let summary = kvs::snapshot::save(app.store(), path)
+        kvs::snapshot::save_logged(&app, path)
+            .await
             .context("the snapshot at shutdown failed; the data since the last one is lost")?;
-        kvs::snapshot::log_saved(summary, started);
     }
     if let Some(profile) = profile {
         let path = profile.path().display().to_string();

@@ -1,6 +1,7 @@
 //! Counters and gauges for operators, served as Prometheus text at
 //! `GET /metrics` on the admin listener.
 
+use crate::snapshot::HealthState;
 use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,6 +42,9 @@ pub struct Metrics {
     guest_idle_memory: Gauge<u64, AtomicU64>,
     store_keys: Gauge,
     store_bytes: Gauge<u64, AtomicU64>,
+    snapshot_age: Gauge<f64, AtomicU64>,
+    snapshot_saves: Counter,
+    snapshot_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -121,6 +125,25 @@ impl Default for Metrics {
             "Bytes charged against the store's memory budget",
             store_bytes.clone(),
         );
+        let snapshot_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "snapshot_age_seconds",
+            "With --snapshot: seconds since the last good snapshot (since start-up when \
+             there is none), the most a crash would lose",
+            snapshot_age.clone(),
+        );
+        let snapshot_saves = Counter::default();
+        registry.register(
+            "snapshot_saves",
+            "Snapshots written",
+            snapshot_saves.clone(),
+        );
+        let snapshot_failures = Counter::default();
+        registry.register(
+            "snapshot_failures",
+            "Snapshots that failed to be written",
+            snapshot_failures.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -136,6 +159,9 @@ impl Default for Metrics {
             guest_idle_memory,
             store_keys,
             store_bytes,
+            snapshot_age,
+            snapshot_saves,
+            snapshot_failures,
         }
     }
 }
@@ -169,6 +195,14 @@ impl Metrics {
             .inc();
     }
 
+    pub fn snapshot_saved(&self) {
+        self.snapshot_saves.inc();
+    }
+
+    pub fn snapshot_failed(&self) {
+        self.snapshot_failures.inc();
+    }
+
     pub fn guest_swapped(&self) {
         self.guest_swaps.inc();
     }
@@ -178,7 +212,16 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges read now.
-    pub fn render(&self, store: &Store, generation: u64, idle: (usize, usize)) -> String {
+    pub fn render(
+        &self,
+        store: &Store,
+        generation: u64,
+        idle: (usize, usize),
+        snapshot: Option<&HealthState>,
+    ) -> String {
+        if let Some(snapshot) = snapshot {
+            self.snapshot_age.set(snapshot.age_seconds());
+        }
         let (idle_instances, idle_memory) = idle;
         self.guest_idle_instances
             .set(i64::try_from(idle_instances).unwrap_or(i64::MAX));

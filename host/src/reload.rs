@@ -159,6 +159,7 @@ impl Reloader {
             "current": describe(&self.app.current()),
             "previous": self.app.previous().as_ref().map(describe),
             "guest_path": self.path.as_ref().map(|p| p.display().to_string()),
+            "snapshot": self.app.snapshot_health().to_json(),
         })
     }
 }

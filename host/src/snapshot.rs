@@ -11,22 +11,32 @@
 //! The format, integers little-endian:
 //!
 //! ```text
-//! "KVSSNAP1"
+//! "KVSSNAP2"
 //! per entry: u32 key length, key, u32 type length, type,
 //!            u64 version, u64 value length, value
-//! "END!", u64 entry count, 32-byte SHA-256 of every byte before it
+//! "END!", u64 entry count, u64 last version handed out,
+//! 32-byte SHA-256 of every byte before it
 //! ```
+//!
+//! The last version handed out is the store's high-water mark: versions of
+//! keys deleted before the snapshot are above every stored one, and without
+//! it a restart would hand them out again, letting a stale `If-Match` match.
+//! Files of the first format (`KVSSNAP1`, without it) still load.
 
+use crate::app::App;
 use crate::store::{Entry, Store};
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-const MAGIC: &[u8; 8] = b"KVSSNAP1";
+const MAGIC: &[u8; 8] = b"KVSSNAP2";
+/// The first format, without the last version handed out.
+const MAGIC_V1: &[u8; 8] = b"KVSSNAP1";
 const END: &[u8; 4] = b"END!";
 
 /// What a save or a load did.
@@ -39,8 +49,10 @@ pub struct Summary {
 /// Writes every entry of `store` to `path`, atomically.
 pub fn save(store: &Store, path: &Path) -> anyhow::Result<Summary> {
     let entries = store.entries();
+    // Read after the copy, so it is at least every copied entry's version.
+    let last_version = store.last_version();
     let temporary = temporary_path(path);
-    let written = write_file(&entries, &temporary)
+    let written = write_file(&entries, last_version, &temporary)
         .with_context(|| format!("writing the snapshot {}", temporary.display()));
     let summary = match written {
         Ok(summary) => summary,
@@ -77,7 +89,11 @@ impl<W: Write> Hashing<W> {
     }
 }
 
-fn write_file(entries: &[(String, Entry)], path: &Path) -> anyhow::Result<Summary> {
+fn write_file(
+    entries: &[(String, Entry)],
+    last_version: u64,
+    path: &Path,
+) -> anyhow::Result<Summary> {
     let file = File::create(path)?;
     let mut out = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
@@ -96,6 +112,7 @@ fn write_file(entries: &[(String, Entry)], path: &Path) -> anyhow::Result<Summar
     }
     out.put(END)?;
     out.put(&(entries.len() as u64).to_le_bytes())?;
+    out.put(&last_version.to_le_bytes())?;
     let digest = out.hash.finalize_reset();
     out.inner.write_all(&digest)?;
     let file = out.inner.into_inner().map_err(|e| e.into_error())?;
@@ -116,6 +133,29 @@ fn sync_directory(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("syncing the directory {}", directory.display()))
 }
 
+/// Refuses, at start-up, a snapshot path that could not be written at
+/// shutdown: a directory, or a file in a directory that does not exist or
+/// is not writable. Better to stop now than to serve and lose the data then.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "--snapshot {} is a directory; name a file in it, such as {}",
+            path.display(),
+            path.join("kvs.snapshot").display()
+        );
+    }
+    let temporary = temporary_path(path);
+    File::create(&temporary)
+        .and_then(|_| std::fs::remove_file(&temporary))
+        .with_context(|| {
+            format!(
+                "--snapshot {}: cannot write {} there (the snapshot is written beside its                  path and renamed into place); create the directory or choose another path",
+                path.display(),
+                temporary.display()
+            )
+        })
+}
+
 /// Loads the snapshot at `path` into `store` (which must be empty and not yet
 /// serving). `Ok(None)` when there is no file yet; an error, naming the file
 /// and what is wrong with it, when it is not one complete snapshot.
@@ -127,7 +167,13 @@ pub fn load(store: &Store, path: &Path) -> anyhow::Result<Option<Summary>> {
             return Err(error).with_context(|| format!("opening the snapshot {}", path.display()));
         }
     };
-    let size = file.metadata()?.len();
+    let metadata = file.metadata()?;
+    anyhow::ensure!(
+        !metadata.is_dir(),
+        "--snapshot {} is a directory, not a snapshot file",
+        path.display()
+    );
+    let size = metadata.len();
     read_file(store, file, size).map(Some).with_context(|| {
         format!(
             "the snapshot {} is torn or corrupt and was not loaded; move it aside to start \
@@ -174,11 +220,15 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
         hash: Sha256::new(),
         left: size,
     };
-    anyhow::ensure!(
-        input.take(8, "the header")? == MAGIC,
-        "it does not start with {:?}",
-        std::str::from_utf8(MAGIC).unwrap_or_default()
-    );
+    let magic = input.take(8, "the header")?;
+    let has_last_version = match &magic[..] {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => anyhow::bail!(
+            "it does not start with {:?}",
+            std::str::from_utf8(MAGIC).unwrap_or_default()
+        ),
+    };
     let mut entries = 0u64;
     loop {
         // An entry's key length and "END!" share their first four bytes' slot.
@@ -210,6 +260,9 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
         count == entries,
         "it lists {count} entries but holds {entries}"
     );
+    if has_last_version {
+        store.versions_above(input.u64("the last version")?);
+    }
     let expected = input.hash.finalize_reset();
     anyhow::ensure!(
         input.left == expected.len() as u64,
@@ -228,15 +281,136 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
     })
 }
 
+/// How snapshots are going, for operators: `/status` and `/metrics` on the
+/// admin endpoint show it, so a snapshot that keeps failing is seen before
+/// the data it should have kept is needed.
+#[derive(Debug, Default)]
+pub struct Health {
+    state: Mutex<Option<HealthState>>,
+}
+
+/// What [`Health`] knows once snapshots are configured.
+#[derive(Debug, Clone)]
+pub struct HealthState {
+    pub path: PathBuf,
+    /// When the newest good snapshot on disk was written: the last save, or
+    /// the file loaded at start-up.
+    pub last_saved: Option<SystemTime>,
+    /// When this process started keeping snapshots.
+    pub since: SystemTime,
+    pub saves: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+}
+
+impl HealthState {
+    /// Seconds since the last good snapshot (since start-up if there is
+    /// none yet): at most this much of the latest writes a crash would lose.
+    pub fn age_seconds(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(self.last_saved.unwrap_or(self.since))
+            .unwrap_or_default()
+            .as_secs_f64()
+    }
+}
+
+impl Health {
+    /// Starts reporting on snapshots at `path`, written at `loaded` if one
+    /// was loaded at start-up.
+    pub fn configure(&self, path: &Path, loaded: Option<SystemTime>) {
+        *self.lock() = Some(HealthState {
+            path: path.to_path_buf(),
+            last_saved: loaded,
+            since: SystemTime::now(),
+            saves: 0,
+            failures: 0,
+            last_error: None,
+        });
+    }
+
+    pub fn saved(&self) {
+        if let Some(state) = self.lock().as_mut() {
+            state.saves += 1;
+            state.last_saved = Some(SystemTime::now());
+            state.last_error = None;
+        }
+    }
+
+    pub fn failed(&self, error: &anyhow::Error) {
+        if let Some(state) = self.lock().as_mut() {
+            state.failures += 1;
+            state.last_error = Some(format!("{error:#}"));
+        }
+    }
+
+    /// `None` when kvs keeps no snapshot.
+    pub fn state(&self) -> Option<HealthState> {
+        self.lock().clone()
+    }
+
+    /// The `snapshot` section of `/status`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let Some(state) = self.state() else {
+            return serde_json::Value::Null;
+        };
+        let unix_ms = |time: SystemTime| {
+            time.duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64
+        };
+        serde_json::json!({
+            "path": state.path.display().to_string(),
+            "last_saved_unix_ms": state.last_saved.map(unix_ms),
+            "age_seconds": state.age_seconds().floor() as u64,
+            "saves": state.saves,
+            "failures": state.failures,
+            "last_error": state.last_error,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HealthState>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Saves `app`'s store to `path` on a blocking thread, logs the outcome and
+/// records it in the app's snapshot health.
+pub async fn save_logged(app: &App, path: &Path) -> anyhow::Result<Summary> {
+    let (store, owned) = (app.store().clone(), path.to_path_buf());
+    let started = Instant::now();
+    let saved = match tokio::task::spawn_blocking(move || save(&store, &owned)).await {
+        Ok(saved) => saved,
+        Err(join) => Err(anyhow::anyhow!("the snapshot task panicked: {join}")),
+    };
+    match &saved {
+        Ok(summary) => {
+            app.snapshot_health().saved();
+            app.metrics().snapshot_saved();
+            tracing::info!(
+                entries = summary.entries,
+                bytes = summary.bytes,
+                millis = started.elapsed().as_millis() as u64,
+                "snapshot written"
+            );
+        }
+        Err(error) => {
+            app.snapshot_health().failed(error);
+            app.metrics().snapshot_failed();
+            tracing::error!(
+                path = %path.display(),
+                error = format!("{error:#}"),
+                "snapshot failed"
+            );
+        }
+    }
+    saved
+}
+
 /// Saves every `interval` while anything changed, until `shutdown`; the
 /// final snapshot at shutdown is the caller's, once the front ends have
 /// drained. A failed save is logged and retried at the next interval.
-pub async fn periodic(
-    store: Store,
-    path: PathBuf,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn periodic(app: App, path: PathBuf, interval: Duration, shutdown: CancellationToken) {
+    let store = app.store().clone();
     let mut saved_at_change = store.changes();
     loop {
         tokio::select! {
@@ -247,27 +421,10 @@ pub async fn periodic(
         if changes == saved_at_change {
             continue;
         }
-        let (store, path) = (store.clone(), path.clone());
-        let started = Instant::now();
-        let saved = tokio::task::spawn_blocking(move || save(&store, &path)).await;
-        match saved {
-            Ok(Ok(summary)) => {
-                saved_at_change = changes;
-                log_saved(summary, started);
-            }
-            Ok(Err(error)) => tracing::error!(error = format!("{error:#}"), "snapshot failed"),
-            Err(join) => tracing::error!(error = %join, "snapshot task panicked"),
+        if save_logged(&app, &path).await.is_ok() {
+            saved_at_change = changes;
         }
     }
-}
-
-pub fn log_saved(summary: Summary, started: Instant) {
-    tracing::info!(
-        entries = summary.entries,
-        bytes = summary.bytes,
-        millis = started.elapsed().as_millis() as u64,
-        "snapshot written"
-    );
 }
 
 #[cfg(test)]

@@ -117,10 +117,11 @@ struct Counters {
     /// The last version handed out; versions are unique across all keys so a
     /// deleted and re-created key never repeats an `ETag`.
     last_version: AtomicU64,
-    /// Deletes so far. Every create and update takes a new version, so
-    /// `last_version + deletes` grows with every change, which tells a
-    /// snapshot whether anything changed, at no extra cost to writes.
-    deletes: AtomicU64,
+    /// Changes that take no new version (deletes and reverted writes). Every
+    /// create and update takes a new version, so `last_version +
+    /// unversioned` grows with every change, which tells a snapshot whether
+    /// anything changed, at no extra cost to writes.
+    unversioned: AtomicU64,
 }
 
 impl Store {
@@ -146,8 +147,24 @@ impl Store {
 
     /// A number that grows with every change to the store.
     pub fn changes(&self) -> u64 {
-        let deletes = self.shared.counters.deletes.load(Ordering::Acquire);
-        self.shared.counters.last_version.load(Ordering::Acquire) + deletes
+        let unversioned = self.shared.counters.unversioned.load(Ordering::Acquire);
+        self.shared.counters.last_version.load(Ordering::Acquire) + unversioned
+    }
+
+    /// The highest version handed out so far. A snapshot records it, so
+    /// versions of entries deleted before the snapshot are not handed out
+    /// again after a restart.
+    pub fn last_version(&self) -> u64 {
+        self.shared.counters.last_version.load(Ordering::Acquire)
+    }
+
+    /// Makes every version handed out from now on greater than `version`,
+    /// before the store serves (a snapshot's high-water mark).
+    pub fn versions_above(&self, version: u64) {
+        self.shared
+            .counters
+            .last_version
+            .fetch_max(version, Ordering::AcqRel);
     }
 
     /// Every entry, each as it was at one instant (the set of entries is not
@@ -217,11 +234,29 @@ impl Store {
         value: Bytes,
         if_version: Option<u64>,
     ) -> Result<u64, StoreError> {
+        self.replace(key, content_type, value, if_version)
+            .map(|(version, _)| version)
+    }
+
+    /// [`Store::update`], also handing back the entry it replaced (for a
+    /// caller that may have to put it back, see [`Store::revert_update`]).
+    pub fn replace(
+        &self,
+        key: &str,
+        content_type: String,
+        value: Bytes,
+        if_version: Option<u64>,
+    ) -> Result<(u64, Entry), StoreError> {
         self.check(key, &content_type, &value)?;
         let cost = charge(key, &content_type, &value);
         let mut current = self.shared.map.get_mut(key).ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
-        self.reserve(cost)?;
+        // Only growth is claimed: the replaced entry's bytes are credited, so
+        // an update that keeps or shrinks a value succeeds in a full store.
+        let old_cost = charge(key, &current.content_type, &current.value);
+        if cost > old_cost {
+            self.reserve(cost - old_cost)?;
+        }
         let version = self.next_version();
         let old = std::mem::replace(
             current.value_mut(),
@@ -232,8 +267,10 @@ impl Store {
             },
         );
         drop(current);
-        self.release(charge(key, &old.content_type, &old.value));
-        Ok(version)
+        if old_cost > cost {
+            self.release(old_cost - cost);
+        }
+        Ok((version, old))
     }
 
     pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -242,11 +279,75 @@ impl Store {
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
                 let (key, entry) = slot.remove_entry();
-                self.shared.counters.deletes.fetch_add(1, Ordering::AcqRel);
+                self.shared
+                    .counters
+                    .unversioned
+                    .fetch_add(1, Ordering::AcqRel);
                 self.release(charge(&key, &entry.content_type, &entry.value));
                 Ok(entry)
             }
         }
+    }
+
+    /// Takes back a create whose guest call failed: removes `key` if it still
+    /// holds `version`. False when another write has changed the key since.
+    pub fn revert_create(&self, key: &str, version: u64) -> bool {
+        self.remove_if(key, |entry| entry.version == version)
+            .is_some()
+    }
+
+    /// Takes back an update whose guest call failed: puts `previous` back if
+    /// the key still holds `version`. False when another write has changed
+    /// the key since.
+    pub fn revert_update(&self, key: &str, version: u64, previous: Entry) -> bool {
+        let Some(mut current) = self.shared.map.get_mut(key) else {
+            return false;
+        };
+        if current.version != version {
+            return false;
+        }
+        // The previous entry fitted the budget before the update; it is
+        // charged back as it was, without a check that could refuse it.
+        self.charge_unchecked(charge(key, &previous.content_type, &previous.value));
+        let undone = std::mem::replace(current.value_mut(), previous);
+        drop(current);
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add(1, Ordering::AcqRel);
+        self.release(charge(key, &undone.content_type, &undone.value));
+        true
+    }
+
+    /// Takes back a delete whose guest call failed: puts `entry` back, with
+    /// its version, if the key is still free. False when another write has
+    /// created the key since.
+    pub fn revert_delete(&self, key: String, entry: Entry) -> bool {
+        match self.shared.map.entry(key) {
+            MapEntry::Occupied(_) => false,
+            MapEntry::Vacant(slot) => {
+                self.charge_unchecked(charge(slot.key(), &entry.content_type, &entry.value));
+                slot.insert(entry);
+                self.shared
+                    .counters
+                    .unversioned
+                    .fetch_add(1, Ordering::AcqRel);
+                true
+            }
+        }
+    }
+
+    fn remove_if(&self, key: &str, condition: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
+        let (key, entry) = self
+            .shared
+            .map
+            .remove_if(key, |_, entry| condition(entry))?;
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add(1, Ordering::AcqRel);
+        self.release(charge(&key, &entry.content_type, &entry.value));
+        Some(entry)
     }
 
     /// Up to `limit` keys (clamped to the page size) that start with `prefix`
@@ -318,6 +419,13 @@ impl Store {
         }
         self.release(bytes);
         Err(StoreError::StoreFull)
+    }
+
+    fn charge_unchecked(&self, bytes: usize) {
+        self.shared
+            .counters
+            .used_bytes
+            .fetch_add(bytes, Ordering::AcqRel);
     }
 
     fn release(&self, bytes: usize) {
@@ -456,6 +564,63 @@ mod tests {
             store.delete(&format!("k{i}"), None).unwrap();
         }
         assert_eq!(store.usage(), Usage { keys: 0, bytes: 0 });
+    }
+
+    #[test]
+    fn updates_that_keep_or_shrink_a_value_succeed_in_a_full_store() {
+        let big = charge("big", "t", &[0; 2000]);
+        let small = charge("small", "t", &[0; 1]);
+        let store = Store::new(Limits {
+            max_store_bytes: big + small,
+            ..Limits::default()
+        });
+        store
+            .create("big", "t".into(), Bytes::from(vec![0; 2000]))
+            .unwrap();
+        store
+            .create("small", "t".into(), Bytes::from(vec![0; 1]))
+            .unwrap();
+        assert_eq!(store.usage().bytes, big + small, "the store is full");
+        store.update("small", "t".into(), text("x"), None).unwrap();
+        store.update("big", "t".into(), text("y"), None).unwrap();
+        assert_eq!(store.usage().bytes, 2 * small - "small".len() + "big".len());
+        // The bytes freed by the shrink are there for a growing update.
+        store
+            .update("small", "t".into(), Bytes::from(vec![0; 1500]), None)
+            .unwrap();
+    }
+
+    #[test]
+    fn reverted_writes_leave_the_store_as_before() {
+        let store = Store::default();
+        let v1 = store.create("k", "a".into(), text("one")).unwrap();
+        let before = (store.get("k").unwrap(), store.usage());
+
+        let (v2, previous) = store.replace("k", "b".into(), text("two!"), None).unwrap();
+        assert!(store.revert_update("k", v2, previous));
+        assert_eq!((store.get("k").unwrap(), store.usage()), before);
+
+        let removed = store.delete("k", None).unwrap();
+        assert!(store.revert_delete("k".into(), removed));
+        assert_eq!((store.get("k").unwrap(), store.usage()), before);
+        assert_eq!(store.get("k").unwrap().version, v1);
+
+        let v3 = store.create("fresh", "t".into(), text("x")).unwrap();
+        assert!(store.revert_create("fresh", v3));
+        assert_eq!(store.get("fresh"), Err(StoreError::NotFound));
+        assert_eq!(store.usage(), before.1);
+
+        // A revert never undoes someone else's later write.
+        let (v4, previous) = store.replace("k", "b".into(), text("mine"), None).unwrap();
+        let theirs = store.update("k", "c".into(), text("theirs"), None).unwrap();
+        assert!(!store.revert_update("k", v4, previous));
+        assert_eq!(store.get("k").unwrap().version, theirs);
+        let removed = store.delete("k", None).unwrap();
+        store.create("k", "d".into(), text("recreated")).unwrap();
+        assert!(!store.revert_delete("k".into(), removed));
+        assert_eq!(store.get("k").unwrap().value, text("recreated"));
+        assert!(!store.revert_create("k", v3));
+        assert_eq!(store.get("k").unwrap().value, text("recreated"));
     }
 
     #[test]

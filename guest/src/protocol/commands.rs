@@ -27,6 +27,9 @@ pub const HELP: &[&str] = &[
     "cmd=keys [| prefix=P] [| limit=N] [| cursor=C]   (alias: getall)",
     "cmd=help",
     "cmd=stop   (closes this connection)",
+    "key64=BASE64 names any key exactly (one with |, a line break or outer spaces)",
+    "body= stores text/plain; charset=utf-8 and body64= application/octet-stream unless type= says",
+    "replies carry body (text) or body64 when the value is not UTF-8 or base64 is shorter",
 ];
 
 /// Applies one parsed request.
@@ -79,9 +82,10 @@ fn value(fields: &Fields) -> Result<(&str, &[u8]), ErrorReply> {
         .body
         .as_deref()
         .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?;
-    let default_type = match std::str::from_utf8(body) {
-        Ok(_) => TEXT_CONTENT_TYPE,
-        Err(_) => BINARY_CONTENT_TYPE,
+    let default_type = if fields.body_is_base64 {
+        BINARY_CONTENT_TYPE
+    } else {
+        TEXT_CONTENT_TYPE
     };
     let content_type = fields
         .content_type
@@ -121,11 +125,28 @@ fn keys(store: &impl Storage, fields: &Fields) -> Result<Value, ErrorReply> {
         after.as_deref(),
         limit,
     )?;
-    Ok(json!({
+    let mut reply = json!({
         "ok": true,
         "keys": page.keys,
         "next_cursor": page.next_cursor.as_deref().map(cursor::encode),
-    }))
+    });
+    let unnameable: serde_json::Map<String, Value> = page
+        .keys
+        .iter()
+        .filter(|key| needs_key64(key))
+        .map(|key| (key.clone(), Value::from(STANDARD.encode(key))))
+        .collect();
+    if !unnameable.is_empty() {
+        reply["key64"] = Value::Object(unnameable);
+    }
+    Ok(reply)
+}
+
+/// Whether `key=` cannot carry `key` as it is (the line protocol splits at
+/// `|` and line breaks and trims white space), so a client must send it as
+/// `key64=`.
+pub fn needs_key64(key: &str) -> bool {
+    key.contains(['|', '\n', '\r']) || key.trim() != key
 }
 
 /// The reply to a write.
@@ -137,18 +158,30 @@ fn written(key: &str, version: u64) -> String {
         .finish()
 }
 
-/// An entry as a reply: the value as text when it is UTF-8, else as base64.
+/// An entry as a reply, with its value as `body` (JSON text) when it is
+/// UTF-8 and escaping it takes no more room than base64 would, else as
+/// `body64`. So a reply is never more than about 4/3 of the value, whatever
+/// its bytes: the guest can answer for any value it can hold (a value of
+/// control characters would take six bytes each as escaped text).
 fn entry_json(key: &str, entry: Entry) -> String {
+    let base64_len = entry.value.len().div_ceil(3) * 4;
+    let text = std::str::from_utf8(&entry.value)
+        .ok()
+        .filter(|text| crate::json::escaped_len(text) <= base64_len);
+    let value_len = text.map_or(base64_len, crate::json::escaped_len);
     let reply = ObjectWriter::with_capacity(
-        key.len() + entry.content_type.len() + entry.value.len() * 4 / 3 + 80,
+        crate::json::escaped_len(key)
+            + crate::json::escaped_len(&entry.content_type)
+            + value_len
+            + 80,
     )
     .bool("ok", true)
     .str("key", key)
     .str("type", &entry.content_type)
     .u64("version", entry.version);
-    match std::str::from_utf8(&entry.value) {
-        Ok(text) => reply.str("body", text),
-        Err(_) => reply.str("body64", &STANDARD.encode(&entry.value)),
+    match text {
+        Some(text) => reply.str("body", text),
+        None => reply.str("body64", &STANDARD.encode(&entry.value)),
     }
     .finish()
 }

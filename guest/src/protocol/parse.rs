@@ -7,6 +7,10 @@
 //! ```
 //! `body=` takes everything up to the end of the line, so a body may hold `|`
 //! and `=`. Unknown names are ignored, as the Go server did.
+//!
+//! `key=` cannot carry a key that holds `|` or a line break, or that starts
+//! or ends with white space; `key64=` carries any key exactly, as the base64
+//! of its UTF-8 bytes.
 
 use crate::envelope::{Code, ErrorReply};
 use base64::Engine as _;
@@ -16,9 +20,12 @@ use base64::engine::general_purpose::STANDARD;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields {
     pub cmd: Option<String>,
+    /// From `key=`, or `key64=` decoded.
     pub key: Option<String>,
     /// The value, from `body=` (text) or `body64=` (base64, decoded).
     pub body: Option<Vec<u8>>,
+    /// Whether the body came as `body64=`, which makes it binary by default.
+    pub body_is_base64: bool,
     pub content_type: Option<String>,
     pub version: Option<String>,
     pub prefix: Option<String>,
@@ -50,24 +57,43 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
         };
         let name = name.trim();
         if name == "body" {
-            // The body runs to the end of the line, `|` included.
-            let whole = match after {
-                "" => value.to_string(),
-                _ => format!("{value}|{after}"),
-            };
-            set(&mut fields.body, name, whole.trim().as_bytes().to_vec())?;
+            // The body runs to the end of the line, `|` included: it is the
+            // line from where this value starts, copied once.
+            let start = value.as_ptr() as usize - line.as_ptr() as usize;
+            set(
+                &mut fields.body,
+                name,
+                line[start..].trim().as_bytes().to_vec(),
+            )?;
             break;
         }
-        let value = value.trim().to_string();
+        let value = value.trim();
         match name {
-            "cmd" => set(&mut fields.cmd, name, value)?,
-            "key" => set(&mut fields.key, name, value)?,
+            // Decoded from the line in place: a value of many megabytes is
+            // not copied first.
             "body64" => {
                 let bytes = STANDARD
                     .decode(value.as_bytes())
                     .map_err(|err| argument(format!("body64 is not valid base64: {err}")))?;
                 set(&mut fields.body, name, bytes)?;
+                fields.body_is_base64 = true;
+                continue;
             }
+            "key64" => {
+                let key = STANDARD
+                    .decode(value.as_bytes())
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| argument("key64 is not the base64 of a UTF-8 key"))?;
+                set(&mut fields.key, name, key)?;
+                continue;
+            }
+            _ => {}
+        }
+        let value = value.to_string();
+        match name {
+            "cmd" => set(&mut fields.cmd, name, value)?,
+            "key" => set(&mut fields.key, name, value)?,
             "type" => set(&mut fields.content_type, name, value)?,
             "version" => set(&mut fields.version, name, value)?,
             "prefix" => set(&mut fields.prefix, name, value)?,
@@ -81,7 +107,11 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
 
 fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), ErrorReply> {
     if slot.is_some() {
-        let what = if name == "body64" { "body" } else { name };
+        let what = match name {
+            "body64" => "body",
+            "key64" => "key",
+            _ => name,
+        };
         return Err(argument(format!("field {what} given twice")));
     }
     *slot = Some(value);
@@ -118,6 +148,16 @@ mod tests {
     fn body64_carries_exact_bytes() {
         let fields = parse_line(b"cmd=create|key=k|body64=AAEC/w==").unwrap();
         assert_eq!(fields.body.as_deref(), Some(&[0u8, 1, 2, 255][..]));
+    }
+
+    #[test]
+    fn key64_carries_any_key() {
+        // "a|b\n " in base64.
+        let fields = parse_line(b"cmd=get|key64=YXxiCiA=").unwrap();
+        assert_eq!(fields.key.as_deref(), Some("a|b\n "));
+        assert!(parse_line(b"cmd=get|key64=!!").is_err());
+        assert!(parse_line(b"cmd=get|key64=/w==").is_err(), "not UTF-8");
+        assert!(parse_line(b"cmd=get|key=a|key64=YQ==").is_err());
     }
 
     #[test]

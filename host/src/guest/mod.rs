@@ -11,7 +11,7 @@ pub mod runtime;
 pub mod state;
 
 pub use bindings::rest;
-pub use runtime::{Guest, GuestConfig, Runtime};
+pub use runtime::{CallFailed, Guest, GuestConfig, Runtime};
 
 /// The guest built from `guest/` by the build script, embedded so the `kvs`
 /// binary runs with no other file.

@@ -13,13 +13,15 @@
 
 use super::bindings::{After, ServicePre, rest};
 use super::pool::{Pool, Warm};
-use super::state::CallState;
+use super::state::{CallState, Reverted};
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::add_only_http_to_linker_async;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -33,7 +35,7 @@ pub struct GuestConfig {
     /// Linear memory one guest instance may grow to, in bytes.
     pub max_memory_bytes: usize,
     /// Wall-clock time one guest call may take; a call still running then
-    /// traps at its next instruction.
+    /// traps at its next epoch tick.
     pub timeout: Duration,
     /// How requests reach the logic.
     pub call_path: CallPath,
@@ -83,8 +85,10 @@ impl Default for GuestConfig {
     }
 }
 
-/// How often the engine's epoch advances; the granularity of the timeout.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the engine's epoch advances: the granularity of the timeout,
+/// and the longest a guest call runs before it lets other tasks have its
+/// runtime thread.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
 fn start_epoch_ticker(engine: &Engine) {
@@ -106,8 +110,8 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     kv: kv::Store,
-    /// The timeout in epoch ticks.
-    deadline_ticks: u64,
+    /// Wall-clock time one guest call may take.
+    timeout: Duration,
     /// Warm instances each guest keeps for reuse.
     max_idle: usize,
     /// Linear memory past which an instance is dropped after its call.
@@ -132,8 +136,6 @@ impl Runtime {
             });
         let engine = Engine::new(&engine_config).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
-        let deadline_ticks =
-            (config.timeout.as_millis() / EPOCH_TICK.as_millis()).clamp(1, u64::MAX.into()) as u64;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
@@ -146,7 +148,7 @@ impl Runtime {
             engine,
             linker,
             kv,
-            deadline_ticks,
+            timeout: config.timeout,
             // Leave most slots for calls that instantiate afresh, and for the
             // next guest while this one drains.
             max_idle: (config.max_instances as usize / 4).max(1),
@@ -177,7 +179,7 @@ impl Runtime {
             pool: Pool::new(self.max_idle, self.max_retained_memory),
             max_idle: self.max_idle,
             kv: self.kv.clone(),
-            deadline_ticks: self.deadline_ticks,
+            timeout: self.timeout,
             digest: digest(bytes),
             source: source.to_string(),
             loaded_at: std::time::SystemTime::now(),
@@ -200,7 +202,7 @@ pub struct Guest {
     /// The pool's capacity while this guest is current.
     max_idle: usize,
     kv: kv::Store,
-    deadline_ticks: u64,
+    timeout: Duration,
     digest: String,
     source: String,
     loaded_at: std::time::SystemTime,
@@ -271,23 +273,42 @@ impl Guest {
         Ok(())
     }
 
-    /// A fresh store for one call, which traps once the call outlives the
-    /// guest timeout.
-    fn new_store(&self) -> Store<CallState> {
-        let mut store = Store::new(self.pre.engine(), CallState::new(self.kv.clone()));
+    /// A fresh store for one call, whose deadline starts now.
+    ///
+    /// Guest code yields its runtime thread at every epoch tick, so a guest
+    /// that loops holds no thread that other connections need: it costs only
+    /// the call it is serving. At each tick the call's deadline is checked,
+    /// and a call past it traps (`wasmtime::Trap::Interrupt`), however often it was
+    /// resumed in between.
+    fn new_store(&self, journaled: bool) -> Store<CallState> {
+        let mut state = CallState::new(self.kv.clone());
+        if journaled {
+            state = state.journaled();
+        }
+        state.start_call(self.timeout);
+        let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| state.memory_use());
-        store.set_epoch_deadline(self.deadline_ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            Ok(if context.data().past_deadline() {
+                UpdateDeadline::Interrupt
+            } else {
+                // Tokio's yield puts the task at the back of the run queue;
+                // a plain self-wake would let it jump the queue again.
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            })
+        });
         store
     }
 
     /// A warm instance from the pool, or a new one; its deadline starts now.
     async fn warm_instance(&self) -> anyhow::Result<Warm> {
         if let Some(mut warm) = self.pool.take() {
-            warm.store.set_epoch_deadline(self.deadline_ticks);
+            warm.store.data_mut().start_call(self.timeout);
+            warm.store.set_epoch_deadline(1);
             return Ok(warm);
         }
-        let mut store = self.new_store();
+        let mut store = self.new_store(true);
         let service = self
             .pre
             .instantiate_async(&mut store)
@@ -299,17 +320,32 @@ impl Guest {
 
     /// Serves one HTTP request, already parsed and with its body read,
     /// through the guest's `rest` export on a warm instance.
-    pub async fn handle_rest(&self, request: rest::Request) -> anyhow::Result<rest::Response> {
+    /// A call that fails has its writes reverted (see
+    /// [`super::state::Journal`]).
+    pub async fn handle_rest(&self, request: rest::Request) -> Result<rest::Response, CallFailed> {
         let mut warm = self.warm_instance().await?;
-        let response = warm
+        let called = warm
             .service
             .kvs_store_rest()
             .call_handle(&mut warm.store, &request)
-            .await
-            .map_err(anyhow::Error::from)
-            .context("the guest failed")?;
-        self.pool.give_back(warm);
-        Ok(response)
+            .await;
+        self.finish(warm, called)
+    }
+
+    /// Keeps the writes of a call that returned and gives its instance back;
+    /// reverts those of a call that failed and drops its instance.
+    fn finish<T>(&self, mut warm: Warm, called: wasmtime::Result<T>) -> Result<T, CallFailed> {
+        match called {
+            Ok(value) => {
+                warm.store.data_mut().commit();
+                self.pool.give_back(warm);
+                Ok(value)
+            }
+            Err(trap) => Err(CallFailed {
+                reverted: warm.store.data_mut().revert(),
+                error: anyhow::Error::from(trap).context("the guest failed"),
+            }),
+        }
     }
 
     /// Serves one HTTP request through the guest's `wasi:http/incoming-handler`.
@@ -325,7 +361,9 @@ impl Guest {
         B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.new_store();
+        // Not journaled: the guest may fail after it has sent its response,
+        // and a write the client was told of must stay.
+        let mut store = self.new_store(false);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = store
             .data_mut()
@@ -356,17 +394,49 @@ impl Guest {
         }
     }
 
-    /// Runs one TCP command line through the guest's `command` export.
-    pub async fn handle_line(&self, line: &[u8]) -> anyhow::Result<(String, bool)> {
+    /// Runs one TCP command line through the guest's `command` export. A
+    /// call that fails has its writes reverted.
+    pub async fn handle_line(&self, line: &[u8]) -> Result<(String, bool), CallFailed> {
         let mut warm = self.warm_instance().await?;
-        let reply = warm
+        let called = warm
             .service
             .kvs_store_command()
             .call_handle_line(&mut warm.store, line)
-            .await
-            .map_err(anyhow::Error::from)
-            .context("the guest failed")?;
-        self.pool.give_back(warm);
+            .await;
+        let reply = self.finish(warm, called)?;
         Ok((reply.line, reply.after == After::Close))
+    }
+}
+
+/// A guest call that failed (trapped, timed out, ran out of memory, or could
+/// not start), and what became of the writes it had made.
+#[derive(Debug)]
+pub struct CallFailed {
+    pub error: anyhow::Error,
+    pub reverted: Reverted,
+}
+
+impl CallFailed {
+    /// What the client is told: that the call failed, and whether anything
+    /// it asked for took effect anyway.
+    pub fn client_message(&self, what: &str) -> String {
+        format!("Error internal: the {what} failed; {}", self.reverted)
+    }
+}
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#} ({})", self.error, self.reverted)
+    }
+}
+
+impl std::error::Error for CallFailed {}
+
+impl From<anyhow::Error> for CallFailed {
+    fn from(error: anyhow::Error) -> Self {
+        Self {
+            error,
+            reverted: Reverted::default(),
+        }
     }
 }

@@ -8,6 +8,7 @@ use super::bindings::{store, types};
 use crate::store::{self as kv, StoreError};
 use bytes::Bytes;
 use std::future::Future;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
@@ -23,6 +24,74 @@ pub struct CallState {
     hooks: DenyOutgoingHttp,
     kv: kv::Store,
     memory: MemoryUse,
+    /// When the call running on this store must have finished.
+    deadline: Instant,
+    /// The writes of the running call, so they can be taken back if it
+    /// fails; `None` where calls are not journaled (see [`Journal`]).
+    journal: Option<Journal>,
+}
+
+/// The writes one guest call made, newest last.
+///
+/// A call on the `rest` and `command` paths is all or nothing for its
+/// client: if it traps, times out or is cancelled after a write took effect,
+/// its reply never reaches the client, so the write is reverted, as if the
+/// request had never come. A revert is skipped for a key another write has
+/// changed since (that write is newer and stays), and the failure says so.
+/// Readers may have seen the reverted value meanwhile.
+#[derive(Debug, Default)]
+pub struct Journal {
+    writes: Vec<Write>,
+}
+
+#[derive(Debug)]
+enum Write {
+    Created {
+        key: String,
+        version: u64,
+    },
+    Updated {
+        key: String,
+        version: u64,
+        previous: kv::Entry,
+    },
+    Deleted {
+        key: String,
+        entry: kv::Entry,
+    },
+}
+
+impl Write {
+    fn key(&self) -> &str {
+        match self {
+            Self::Created { key, .. } | Self::Updated { key, .. } | Self::Deleted { key, .. } => {
+                key
+            }
+        }
+    }
+}
+
+/// What reverting a failed call's writes did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reverted {
+    /// Writes taken back.
+    pub reverted: usize,
+    /// Keys whose write stayed because another write changed them since.
+    pub kept: Vec<String>,
+}
+
+impl std::fmt::Display for Reverted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.reverted, self.kept.as_slice()) {
+            (0, []) => write!(f, "it had changed nothing"),
+            (_, []) => write!(f, "its writes were reverted; nothing was changed"),
+            (_, kept) => write!(
+                f,
+                "its write to {kept:?} took effect and stays, because another write \
+                 changed the key since"
+            ),
+        }
+    }
 }
 
 /// The linear memory one instance has grown to, counted as it grows (the
@@ -64,7 +133,68 @@ impl CallState {
             hooks: DenyOutgoingHttp,
             kv,
             memory: MemoryUse::default(),
+            deadline: Instant::now(),
+            journal: None,
         }
+    }
+
+    /// Journals the writes of the calls from now on, so a failed call can be
+    /// reverted ([`CallState::revert`]).
+    pub fn journaled(mut self) -> Self {
+        self.journal = Some(Journal::default());
+        self
+    }
+
+    /// The call succeeded and its reply is on its way: its writes stay.
+    pub fn commit(&mut self) {
+        if let Some(journal) = &mut self.journal {
+            journal.writes.clear();
+        }
+    }
+
+    /// Takes back the writes of a call that failed, newest first.
+    pub fn revert(&mut self) -> Reverted {
+        let mut outcome = Reverted::default();
+        let Some(journal) = &mut self.journal else {
+            return outcome;
+        };
+        while let Some(write) = journal.writes.pop() {
+            let key = write.key().to_string();
+            let undone = match write {
+                Write::Created { key, version } => self.kv.revert_create(&key, version),
+                Write::Updated {
+                    key,
+                    version,
+                    previous,
+                } => self.kv.revert_update(&key, version, previous),
+                Write::Deleted { key, entry } => self.kv.revert_delete(key, entry),
+            };
+            if undone {
+                outcome.reverted += 1;
+            } else {
+                outcome.kept.push(key);
+            }
+        }
+        outcome
+    }
+
+    fn record(&mut self, write: impl FnOnce() -> Write) {
+        if let Some(journal) = &mut self.journal {
+            journal.writes.push(write());
+        }
+    }
+
+    /// Starts the clock of a call that may take `timeout`.
+    pub fn start_call(&mut self, timeout: Duration) {
+        let now = Instant::now();
+        self.deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(86_400));
+    }
+
+    /// Whether the running call has used up its time.
+    pub fn past_deadline(&self) -> bool {
+        Instant::now() >= self.deadline
     }
 
     /// Linear memory of this store's instance, in bytes.
@@ -74,6 +204,17 @@ impl CallState {
 
     pub fn memory_use(&mut self) -> &mut MemoryUse {
         &mut self.memory
+    }
+}
+
+/// A call cancelled mid-way (its client went away) drops its store with the
+/// instance: its writes are reverted here, as a failed call's are.
+impl Drop for CallState {
+    fn drop(&mut self) {
+        let reverted = self.revert();
+        if reverted.reverted > 0 || !reverted.kept.is_empty() {
+            tracing::warn!(%reverted, "a guest call ended without a reply");
+        }
     }
 }
 
@@ -136,9 +277,15 @@ impl store::Host for CallState {
         content_type: String,
         value: Vec<u8>,
     ) -> Result<u64, types::Error> {
-        self.kv
+        let journaled = self.journal.as_ref().map(|_| key.clone());
+        let version = self
+            .kv
             .create(key, content_type, Bytes::from(value))
-            .map_err(error)
+            .map_err(error)?;
+        if let Some(key) = journaled {
+            self.record(|| Write::Created { key, version });
+        }
+        Ok(version)
     }
 
     fn update(
@@ -148,9 +295,16 @@ impl store::Host for CallState {
         value: Vec<u8>,
         if_version: Option<u64>,
     ) -> Result<u64, types::Error> {
-        self.kv
-            .update(&key, content_type, Bytes::from(value), if_version)
-            .map_err(error)
+        let (version, previous) = self
+            .kv
+            .replace(&key, content_type, Bytes::from(value), if_version)
+            .map_err(error)?;
+        self.record(|| Write::Updated {
+            key,
+            version,
+            previous,
+        });
+        Ok(version)
     }
 
     fn delete(
@@ -158,7 +312,16 @@ impl store::Host for CallState {
         key: String,
         if_version: Option<u64>,
     ) -> Result<types::Entry, types::Error> {
-        self.kv.delete(&key, if_version).map(entry).map_err(error)
+        let removed = self.kv.delete(&key, if_version).map_err(error)?;
+        if self.journal.is_none() {
+            return Ok(entry(removed));
+        }
+        let reply = entry(removed.clone());
+        self.record(|| Write::Deleted {
+            key,
+            entry: removed,
+        });
+        Ok(reply)
     }
 
     fn list_keys(

@@ -219,17 +219,11 @@ async fn execute(app: &App, request: &[u8]) -> (String, bool) {
     };
     match reply {
         Ok(reply) => reply,
-        Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "guest failed on a TCP command"
-            );
+        Err(failed) => {
+            tracing::error!(error = %failed, "guest failed on a TCP command");
             app.metrics().guest_failure("tcp");
             (
-                error_json(
-                    envelope::UNKNOWN,
-                    "Error internal: the command handler failed",
-                ),
+                error_json(envelope::UNKNOWN, &failed.client_message("command handler")),
                 false,
             )
         }
