@@ -358,3 +358,205 @@ async fn concurrent_tcp_clients_get_no_wrong_replies() {
     }
     assert_eq!(server.app.store().usage().keys, 1);
 }
+
+/// Every value within the limits can be read and deleted over TCP, whatever
+/// its bytes, on a guest given only the memory start-up requires: a reply
+/// carries `body64` whenever escaped text would be larger, so it is never
+/// more than about 4/3 of the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp() {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let max_value = 24usize << 20;
+    let max_line = max_value / 3 * 4 + 4096;
+    let server = TestServer::start_with(Options {
+        limits: kvs::store::Limits {
+            max_value_bytes: max_value,
+            ..Default::default()
+        },
+        tcp: TcpConfig {
+            max_line_bytes: max_line,
+            ..TcpConfig::default()
+        },
+        guest: kvs::guest::GuestConfig {
+            max_memory_bytes: kvs::cli::guest_memory_needed(max_value as u64, max_line as u64)
+                as usize,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let http = client();
+    let mut tcp = Line::connect(server.tcp).await;
+    // Control bytes (six bytes each as JSON escapes), quotes (two), plain text.
+    for (key, byte, as_text) in [
+        ("ctl", 0x01u8, false),
+        ("quotes", b'"', false),
+        ("plain", b'a', true),
+    ] {
+        let value = vec![byte; max_value];
+        let r = http
+            .post(server.url(&format!("/kvs/{key}")))
+            .body(value.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{key}");
+        let got = tcp.request(&format!("cmd=get | key={key}")).await;
+        assert_eq!(got["ok"], true, "{key}: {}", got["error"]);
+        let body = if as_text {
+            assert!(got.get("body64").is_none(), "{key}");
+            got["body"].as_str().unwrap().as_bytes().to_vec()
+        } else {
+            assert!(got.get("body").is_none(), "{key}");
+            engine.decode(got["body64"].as_str().unwrap()).unwrap()
+        };
+        assert!(body == value, "{key}: the value read back differs");
+        let deleted = tcp.request(&format!("cmd=delete | key={key}")).await;
+        assert_eq!(deleted["ok"], true, "{key}: {}", deleted["error"]);
+        assert_eq!(deleted["version"], got["version"], "{key}");
+        let r = http
+            .get(server.url(&format!("/kvs/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{key}");
+    }
+    // And written over TCP at the limit, read back over HTTP.
+    let value = vec![0x01u8; max_value];
+    let reply = tcp
+        .request(&format!(
+            "cmd=create | key=in | body64={}",
+            engine.encode(&value)
+        ))
+        .await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let r = http.get(server.url("/kvs/in")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert!(r.bytes().await.unwrap() == value);
+}
+
+/// A guest call that fails after its write took effect reverts the write,
+/// so a client told "failed" never loses the value it asked to delete.
+#[tokio::test]
+async fn a_failed_call_reverts_its_write() {
+    let server = TestServer::start_with(Options {
+        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        ..Options::default()
+    })
+    .await;
+    let http = client();
+    // A create of this key through the guest would fail and be reverted too.
+    let r = http
+        .post(server.url("/kvs/fault-after-delete"))
+        .body("precious")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500);
+    assert_eq!(
+        server.app.store().usage().keys,
+        0,
+        "the failed create was reverted"
+    );
+    let version = server
+        .app
+        .store()
+        .create("fault-after-delete", "text/plain".into(), "precious".into())
+        .unwrap();
+    let mut tcp = Line::connect(server.tcp).await;
+    let reply = tcp.request("cmd=delete | key=fault-after-delete").await;
+    assert_error(&reply, 2);
+    assert!(
+        reply["error"].as_str().unwrap().contains("reverted"),
+        "{reply}"
+    );
+    let r = http
+        .delete(server.url("/kvs/fault-after-delete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        500,
+        "the faulty guest fails on this key over HTTP too"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("reverted"),
+        "{body}"
+    );
+    // Still there, same version, same bytes.
+    let got = tcp.request("cmd=get | key=fault-after-delete").await;
+    assert_eq!(got["body"], "precious");
+    assert_eq!(got["version"], version);
+    assert_eq!(server.app.store().usage().keys, 1);
+}
+
+/// Keys the line protocol cannot write plainly (a `|`, a line break, outer
+/// spaces) are named exactly with `key64=`, and listings say which.
+#[tokio::test]
+async fn key64_names_any_key() {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let server = TestServer::start().await;
+    let http = client();
+    let mut tcp = Line::connect(server.tcp).await;
+    for key in ["a|b", "line\nbreak", " padded "] {
+        let path = format!("/kvs/{}", percent_encode(key));
+        let r = http
+            .post(server.url(&path))
+            .body(format!("value of {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{key:?}");
+        let listing = tcp.request("cmd=keys").await;
+        assert_eq!(listing["key64"][key], engine.encode(key), "{listing}");
+        let key64 = engine.encode(key);
+        let got = tcp.request(&format!("cmd=get | key64={key64}")).await;
+        assert_eq!(got["key"], key);
+        assert_eq!(got["body"], format!("value of {key}"), "{got}");
+        let updated = tcp
+            .request(&format!("cmd=update | key64={key64} | body=new"))
+            .await;
+        assert_eq!(updated["ok"], true, "{updated}");
+        let deleted = tcp.request(&format!("cmd=delete | key64={key64}")).await;
+        assert_eq!(deleted["body"], "new", "{deleted}");
+    }
+    http.post(server.url("/kvs/plain"))
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    let listing = tcp.request("cmd=keys").await;
+    assert!(listing.get("key64").is_none(), "{listing}");
+    assert_error(&tcp.request("cmd=get | key64=%%%").await, 8);
+}
+
+fn percent_encode(key: &str) -> String {
+    key.bytes().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// A `body64=` write without `type=` is binary, whatever its bytes; a
+/// `body=` write is text.
+#[tokio::test]
+async fn body64_values_default_to_octet_stream() {
+    let server = TestServer::start().await;
+    let http = client();
+    let mut tcp = Line::connect(server.tcp).await;
+    // AAECAw== is the bytes 0 1 2 3: valid UTF-8, but sent as binary.
+    assert_eq!(
+        tcp.request("cmd=create | key=b | body64=AAECAw==").await["ok"],
+        true
+    );
+    assert_eq!(
+        tcp.request("cmd=create | key=t | body=text").await["ok"],
+        true
+    );
+    let r = http.get(server.url("/kvs/b")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(&r.bytes().await.unwrap()[..], &[0, 1, 2, 3]);
+    let r = http.get(server.url("/kvs/t")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "text/plain; charset=utf-8");
+}

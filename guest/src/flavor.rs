@@ -19,6 +19,16 @@ pub fn trap_if_broken() {
     }
 }
 
+/// The `faulty` test flavor traps right after a write to a key named
+/// `fault-after-*` took effect (the key is created normally, since no write
+/// to it succeeded before), so tests can prove the host reverts the write of
+/// a call that fails.
+pub fn misbehave_after_write(key: &str) {
+    if cfg!(feature = "flavor-faulty") && key.starts_with("fault-after-") {
+        panic!("the faulty test flavor traps after writing {key}");
+    }
+}
+
 /// The `faulty` test flavor misbehaves when a request names one of these keys,
 /// and behaves normally otherwise, so tests can prove the host contains a
 /// guest that traps, loops forever, grows its memory without bound, or

@@ -45,6 +45,18 @@ impl ObjectWriter {
         self
     }
 
+    /// `bytes` as a base64 string, encoded straight into the object: a
+    /// large value is not held twice as base64 (once alone, once copied in).
+    pub fn base64(mut self, key: &str, bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        self.key(key);
+        self.out.push('"');
+        // The base64 alphabet needs no JSON escaping.
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut self.out);
+        self.out.push('"');
+        self
+    }
+
     pub fn finish(mut self) -> String {
         self.out.push('}');
         self.out

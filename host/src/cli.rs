@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// kvs: an in-memory key-value server whose request logic runs as a
-/// WebAssembly component. Without a subcommand, `kvs` serves.
+/// WebAssembly component.
+///
+/// Without a subcommand, `kvs` serves (the same as `kvs serve`).
 #[derive(Debug, Parser)]
 #[command(version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -84,16 +86,16 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
 
     /// Longest key accepted, in bytes.
-    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = "1KiB")]
+    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = "1KiB", value_parser = SizeParser)]
     pub max_key_bytes: ByteSize,
 
     /// Largest value accepted, in bytes (e.g. 16MiB).
-    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value = "16MiB")]
+    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value = "16MiB", value_parser = SizeParser)]
     pub max_value_bytes: ByteSize,
 
     /// Memory the store may hold: keys, values, types and per-entry overhead.
     /// Writes beyond it are refused (HTTP 507) and nothing stored is lost.
-    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value = "1GiB")]
+    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value = "1GiB", value_parser = SizeParser)]
     pub max_store_bytes: ByteSize,
 
     /// Most keys one listing page returns.
@@ -105,17 +107,17 @@ pub struct ServeArgs {
     pub max_instances: u32,
 
     /// Linear memory one guest call may use.
-    #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB")]
+    #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB", value_parser = SizeParser)]
     pub guest_memory: ByteSize,
 
     /// A warm guest instance whose memory grew past this (it served a large
     /// value; wasm memory never shrinks) is dropped after its call instead of
     /// kept for the next one.
-    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value = "32MiB")]
+    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value = "32MiB", value_parser = SizeParser)]
     pub guest_retained_memory: ByteSize,
 
     /// Longest TCP request line; the default fits a 16 MiB value sent as body64.
-    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = "24MiB")]
+    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = "24MiB", value_parser = SizeParser)]
     pub max_line_bytes: ByteSize,
 
     /// Open TCP connections at most; more are refused with an error line.
@@ -187,13 +189,122 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
 }
 
+/// Linear memory a guest needs beyond the values it handles: its stack, its
+/// code's data and the small allocations of any call.
+pub const GUEST_BASE_MEMORY: u64 = 16 << 20;
+
+/// The linear memory one guest call may need at these limits: a value with
+/// its base64 reply (or a request and its decoded value) takes at most three
+/// times the value limit, a request line and its decoded body twice the
+/// line limit. Start-up refuses a `--guest-memory` below it.
+pub fn guest_memory_needed(max_value_bytes: u64, max_line_bytes: u64) -> u64 {
+    let value = max_value_bytes.saturating_mul(3);
+    let line = max_line_bytes.saturating_mul(2);
+    value.max(line).saturating_add(GUEST_BASE_MEMORY)
+}
+
+/// The shortest `--max-line-bytes` that leaves room for a useful request.
+pub const MIN_LINE_BYTES: u64 = 256;
+
 impl ServeArgs {
+    /// Refuses settings that cannot work together, naming the flag to
+    /// change; a zero or absurd limit is an error, never silently adjusted.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let at_least = |flag: &str, value: u64, minimum: u64, unit: &str| {
+            anyhow::ensure!(
+                value >= minimum,
+                "{flag} {value}{unit} is too small: it must be at least {minimum}{unit}"
+            );
+            Ok(())
+        };
+        at_least("--max-key-bytes", self.max_key_bytes.as_u64(), 1, " bytes")?;
+        anyhow::ensure!(
+            self.max_key_bytes.as_u64() <= u64::from(u32::MAX),
+            "--max-key-bytes {} is too large: keys are at most 4GiB",
+            self.max_key_bytes
+        );
+        at_least(
+            "--max-value-bytes",
+            self.max_value_bytes.as_u64(),
+            1,
+            " bytes",
+        )?;
+        at_least(
+            "--max-store-bytes",
+            self.max_store_bytes.as_u64(),
+            (crate::store::ENTRY_OVERHEAD + 2) as u64,
+            " bytes",
+        )?;
+        at_least("--max-page-size", self.max_page_size as u64, 1, "")?;
+        at_least("--max-instances", self.max_instances.into(), 1, "")?;
+        at_least(
+            "--max-line-bytes",
+            self.max_line_bytes.as_u64(),
+            MIN_LINE_BYTES,
+            " bytes",
+        )?;
+        at_least(
+            "--max-tcp-connections",
+            self.max_tcp_connections as u64,
+            1,
+            "",
+        )?;
+        at_least(
+            "--max-http-connections",
+            self.max_http_connections as u64,
+            1,
+            "",
+        )?;
+        at_least(
+            "--tcp-idle-timeout-secs",
+            self.tcp_idle_timeout_secs,
+            1,
+            " s",
+        )?;
+        at_least("--header-timeout-secs", self.header_timeout_secs, 1, " s")?;
+        at_least("--body-timeout-secs", self.body_timeout_secs, 1, " s")?;
+        for (flag, seconds) in [
+            ("--guest-timeout-secs", self.guest_timeout_secs),
+            ("--snapshot-interval-secs", self.snapshot_interval_secs),
+        ] {
+            anyhow::ensure!(
+                seconds.is_finite() && (0.01..=31_536_000.0).contains(&seconds),
+                "{flag} {seconds} is out of range: give between 0.01 and 31536000 seconds"
+            );
+        }
+        anyhow::ensure!(
+            self.max_value_bytes.as_u64() <= self.max_store_bytes.as_u64(),
+            "--max-value-bytes {} is larger than --max-store-bytes {}: no such value could \
+             be stored; lower --max-value-bytes or raise --max-store-bytes",
+            self.max_value_bytes,
+            self.max_store_bytes
+        );
+        let needed = self.guest_memory_needed();
+        anyhow::ensure!(
+            self.guest_memory.as_u64() >= needed,
+            "--guest-memory {} is too small for --max-value-bytes {} and --max-line-bytes {}: \
+             a guest call holds a value and its reply (base64, 4/3 of it) at once, so it needs \
+             at least {} ({}); raise --guest-memory or lower --max-value-bytes / \
+             --max-line-bytes",
+            self.guest_memory,
+            self.max_value_bytes,
+            self.max_line_bytes,
+            ByteSize::b(needed).display().iec(),
+            "the larger of 3 × the value limit and 2 × the line limit, plus 16 MiB"
+        );
+        Ok(())
+    }
+
+    fn guest_memory_needed(&self) -> u64 {
+        guest_memory_needed(self.max_value_bytes.as_u64(), self.max_line_bytes.as_u64())
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_key_bytes: to_usize(self.max_key_bytes),
             max_value_bytes: to_usize(self.max_value_bytes),
             max_store_bytes: to_usize(self.max_store_bytes),
-            max_page_size: self.max_page_size.max(1),
+            max_page_size: self.max_page_size,
             ..Limits::default()
         }
     }
@@ -254,4 +365,104 @@ impl ServeArgs {
 
 fn to_usize(size: ByteSize) -> usize {
     usize::try_from(size.as_u64()).unwrap_or(usize::MAX)
+}
+
+/// Parses sizes such as `16MiB`, `512KiB`, `1.5GB` or `1048576` (bytes),
+/// with errors that say what is wrong and which flag and variable gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeParser;
+
+impl clap::builder::TypedValueParser for SizeParser {
+    type Value = ByteSize;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<ByteSize, clap::Error> {
+        let text = value.to_string_lossy();
+        parse_size(&text).map(ByteSize::b).map_err(|reason| {
+            let source = match arg {
+                Some(arg) => {
+                    let flag = arg
+                        .get_long()
+                        .map_or_else(String::new, |long| format!("--{long}"));
+                    match arg.get_env() {
+                        Some(env) => format!(" for {flag} (or {})", env.to_string_lossy()),
+                        None => format!(" for {flag}"),
+                    }
+                }
+                None => String::new(),
+            };
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid size '{text}'{source}: {reason}; give bytes or a number with a \
+                     unit, such as 16MiB, 512KiB or 1048576\n"
+                ),
+            )
+        })
+    }
+}
+
+/// A size in bytes from a number and an optional unit (B, KB, KiB, MB, MiB,
+/// GB, GiB, TB, TiB, and K, M, G, T for the binary units; any case).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = (&text[..split], text[split..].trim());
+    if number.is_empty() {
+        return Err("it does not start with a number".into());
+    }
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{number:?} is not a number"))?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "k" | "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "m" | "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "g" | "gib" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "t" | "tib" => 1 << 40,
+        _ => return Err(format!("{unit:?} is not a unit")),
+    };
+    let bytes = number * scale as f64;
+    if bytes >= u64::MAX as f64 {
+        return Err("it is too large".into());
+    }
+    Ok(bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units_and_refuse_nonsense_clearly() {
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("16 mib"), Ok(16 << 20));
+        assert_eq!(parse_size("1KB"), Ok(1000));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(
+            parse_size("99999999999999999999"),
+            Err("it is too large".into())
+        );
+        assert_eq!(
+            parse_size("abc"),
+            Err("it does not start with a number".into())
+        );
+        assert_eq!(
+            parse_size("12 parsecs"),
+            Err("\"parsecs\" is not a unit".into())
+        );
+        assert_eq!(parse_size("1.2.3"), Err("\"1.2.3\" is not a number".into()));
+    }
 }

@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate()?;
     let admin_config = args.admin_config()?;
     let profile = args
         .cpuprofile

@@ -32,7 +32,9 @@ impl Storage for HostStore {
     }
 
     fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
-        host::create(key, content_type, value).map_err(error)
+        let created = host::create(key, content_type, value).map_err(error);
+        crate::flavor::misbehave_after_write(key);
+        created
     }
 
     fn update(
@@ -42,11 +44,15 @@ impl Storage for HostStore {
         value: &[u8],
         if_version: Option<u64>,
     ) -> Result<u64, StoreError> {
-        host::update(key, content_type, value, if_version).map_err(error)
+        let updated = host::update(key, content_type, value, if_version).map_err(error);
+        crate::flavor::misbehave_after_write(key);
+        updated
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
-        host::delete(key, if_version).map(entry).map_err(error)
+        let deleted = host::delete(key, if_version).map(entry).map_err(error);
+        crate::flavor::misbehave_after_write(key);
+        deleted
     }
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {

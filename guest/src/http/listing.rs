@@ -50,7 +50,7 @@ fn parse_query(query: &str) -> Result<ListQuery, ErrorReply> {
         match name {
             "prefix" => parsed.prefix = value,
             "limit" => {
-                parsed.limit = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                parsed.limit = crate::storage::parse_page_limit(&value).ok_or_else(|| {
                     ErrorReply::new(
                         Code::ArgumentException,
                         format!("Error bad limit {value:?}: expected a positive integer"),

@@ -107,13 +107,11 @@ fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
 }
 
 fn keys(store: &impl Storage, fields: &Fields) -> Result<Value, ErrorReply> {
-    let limit =
-        match fields.limit.as_deref() {
-            None => DEFAULT_PAGE_SIZE,
-            Some(raw) => raw.parse().ok().filter(|&n: &u32| n > 0).ok_or_else(|| {
-                argument(format!("bad limit {raw:?}: expected a positive integer"))
-            })?,
-        };
+    let limit = match fields.limit.as_deref() {
+        None => DEFAULT_PAGE_SIZE,
+        Some(raw) => crate::storage::parse_page_limit(raw)
+            .ok_or_else(|| argument(format!("bad limit {raw:?}: expected a positive integer")))?,
+    };
     let after = match fields.cursor.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(cursor::decode(raw).ok_or_else(|| {
@@ -181,7 +179,7 @@ fn entry_json(key: &str, entry: Entry) -> String {
     .u64("version", entry.version);
     match text {
         Some(text) => reply.str("body", text),
-        None => reply.str("body64", &STANDARD.encode(&entry.value)),
+        None => reply.base64("body64", &entry.value),
     }
     .finish()
 }

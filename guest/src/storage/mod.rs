@@ -14,6 +14,22 @@ pub mod memory;
 pub use files::FileStorage;
 pub use memory::MemoryStorage;
 
+#[cfg(test)]
+mod tests {
+    use super::parse_page_limit;
+
+    #[test]
+    fn page_limits_clamp_instead_of_overflowing() {
+        assert_eq!(parse_page_limit("10"), Some(10));
+        assert_eq!(parse_page_limit("4294967295"), Some(u32::MAX));
+        assert_eq!(parse_page_limit("4294967296"), Some(u32::MAX));
+        assert_eq!(parse_page_limit("99999999999999999999999"), Some(u32::MAX));
+        for bad in ["", "0", "000000000000000000000", "-1", "+1", "1.5", "x"] {
+            assert_eq!(parse_page_limit(bad), None, "{bad:?}");
+        }
+    }
+}
+
 /// One stored value with its content type and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -41,6 +57,23 @@ impl KeyPage {
             None
         };
         Self { keys, next_cursor }
+    }
+}
+
+/// A page size as a client wrote it: a positive decimal number, where one
+/// past `u32::MAX` means as many as possible (the store clamps every limit
+/// to its page size anyway). `None` for zero or anything not a number.
+pub fn parse_page_limit(raw: &str) -> Option<u32> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match raw.parse::<u32>() {
+        Ok(0) => None,
+        Ok(limit) => Some(limit),
+        // All digits, so the only way to fail is to be too large; unless
+        // every digit is a zero.
+        Err(_) if raw.bytes().all(|b| b == b'0') => None,
+        Err(_) => Some(u32::MAX),
     }
 }
 

@@ -165,7 +165,7 @@ impl Runtime {
     pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
         let component = Component::new(&self.engine, bytes)
             .map_err(anyhow::Error::from)
-            .context("the guest is not a valid WebAssembly component")?;
+            .context("cannot compile the guest: it is not a valid WebAssembly component, or it does not fit --guest-memory")?;
         let pre = self
             .linker
             .instantiate_pre(&component)
