@@ -51,6 +51,34 @@ impl ErrorReply {
     }
 }
 
+/// A refused write as a reply. The store's `too-large` carries only the
+/// limit; this names the part over it (the key, the value, or the content
+/// type, whose limit the guest is not told), so the client knows what to
+/// shorten.
+pub fn write_refused(
+    error: StoreError,
+    key: &str,
+    content_type: &str,
+    value_len: usize,
+) -> ErrorReply {
+    let StoreError::TooLarge { limit } = error else {
+        return error.into();
+    };
+    let part = if key.len() as u64 > limit {
+        "the key"
+    } else if value_len as u64 > limit {
+        "the value"
+    } else if content_type.len() as u64 > limit {
+        "the content type"
+    } else {
+        return error.into();
+    };
+    ErrorReply::new(
+        Code::TooLarge,
+        format!("Error too large: {part} is over the limit of {limit} bytes"),
+    )
+}
+
 impl From<StoreError> for ErrorReply {
     fn from(err: StoreError) -> Self {
         match err {

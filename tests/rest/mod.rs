@@ -9,7 +9,7 @@
 
 use crate::common::{Target, client, noise, png_image, raw_http};
 use futures::StreamExt as _;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub async fn json_body(response: reqwest::Response) -> Value {
@@ -396,6 +396,156 @@ pub async fn if_match_makes_writes_conditional(server: &impl Target) {
     assert_eq!(response.text().await.unwrap(), "4");
 }
 
+/// `If-Match` per RFC 9110: a list matches if any member does, repeated
+/// headers are one list, and a condition on a missing key fails (412) for
+/// every method, `POST` included.
+pub async fn if_match_lists_repeated_headers_and_missing_keys(server: &impl Target) {
+    let http = client();
+    let response = http
+        .post(server.url("/kvs/l"))
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    let mut current = etag(&response);
+    for order in ["first", "last"] {
+        let list = match order {
+            "first" => format!("{current}, \"2551\""),
+            _ => format!("\"2551\", {current}"),
+        };
+        let response = http
+            .put(server.url("/kvs/l"))
+            .header("if-match", &list)
+            .body(format!("by list, {order}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{list}");
+        current = etag(&response);
+        // Repeated headers: the current tag in the second one.
+        let response = http
+            .put(server.url("/kvs/l"))
+            .header("if-match", "\"2551\"")
+            .header("if-match", &current)
+            .body("by repeated header")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "repeated headers");
+        let stale_tag = current.clone();
+        current = etag(&response);
+        let stale = http
+            .put(server.url("/kvs/l"))
+            .header("if-match", "\"2551\", W/\"1\"")
+            .header("if-match", &stale_tag)
+            .body("stale")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    }
+    let current = http.get(server.url("/kvs/l")).send().await.unwrap();
+    let tag = etag(&current);
+    assert_eq!(current.text().await.unwrap(), "by repeated header");
+    let deleted = http
+        .delete(server.url("/kvs/l"))
+        .header("if-match", format!("\"7777\", {tag}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+
+    for tag in [tag.as_str(), "*"] {
+        for method in [Method::POST, Method::PUT, Method::DELETE] {
+            let response = http
+                .request(method.clone(), server.url("/kvs/l"))
+                .header("if-match", tag)
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::PRECONDITION_FAILED,
+                "{method} with If-Match {tag} on a missing key"
+            );
+            assert_eq!(json_body(response).await["errorcode"], 16);
+        }
+    }
+    let response = http.get(server.url("/kvs/l")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was created"
+    );
+    // On an existing key, a POST whose condition holds is still a conflict.
+    let response = http
+        .post(server.url("/kvs/l"))
+        .body("1")
+        .send()
+        .await
+        .unwrap();
+    let tag = etag(&response);
+    let response = http
+        .post(server.url("/kvs/l"))
+        .header("if-match", &tag)
+        .body("2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+}
+
+/// A malformed percent-escape in a key or query is a 400, never a key of
+/// its own; two `Content-Type` headers are a 400, never the first of them.
+pub async fn malformed_escapes_and_repeated_content_types_get_400(server: &impl Target) {
+    let http = client();
+    for path in [
+        "/kvs/bad%G1",
+        "/kvs/trail%",
+        "/kvs/short%4",
+        "/kvs?prefix=%zz",
+    ] {
+        let response = http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(json_body(response).await["errorcode"], 11, "{path}");
+        if path.starts_with("/kvs/") {
+            let response = http.post(server.url(path)).body("v").send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        }
+    }
+    let response = http
+        .post(server.url("/kvs/two-types"))
+        .header("content-type", "text/plain")
+        .header("content-type", "image/png")
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        json_body(response).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Type")
+    );
+    let response = http.get(server.url("/kvs/two-types")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let listing: serde_json::Value = http
+        .get(server.url("/kvs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listing["keys"],
+        serde_json::json!([]),
+        "no literal keys were made"
+    );
+}
+
 pub async fn head_is_get_without_a_body(server: &impl Target) {
     let http = client();
     http.post(server.url("/kvs/h"))
@@ -740,6 +890,20 @@ macro_rules! rest_suite {
                 return;
             };
             rest::if_match_makes_writes_conditional(&server).await;
+        }
+        #[tokio::test]
+        async fn if_match_lists_repeated_headers_and_missing_keys() {
+            let Some(server) = $start.await else {
+                return;
+            };
+            rest::if_match_lists_repeated_headers_and_missing_keys(&server).await;
+        }
+        #[tokio::test]
+        async fn malformed_escapes_and_repeated_content_types_get_400() {
+            let Some(server) = $start.await else {
+                return;
+            };
+            rest::malformed_escapes_and_repeated_content_types_get_400(&server).await;
         }
         #[tokio::test]
         async fn head_is_get_without_a_body() {

@@ -1,6 +1,6 @@
 //! `/kvs/{key}`: one handler per method, each a single atomic store call.
 
-use super::conditions::{IfMatch, etag, parse_if_match};
+use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
 use super::router::PREFIX;
 use super::{BodyError, BodyReader, DEFAULT_CONTENT_TYPE, Request, Response};
 use crate::envelope::{Code, ErrorReply};
@@ -22,18 +22,37 @@ pub fn get(store: &impl Storage, key: &str) -> Response {
     }
 }
 
-/// `POST`: create, never overwrite.
+/// `POST`: create, never overwrite. With `If-Match` it never creates: the
+/// condition needs an entry, which a create cannot have (412, or 409 when
+/// the condition holds).
 pub fn create(
     store: &impl Storage,
     key: &str,
     request: &Request,
     body: impl BodyReader,
 ) -> Response {
+    let condition = if_match(request);
+    if condition != IfMatch::Absent {
+        let refusal = match store.get(key) {
+            Ok(current) if condition_holds(&condition, current.version) => {
+                StoreError::AlreadyExists.into()
+            }
+            Ok(current) => precondition(StoreError::VersionMismatch {
+                current: current.version,
+            }),
+            Err(error) => precondition(error),
+        };
+        return Response::error(refusal);
+    }
+    let content_type = match content_type(request) {
+        Ok(content_type) => content_type,
+        Err(response) => return response,
+    };
     let value = match read_value(store, request, body) {
         Ok(value) => value,
         Err(response) => return response,
     };
-    match store.create(key, &content_type(request), &value) {
+    match store.create(key, &content_type, &value) {
         Ok(version) => Response::new(201)
             .header(
                 "location",
@@ -41,7 +60,14 @@ pub fn create(
             )
             .header("etag", etag(version))
             .header("content-length", "0"),
-        Err(err) => Response::error(err.into()),
+        Err(err) => Response::error(write_error(err, key, &content_type, value.len())),
+    }
+}
+
+fn condition_holds(condition: &IfMatch, version: u64) -> bool {
+    match condition {
+        IfMatch::Absent | IfMatch::Exists => true,
+        IfMatch::AnyOf(versions) => versions.contains(&version),
     }
 }
 
@@ -52,31 +78,41 @@ pub fn update(
     request: &Request,
     body: impl BodyReader,
 ) -> Response {
-    let if_version = match if_version(request) {
-        Ok(if_version) => if_version,
+    let condition = if_match(request);
+    let content_type = match content_type(request) {
+        Ok(content_type) => content_type,
         Err(response) => return response,
     };
     let value = match read_value(store, request, body) {
         Ok(value) => value,
         Err(response) => return response,
     };
-    match store.update(key, &content_type(request), &value, if_version) {
+    let updated = write_if(
+        store,
+        key,
+        &condition,
+        |if_version| store.update(key, &content_type, &value, if_version),
+        |error| write_error(error, key, &content_type, value.len()),
+    );
+    match updated {
         Ok(version) => Response::new(200)
             .header("etag", etag(version))
             .header("content-length", "0"),
-        Err(err) => Response::error(err.into()),
+        Err(reply) => Response::error(reply),
     }
 }
 
 /// `DELETE`: remove and return the entry; honours `If-Match`.
 pub fn delete(store: &impl Storage, key: &str, request: &Request) -> Response {
-    let if_version = match if_version(request) {
-        Ok(if_version) => if_version,
-        Err(response) => return response,
-    };
-    match store.delete(key, if_version) {
+    match write_if(
+        store,
+        key,
+        &if_match(request),
+        |if_version| store.delete(key, if_version),
+        ErrorReply::from,
+    ) {
         Ok(entry) => entry_response(200, entry),
-        Err(err) => Response::error(err.into()),
+        Err(reply) => Response::error(reply),
     }
 }
 
@@ -86,28 +122,34 @@ fn entry_response(status: u16, entry: Entry) -> Response {
         .body(&entry.content_type, entry.value)
 }
 
-/// The version `If-Match` requires, or the 412 for a tag that can never match.
-fn if_version(request: &Request) -> Result<Option<u64>, Response> {
-    match parse_if_match(request.header("if-match")) {
-        IfMatch::Any => Ok(None),
-        IfMatch::Version(version) => Ok(Some(version)),
-        IfMatch::Never => Err(Response::error(ErrorReply::new(
-            Code::PreconditionFailed,
-            "Error precondition failed: If-Match names no version of this key",
-        ))),
-    }
+/// The request's `If-Match` condition, all its headers read as one list.
+fn if_match(request: &Request) -> IfMatch {
+    parse_if_match(request.headers_named("if-match"))
 }
 
 /// The type to store: the request's `Content-Type` verbatim, parameters and
-/// all, or `application/octet-stream` when there is none.
-fn content_type(request: &Request) -> String {
-    request
-        .header("content-type")
+/// all, or `application/octet-stream` when there is none. Two of them are
+/// refused: which one the client meant cannot be known.
+fn content_type(request: &Request) -> Result<String, Response> {
+    let mut types = request.headers_named("content-type");
+    let first = types.next();
+    if types.next().is_some() {
+        return Err(Response::error(ErrorReply::new(
+            Code::ArgumentException,
+            "Error argument exception: the request has more than one Content-Type header",
+        )));
+    }
+    Ok(first
         .and_then(|raw| std::str::from_utf8(raw).ok())
         .map(str::trim)
         .filter(|value| !value.is_empty())
         .unwrap_or(DEFAULT_CONTENT_TYPE)
-        .to_string()
+        .to_string())
+}
+
+/// A refused write as a reply; a `too-large` names the part that is too large.
+fn write_error(error: StoreError, key: &str, content_type: &str, value_len: usize) -> ErrorReply {
+    crate::envelope::write_refused(error, key, content_type, value_len)
 }
 
 /// Reads the body, refusing with 413 before reading anything when a declared

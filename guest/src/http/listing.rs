@@ -41,10 +41,10 @@ fn parse_query(query: &str) -> Result<ListQuery, ErrorReply> {
     };
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (name, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode_component(raw).ok_or_else(|| {
+        let value = decode_component(raw).map_err(|reason| {
             ErrorReply::new(
                 Code::InvalidUrl,
-                format!("Error invalid URL: query parameter {name} is not valid UTF-8"),
+                format!("Error invalid URL: query parameter {name} is malformed: {reason}"),
             )
         })?;
         match name {
@@ -73,10 +73,6 @@ fn parse_query(query: &str) -> Result<ListQuery, ErrorReply> {
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component.
-fn decode_component(raw: &str) -> Option<String> {
-    let spaced = raw.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8()
-        .ok()
-        .map(|value| value.into_owned())
+fn decode_component(raw: &str) -> Result<String, &'static str> {
+    super::percent_decode(&raw.replace('+', " "))
 }

@@ -34,6 +34,25 @@ pub fn handle_read(
     handle(store, &request, body)
 }
 
+/// Percent-decodes a path or query component. An escape that is not `%`
+/// and two hex digits is refused rather than kept as literal text, so
+/// `/kvs/bad%G1` is an error, not the key `bad%G1`.
+pub fn percent_decode(raw: &str) -> Result<String, &'static str> {
+    let bytes = raw.as_bytes();
+    let malformed = bytes.iter().enumerate().any(|(at, &byte)| {
+        byte == b'%'
+            && !(bytes.get(at + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(at + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err("a % is not followed by two hex digits");
+    }
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| "it is not valid UTF-8 once percent-decoded")
+}
+
 /// The content type of values written without one, as the Go server did.
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
@@ -50,9 +69,17 @@ pub struct Request {
 impl Request {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers_named(name).next()
+    }
+
+    /// Every value of a header the request repeats, in order.
+    pub fn headers_named<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_slice())
     }
 }

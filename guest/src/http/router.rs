@@ -68,15 +68,12 @@ fn route(path: &str) -> Route<'_> {
 /// The key is the rest of the path, percent-decoded, so `/kvs/a%2Fb` and
 /// `/kvs/a/b` both name the key `a/b`.
 fn decode_key(raw: &str) -> Result<String, ErrorReply> {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .map(|key| key.into_owned())
-        .map_err(|_| {
-            ErrorReply::new(
-                Code::InvalidUrl,
-                "Error invalid URL: the key is not valid UTF-8 once percent-decoded",
-            )
-        })
+    super::percent_decode(raw).map_err(|reason| {
+        ErrorReply::new(
+            Code::InvalidUrl,
+            format!("Error invalid URL: the key is malformed: {reason}"),
+        )
+    })
 }
 
 fn not_allowed(allow: &str) -> Response {

@@ -4,7 +4,7 @@
 use super::Reply;
 use super::parse::{Fields, argument};
 use crate::cursor;
-use crate::envelope::{Code, ErrorReply};
+use crate::envelope::{Code, ErrorReply, write_refused};
 use crate::json::ObjectWriter;
 use crate::storage::{Entry, Storage};
 use base64::Engine as _;
@@ -42,13 +42,19 @@ pub fn execute(store: &impl Storage, fields: Fields) -> Result<Reply, ErrorReply
         "get" => entry_json(key(&fields)?, store.get(key(&fields)?)?),
         "create" => {
             let (content_type, body) = value(&fields)?;
-            let version = store.create(key(&fields)?, content_type, body)?;
-            written(key(&fields)?, version)
+            let key = key(&fields)?;
+            let version = store
+                .create(key, content_type, body)
+                .map_err(|e| write_refused(e, key, content_type, body.len()))?;
+            written(key, version)
         }
         "update" => {
             let (content_type, body) = value(&fields)?;
-            let version = store.update(key(&fields)?, content_type, body, version(&fields)?)?;
-            written(key(&fields)?, version)
+            let key = key(&fields)?;
+            let version = store
+                .update(key, content_type, body, version(&fields)?)
+                .map_err(|e| write_refused(e, key, content_type, body.len()))?;
+            written(key, version)
         }
         "delete" => entry_json(
             key(&fields)?,
