@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::process::{KVS, fails_to_start, sigterm, start, start_with_admin, wait_with_deadline};
+use common::process::{
+    KVS, fails_to_start, sigterm, start, start_logging, start_with_admin, wait_with_deadline,
+};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -395,4 +397,77 @@ fn cpuprofile_writes_a_flamegraph_or_a_pprof_profile_of_the_run_on_exit() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Logs written to a pipe carry no colour codes, and every TCP command
+/// leaves a debug line with its connection id, command and outcome.
+#[test]
+fn logs_in_a_pipe_are_plain_and_name_each_tcp_command() {
+    let (mut child, _http, tcp, _admin) = start_logging(&[], "kvs=debug");
+    let mut line = TcpStream::connect(tcp).unwrap();
+    line.write_all(b"cmd=get | key=nothing-here\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&line).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"errorcode\":10"), "{reply}");
+    let log = child
+        .log()
+        .wait_for("outcome=\"error 10\"", Duration::from_secs(10));
+    let command = log
+        .lines()
+        .find(|line| line.contains("command=\"get\""))
+        .unwrap_or_else(|| panic!("no debug line for the command in\n{log}"));
+    assert!(command.contains("connection_id="), "{command}");
+    assert!(command.contains("outcome=\"error 10\""), "{command}");
+    assert!(
+        !command.contains("nothing-here"),
+        "keys stay out of the log: {command}"
+    );
+    assert!(!log.contains('\x1b'), "colour codes in a pipe:\n{log}");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+/// With `--log-format json` every line is JSON, the first one (the bound
+/// addresses) included.
+#[test]
+fn json_logs_are_json_from_the_first_line() {
+    let (mut child, http, _tcp, _admin) = start_logging(&["--log-format", "json"], "info");
+    let mut socket = TcpStream::connect(http).unwrap();
+    socket
+        .write_all(b"GET /kvs/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    assert!(read_all(&mut socket).starts_with("HTTP/1.1 404"));
+    let log = child
+        .log()
+        .wait_for("\"status\":404", Duration::from_secs(10));
+    assert!(!log.is_empty());
+    for line in log.lines() {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(parsed["level"].is_string(), "{line}");
+    }
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+}
+
+/// A reload whose guest file is gone is logged, with the file, and the
+/// running guest keeps serving.
+#[test]
+fn a_reload_of_a_missing_guest_file_is_logged() {
+    let file = GuestFile::new("missing", &std::fs::read(DEFAULT_GUEST).unwrap());
+    let (mut child, http, _tcp, _admin) = start_logging(&["--guest", file.path()], "warn");
+    std::fs::remove_file(&file.0).unwrap();
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = child
+        .log()
+        .wait_for("guest reload rejected", Duration::from_secs(10));
+    assert!(log.contains("guest reload rejected"), "{log}");
+    assert!(log.contains(file.path()), "{log}");
+    assert_eq!(flavor(http), "0.1.0");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
 }

@@ -283,3 +283,23 @@ async fn a_thousand_idle_connections_do_not_stop_service() {
     assert_eq!(response.status(), 201);
     assert_eq!(get_status(&server, "busy").await, 200);
 }
+
+/// A body in a transfer coding kvs does not decode (`gzip, chunked`) gets a
+/// 501 instead of being stored still encoded; plain chunked bodies work.
+#[tokio::test]
+async fn a_transfer_coding_kvs_does_not_decode_gets_501() {
+    let server = TestServer::start().await;
+    let request = "POST /kvs/zipped HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let answer = raw_http(server.http, request.as_bytes()).await;
+    assert_eq!(status_of(&answer), 501, "{answer}");
+    assert!(answer.contains("\"errorcode\":24"), "{answer}");
+    assert!(answer.contains("gzip"), "{answer}");
+    assert_eq!(
+        get_status(&server, "zipped").await,
+        404,
+        "nothing was stored"
+    );
+    let request = "POST /kvs/chunked HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let answer = raw_http(server.http, request.as_bytes()).await;
+    assert_eq!(status_of(&answer), 201, "{answer}");
+}

@@ -327,3 +327,103 @@ async fn reload_without_a_body_reads_the_guest_file_again() {
     assert_eq!(http_flavor(&server).await, CANARY_NAME);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An upload that declares itself a component but is empty is refused as an
+/// empty component (not taken for "reload your own file"), and a declared
+/// length over the limit is refused before any of the body is sent.
+#[tokio::test]
+async fn empty_and_oversized_uploads_are_refused_at_once() {
+    let server = TestServer::start().await;
+    let response = client()
+        .post(format!("http://{}/reload", server.admin))
+        .header("content-type", "application/wasm")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("empty"), "{body}");
+    assert_eq!(server.metric("kvs_guest_generation").await, 1.0);
+
+    let head = format!(
+        "POST /reload HTTP/1.1\r\nhost: x\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\n\r\n",
+        kvs::admin::MAX_UPLOAD_BYTES + 1
+    );
+    let started = std::time::Instant::now();
+    let answer = common::raw_http(server.admin, head.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the refusal waited for a body"
+    );
+}
+
+/// A method the admin path does not take is a 405 that says, in `Allow`,
+/// which one it does.
+#[tokio::test]
+async fn admin_405s_name_the_allowed_method() {
+    let server = TestServer::start().await;
+    for (method, path, allow) in [
+        ("GET", "/reload", "POST"),
+        ("PUT", "/rollback", "POST"),
+        ("POST", "/status", "GET"),
+        ("DELETE", "/metrics", "GET"),
+    ] {
+        let response = client()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("http://{}{path}", server.admin),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errorcode"], 19);
+    }
+}
+
+/// `/metrics` is OpenMetrics text with the OpenMetrics content type, and the
+/// reference parser (Python's `prometheus_client`) reads all of it.
+#[tokio::test]
+async fn metrics_are_valid_openmetrics() {
+    let server = TestServer::start().await;
+    client()
+        .post(server.url("/kvs/m"))
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    let mut tcp = Line::connect(server.tcp).await;
+    assert_eq!(tcp.request("cmd=get | key=m").await["ok"], true);
+    let response = client()
+        .get(format!("http://{}/metrics", server.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let Some(families) = common::parse_openmetrics(&text) else {
+        return;
+    };
+    for family in [
+        "kvs_http_requests",
+        "kvs_tcp_commands",
+        "kvs_store_keys",
+        "kvs_snapshot_age_seconds",
+    ] {
+        assert!(
+            families.iter().any(|f| f == family),
+            "no {family} in {families:?}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! | request | does |
 //! |---|---|
 //! | `GET /status` | the current and previous guests: generation, digest, source, load time |
-//! | `POST /reload` | empty body: reload the `--guest` file; a body: load that component |
+//! | `POST /reload` | no body: reload the `--guest` file; a body (`Content-Type: application/wasm`): load that component |
 //! | `POST /rollback` | return to the previous guest |
 //! | `GET /metrics` | Prometheus text: requests, latency, TCP commands, guest failures and swaps, store size |
 //!
@@ -29,6 +29,11 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest component the admin endpoint accepts.
 pub const MAX_UPLOAD_BYTES: usize = 256 << 20;
+
+/// The media type of an uploaded component. A `POST /reload` that declares
+/// it is an upload, so an empty one is refused as an empty component instead
+/// of being taken for "reload your own file".
+pub const COMPONENT_TYPE: &str = "application/wasm";
 
 /// Settings of the admin endpoint.
 #[derive(Debug, Clone, Default)]
@@ -97,31 +102,26 @@ async fn handle(
         (&Method::GET, "/metrics") => {
             return Response::builder()
                 .status(StatusCode::OK)
-                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .header("content-type", crate::metrics::CONTENT_TYPE)
                 .body(Full::new(Bytes::from(reloader.metrics())))
                 .expect("a text response is valid");
         }
-        (&Method::POST, "/reload") => match read_body(request).await {
+        (&Method::POST, "/reload") => match read_upload(request).await {
             Err(response) => return response,
-            Ok(body) if body.is_empty() => reloader.reload_from_path(trigger).await,
-            Ok(body) => {
+            Ok(None) => reloader.reload_from_path(trigger).await,
+            Ok(Some(body)) => {
                 reloader
                     .reload_bytes(body.to_vec(), format!("admin upload from {peer}"), trigger)
                     .await
             }
         },
         (&Method::POST, "/rollback") => reloader.rollback(trigger).await,
-        (_, "/status" | "/reload" | "/rollback" | "/metrics") => {
-            return error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                19,
-                "Error method not allowed",
-            );
-        }
+        (_, "/status" | "/metrics") => return not_allowed("GET"),
+        (_, "/reload" | "/rollback") => return not_allowed("POST"),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                11,
+                envelope::INVALID_URL,
                 "Error invalid URL: try /status, /metrics, /reload or /rollback",
             );
         }
@@ -136,18 +136,56 @@ async fn handle(
     }
 }
 
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
-    match Limited::new(request.into_body(), MAX_UPLOAD_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(reason) => Err(error(
+/// The component a `POST /reload` uploads, or `None` when it sends none
+/// (no body and no component type: reload the `--guest` file). A declared
+/// length over the limit is refused before any of the body is read.
+async fn read_upload(request: Request<Incoming>) -> Result<Option<Bytes>, Response<Full<Bytes>>> {
+    let too_large = |reason: &dyn std::fmt::Display| {
+        error(
             StatusCode::PAYLOAD_TOO_LARGE,
             envelope::TOO_LARGE,
             &format!("Error reading the component (at most {MAX_UPLOAD_BYTES} bytes): {reason}"),
-        )),
+        )
+    };
+    let declares_component = request
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case(COMPONENT_TYPE));
+    let body = request.into_body();
+    if let Some(length) = hyper::body::Body::size_hint(&body).exact()
+        && length > MAX_UPLOAD_BYTES as u64
+    {
+        return Err(too_large(&format_args!("Content-Length is {length}")));
     }
+    let bytes = match Limited::new(body, MAX_UPLOAD_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(reason) => return Err(too_large(&reason)),
+    };
+    match (bytes.is_empty(), declares_component) {
+        (true, false) => Ok(None),
+        (true, true) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            envelope::GUEST_REJECTED,
+            "Error guest rejected, the running guest keeps serving: the uploaded component is \
+             empty",
+        )),
+        (false, _) => Ok(Some(bytes)),
+    }
+}
+
+/// A 405 that says, in `Allow`, which method the path takes.
+fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut response = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        envelope::METHOD_NOT_ALLOWED,
+        &format!("Error method not allowed: use {allow}"),
+    );
+    response.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allow),
+    );
+    response
 }
 
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {

@@ -35,16 +35,23 @@ pub struct ReloadArgs {
 
 pub async fn run(args: &ReloadArgs) -> anyhow::Result<()> {
     let (method, path, body) = if args.status {
-        ("GET", "/status", Bytes::new())
+        ("GET", "/status", None)
     } else if args.rollback {
-        ("POST", "/rollback", Bytes::new())
+        ("POST", "/rollback", None)
     } else {
         let body = match &args.guest {
-            Some(guest) => tokio::fs::read(guest)
-                .await
-                .with_context(|| format!("cannot read {}", guest.display()))?
-                .into(),
-            None => Bytes::new(),
+            Some(guest) => {
+                let bytes = tokio::fs::read(guest)
+                    .await
+                    .with_context(|| format!("cannot read {}", guest.display()))?;
+                anyhow::ensure!(
+                    !bytes.is_empty(),
+                    "{} is empty: it is not a component",
+                    guest.display()
+                );
+                Some(Bytes::from(bytes))
+            }
+            None => None,
         };
         ("POST", "/reload", body)
     };
@@ -61,7 +68,11 @@ pub async fn run(args: &ReloadArgs) -> anyhow::Result<()> {
     if let Some(token) = &args.admin_token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let response = sender.send_request(request.body(Full::new(body))?).await?;
+    if body.is_some() {
+        request = request.header("content-type", crate::admin::COMPONENT_TYPE);
+    }
+    let body = Full::new(body.unwrap_or_default());
+    let response = sender.send_request(request.body(body)?).await?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     println!("{}", String::from_utf8_lossy(&body));

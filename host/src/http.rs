@@ -157,6 +157,9 @@ async fn dispatch(
     config: HttpConfig,
     request: hyper::Request<Incoming>,
 ) -> Result<hyper::Response<HyperOutgoingBody>, CallFailed> {
+    if let Some(refusal) = unsupported_transfer_coding(request.headers()) {
+        return Ok(refusal);
+    }
     let call_path = app.call_path();
     if call_path == CallPath::WasiHttp {
         return Ok(app.guest().handle_http(request).await?);
@@ -172,6 +175,37 @@ async fn dispatch(
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_rest(request).await?,
     };
     Ok(into_hyper(response, head_only)?)
+}
+
+/// A 501 for a body sent with a transfer coding other than `chunked`
+/// (`gzip, chunked`, say): hyper takes the chunking off, but kvs does not
+/// decode the rest, and storing the still-encoded bytes as the value would
+/// be wrong. The body is not read, so the connection closes.
+fn unsupported_transfer_coding(
+    headers: &hyper::HeaderMap,
+) -> Option<hyper::Response<HyperOutgoingBody>> {
+    let codings = headers
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty())
+        .collect::<Vec<_>>();
+    let unsupported = codings
+        .iter()
+        .find(|coding| !coding.eq_ignore_ascii_case("chunked"))?;
+    let mut response = host_error(
+        StatusCode::NOT_IMPLEMENTED,
+        envelope::NOT_IMPLEMENTED,
+        &format!(
+            "Error not implemented: the transfer coding {unsupported:?} is not supported; \
+             send the body plain or chunked"
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    Some(response)
 }
 
 /// Converts a request to the guest's `rest` record, reading the whole body;

@@ -4,8 +4,13 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use kvs::app::App;
 use kvs::cli::{Cli, Command, LogFormat, ServeArgs};
+use kvs::server::bind;
 use kvs::server::{Listeners, ServerConfig};
-use tokio::net::TcpListener;
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+
+/// The admin endpoint serves operators and scrapers, not bursts of clients.
+const ADMIN_BACKLOG: usize = 128;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -68,14 +73,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .self_check()
         .await
         .context("the guest failed its start-up self-check")?;
-    let http = TcpListener::bind(args.http)
-        .await
+    let http = bind(args.http, args.max_http_connections)
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
-    let tcp = TcpListener::bind(args.tcp)
-        .await
+    let tcp = bind(args.tcp, args.max_tcp_connections)
         .with_context(|| format!("cannot listen for TCP on {}", args.tcp))?;
-    let admin = TcpListener::bind(args.admin)
-        .await
+    let admin = bind(args.admin, ADMIN_BACKLOG)
         .with_context(|| format!("cannot listen for the admin endpoint on {}", args.admin))?;
     // Install the signal handlers before announcing the server: from then on
     // SIGTERM and ctrl-c shut down gracefully and SIGHUP reloads, rather than
@@ -84,11 +86,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     #[cfg(unix)]
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
-    eprintln!(
-        "kvs listening: http://{} tcp://{} admin://{}",
+    announce(
+        args.log_format,
         http.local_addr()?,
         tcp.local_addr()?,
-        admin.local_addr()?
+        admin.local_addr()?,
     );
     let config = ServerConfig {
         http: args.http_config(),
@@ -128,11 +130,44 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the bound addresses once, to stderr, whatever the log level: as a
+/// line for people, or with `--log-format json` as a log record like every
+/// other line, so a log pipeline parses all of them.
+fn announce(format: LogFormat, http: SocketAddr, tcp: SocketAddr, admin: SocketAddr) {
+    match format {
+        LogFormat::Text => eprintln!("kvs listening: http://{http} tcp://{tcp} admin://{admin}"),
+        LogFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "timestamp": humantime_now(),
+                "level": "INFO",
+                "fields": {
+                    "message": "kvs listening",
+                    "http": http.to_string(),
+                    "tcp": tcp.to_string(),
+                    "admin": admin.to_string(),
+                },
+                "target": "kvs",
+            })
+        ),
+    }
+}
+
+/// Now in RFC 3339 (UTC, microseconds), the timestamp format of the JSON logs.
+fn humantime_now() -> String {
+    use tracing_subscriber::fmt::time::{FormatTime as _, SystemTime};
+    let mut text = String::new();
+    let _ = SystemTime.format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut text));
+    text
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only where a person reads them: not in a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

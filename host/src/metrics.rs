@@ -1,5 +1,6 @@
-//! Counters and gauges for operators, served as Prometheus text at
-//! `GET /metrics` on the admin listener.
+//! Counters and gauges for operators, served at `GET /metrics` on the admin
+//! listener in the OpenMetrics text format (which Prometheus scrapes), with
+//! its content type.
 
 use crate::snapshot::HealthState;
 use crate::store::Store;
@@ -11,6 +12,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+
+/// The content type of [`Metrics::render`]'s text: OpenMetrics 1.0, which
+/// is what `prometheus-client` writes (`# EOF`, counters named without
+/// `_total` in their `# TYPE` lines).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

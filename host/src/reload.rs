@@ -56,16 +56,38 @@ impl Reloader {
         self.app.render_metrics()
     }
 
-    /// Reloads from the `--guest` file.
+    /// Reloads from the `--guest` file. A file that is missing or cannot be
+    /// read is a rejected reload like any other: logged and counted.
     pub async fn reload_from_path(&self, trigger: &str) -> anyhow::Result<Outcome> {
-        let path = self.path.clone().context(
-            "kvs was started without --guest PATH, so there is no file to reload; send the component instead",
-        )?;
-        let bytes = tokio::fs::read(&path)
-            .await
-            .with_context(|| format!("cannot read the guest component {}", path.display()))?;
-        self.reload_bytes(bytes, path.display().to_string(), trigger)
-            .await
+        let read = async {
+            let path = self.path.clone().context(
+                "kvs was started without --guest PATH, so there is no file to reload; send the component instead",
+            )?;
+            let bytes = tokio::fs::read(&path)
+                .await
+                .with_context(|| format!("cannot read the guest component {}", path.display()))?;
+            anyhow::ensure!(
+                !bytes.is_empty(),
+                "the guest component {} is empty",
+                path.display()
+            );
+            Ok((bytes, path))
+        };
+        match read.await {
+            Ok((bytes, path)) => {
+                self.reload_bytes(bytes, path.display().to_string(), trigger)
+                    .await
+            }
+            Err(error) => {
+                self.app.metrics().guest_rejected();
+                tracing::error!(
+                    trigger,
+                    error = format!("{error:#}"),
+                    "guest reload rejected; the running guest keeps serving"
+                );
+                Err(error)
+            }
+        }
     }
 
     /// Compiles, checks and swaps in the component `bytes`.

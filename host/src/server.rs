@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::http::{self, HttpConfig};
 use crate::reload::Reloader;
 use crate::tcp::{self, TcpConfig};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,6 +35,37 @@ pub struct ServerConfig {
     pub watch_interval: Option<Duration>,
     /// How long in-flight work may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
+}
+
+/// Binds a listener whose accept queue holds `backlog` connections (capped
+/// by the kernel's `net.core.somaxconn`), so a burst of connects up to the
+/// front end's connection limit waits in the queue instead of having its
+/// SYNs dropped and retried a second later.
+pub fn bind(address: SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok());
+    let backlog = match somaxconn {
+        Some(cap) if cap < backlog => {
+            tracing::warn!(
+                %address,
+                backlog,
+                somaxconn = cap,
+                "the kernel caps the accept queue below the connection limit; raise \
+                 net.core.somaxconn for bursts of new connections"
+            );
+            cap
+        }
+        _ => backlog,
+    };
+    socket.listen(u32::try_from(backlog.max(1)).unwrap_or(u32::MAX))
 }
 
 /// The next connection, or `None` once `shutdown` is cancelled. Accept errors
@@ -106,5 +138,33 @@ pub async fn run(
     .is_err()
     {
         tracing::warn!("in-flight requests did not finish in time; exiting anyway");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A thousand connects at once, none accepted yet, all complete at once:
+    /// the accept queue holds them (a queue of 128 drops the SYNs past it,
+    /// and those clients wait a second for the retry).
+    #[tokio::test]
+    async fn the_accept_queue_takes_a_burst_of_connects() {
+        let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
+        let address = listener.local_addr().unwrap();
+        let connects = (0..1000).map(|_| {
+            tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(address),
+            )
+        });
+        let results = futures::future::join_all(connects).await;
+        let late = results.iter().filter(|r| !matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(
+            late, 0,
+            "{late} of 1000 connects did not complete within 500 ms"
+        );
+        drop(listener);
     }
 }

@@ -246,3 +246,57 @@ pub fn png_image(width: u32, height: u32) -> Vec<u8> {
     }
     out
 }
+
+/// The metric family names in `text`, as the OpenMetrics reference parser
+/// (Python's `prometheus_client`) reads it; panics, with the parser's
+/// reason, if it refuses the text. Without the parser: `None` and a notice
+/// on a developer's machine, a failure in CI (`CI=true`), which installs it.
+pub fn parse_openmetrics(text: &str) -> Option<Vec<String>> {
+    use std::io::Write as _;
+    const PARSE: &str = "import sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        for family in text_string_to_metric_families(sys.stdin.read()):\n    print(family.name)\n";
+    let child = std::process::Command::new("python3")
+        .args(["-c", PARSE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => return parser_missing(&error.to_string()),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("No module named 'prometheus_client'") {
+        return parser_missing(&stderr);
+    }
+    assert!(
+        output.status.success(),
+        "the OpenMetrics parser refused /metrics: {stderr}\n{text}"
+    );
+    Some(
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+fn parser_missing(reason: &str) -> Option<Vec<String>> {
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must install the OpenMetrics parser (pip install prometheus-client): {reason}"
+    );
+    eprintln!(
+        "NOTICE: /metrics not checked by the OpenMetrics parser (pip install prometheus-client): {reason}"
+    );
+    None
+}

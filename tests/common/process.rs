@@ -9,7 +9,36 @@ use std::time::Duration;
 pub const KVS: &str = env!("CARGO_BIN_EXE_kvs");
 
 /// A `kvs` process that is killed if a test fails before stopping it.
-pub struct Server(pub Child);
+pub struct Server(pub Child, Log);
+
+/// Everything the process wrote to stderr after its first line, as it comes.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits up to `deadline` for the log to hold `needle`; returns the log.
+    pub fn wait_for(&self, needle: &str, deadline: Duration) -> String {
+        let start = std::time::Instant::now();
+        loop {
+            let text = self.text();
+            if text.contains(needle) || start.elapsed() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Server {
+    /// What the server logged so far (the first line, the addresses, aside).
+    pub fn log(&self) -> &Log {
+        &self.1
+    }
+}
 
 impl std::ops::Deref for Server {
     type Target = Child;
@@ -41,6 +70,14 @@ pub fn start(extra: &[&str]) -> (Server, SocketAddr, SocketAddr) {
 
 /// Like [`start`], also returning the admin address.
 pub fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
+    start_logging(extra, "warn")
+}
+
+/// Like [`start_with_admin`], logging at `rust_log` (see [`Server::log`]).
+pub fn start_logging(
+    extra: &[&str],
+    rust_log: &str,
+) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
     let mut child = Command::new(KVS)
         .args([
             "--http",
@@ -51,7 +88,7 @@ pub fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, Sock
             "127.0.0.1:0",
         ])
         .args(extra)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -60,19 +97,43 @@ pub fn start_with_admin(extra: &[&str]) -> (Server, SocketAddr, SocketAddr, Sock
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let log = Log::default();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut next = String::new();
+        while stderr.read_line(&mut next).is_ok_and(|n| n > 0) {
+            sink.0.lock().unwrap().push_str(&next);
+            next.clear();
+        }
+    });
+    let (http, tcp, admin) = listening_addresses(&line);
+    (
+        Server(child, log),
+        http.parse().unwrap(),
+        tcp.parse().unwrap(),
+        admin.parse().unwrap(),
+    )
+}
+
+/// The addresses in the line kvs prints once it listens: plain text, or a
+/// JSON log line with `--log-format json`.
+pub fn listening_addresses(line: &str) -> (String, String, String) {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        let field = |name: &str| {
+            json["fields"][name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                .to_string()
+        };
+        return (field("http"), field("tcp"), field("admin"));
+    }
     let rest = line
         .trim()
         .strip_prefix("kvs listening: http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let (http, rest) = rest.split_once(" tcp://").unwrap();
     let (tcp, admin) = rest.split_once(" admin://").unwrap();
-    (
-        Server(child),
-        http.parse().unwrap(),
-        tcp.parse().unwrap(),
-        admin.parse().unwrap(),
-    )
+    (http.into(), tcp.into(), admin.into())
 }
 
 /// Runs `kvs` with `args`, asserts that it refuses to start, and returns its

@@ -210,14 +210,15 @@ async fn answer(app: &App, config: &TcpConfig, frame: Frame) -> (String, bool) {
 }
 
 /// Runs one request through the guest; a failing guest costs this request an
-/// error reply, not the connection.
+/// error reply, not the connection. Each command is logged at `debug`.
 async fn execute(app: &App, request: &[u8]) -> (String, bool) {
     app.metrics().tcp_command();
+    let started = Instant::now();
     let reply = match app.call_path() {
         CallPath::Native => Ok(crate::native::handle_line(app.store(), request)),
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(request).await,
     };
-    match reply {
+    let reply = match reply {
         Ok(reply) => reply,
         Err(failed) => {
             tracing::error!(error = %failed, "guest failed on a TCP command");
@@ -227,5 +228,42 @@ async fn execute(app: &App, request: &[u8]) -> (String, bool) {
                 false,
             )
         }
+    };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
+            command = command_name(request),
+            outcome = outcome(&reply.0),
+            bytes_in = request.len(),
+            bytes_out = reply.0.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "command"
+        );
     }
+    reply
+}
+
+/// The `cmd=` of a request line, for the log (never its key or value).
+fn command_name(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&line[..line.len().min(256)]);
+    text.split('|')
+        .filter_map(|field| field.split_once('='))
+        .find(|(name, _)| name.trim() == "cmd")
+        .map(|(_, value)| value.trim().chars().take(32).collect())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `ok`, or `error N` with the reply's error code.
+fn outcome(reply: &str) -> String {
+    if reply.starts_with(r#"{"ok":true"#) {
+        return "ok".into();
+    }
+    let code = reply
+        .split_once(r#""errorcode":"#)
+        .map(|(_, rest)| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    format!("error {code}")
 }
