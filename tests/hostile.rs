@@ -214,8 +214,14 @@ async fn malformed_and_oversized_request_heads_get_4xx_and_the_server_goes_on() 
         "GET /kvs/a HTTP/1.1\r\nhost: x\r\n{}\r\n",
         "x-h: 1\r\n".repeat(500)
     );
-    let cases: [(&[u8], &str); 5] = [
+    let mut enveloped = Vec::new();
+    let long_target = format!(
+        "GET /kvs/{} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let cases: [(&[u8], &str); 6] = [
         (b"GARBAGE\r\n\r\n", "not a request line"),
+        (long_target.as_bytes(), "a 70 kB request target"),
         (b"GET /kvs/a HTTP/9.9\r\nhost: x\r\n\r\n", "unknown version"),
         (
             b"GET /kvs/a HTTP/1.1\r\nbad header\r\n\r\n",
@@ -232,7 +238,25 @@ async fn malformed_and_oversized_request_heads_get_4xx_and_the_server_goes_on() 
             "{what}: {answer:?}"
         );
         assert_ne!(status, 200, "{what}");
+        // hyper's own answers carry the JSON envelope like every other error.
+        if [400, 414, 431].contains(&status) {
+            enveloped.push(status);
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.contains("content-type: application/json"),
+                "{what}: {head}"
+            );
+            let body: serde_json::Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
+            assert!(body["errorcode"].is_u64(), "{what}: {body}");
+        }
     }
+    assert!(
+        [400, 414, 431]
+            .iter()
+            .all(|status| enveloped.contains(status)),
+        "each of hyper's answers was seen: {enveloped:?}"
+    );
     assert_eq!(get_status(&server, "a").await, 404, "others are served");
 }
 

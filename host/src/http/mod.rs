@@ -6,6 +6,10 @@
 //! the guest decides what every request means. When the guest fails, the
 //! client still gets a JSON error in the same envelope the guest uses, and
 //! the host logs why.
+//!
+//! - [`parse_errors`]: the same envelope on the answers hyper gives itself.
+
+pub mod parse_errors;
 
 use crate::app::{App, CallPath};
 use crate::envelope;
@@ -19,6 +23,7 @@ use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use parse_errors::EnvelopedErrors;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,7 +83,7 @@ pub async fn serve(
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(config.header_timeout)
             .serve_connection(
-                TokioIo::new(socket),
+                TokioIo::new(EnvelopedErrors::new(socket)),
                 service_fn(move |request| handle(app.clone(), config, request)),
             );
         let connection = graceful.watch(connection);
