@@ -54,8 +54,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = App::new(args.limits(), args.guest_config(), &guest, &source)?;
     if let Some(path) = &args.snapshot {
         let started = std::time::Instant::now();
-        let loaded = kvs::snapshot::load(app.store(), path)?;
         kvs::snapshot::check_writable(path)?;
+        let loaded = kvs::snapshot::load(app.store(), path)?;
         match loaded {
             Some(summary) => tracing::info!(
                 path = %path.display(),

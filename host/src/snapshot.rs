@@ -149,7 +149,7 @@ pub fn check_writable(path: &Path) -> anyhow::Result<()> {
         .and_then(|_| std::fs::remove_file(&temporary))
         .with_context(|| {
             format!(
-                "--snapshot {}: cannot write {} there (the snapshot is written beside its                  path and renamed into place); create the directory or choose another path",
+                "--snapshot {}: cannot write {} there (the snapshot is written beside its path and renamed into place); create the directory or choose another path",
                 path.display(),
                 temporary.display()
             )

@@ -102,7 +102,7 @@ pub fn precondition(error: StoreError) -> ErrorReply {
     match error {
         StoreError::NotFound => ErrorReply::new(
             Code::PreconditionFailed,
-            "Error precondition failed: If-Match names a version, and the key has no entry",
+            "Error precondition failed: If-Match needs an entry, and the key has none",
         ),
         StoreError::VersionMismatch { current } => ErrorReply::new(
             Code::PreconditionFailed,
