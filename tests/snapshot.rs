@@ -297,21 +297,21 @@ fn snapshot_age_and_failures_are_reported() {
     );
     assert_eq!(before["snapshot"]["saves"], 0, "{before}");
 
-    assert_eq!(
-        client
-            .post(url(http, "k"))
-            .body("v")
-            .send()
-            .unwrap()
-            .status(),
-        201
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while status(&client)["snapshot"]["saves"] == 0 {
-        assert!(std::time::Instant::now() < deadline, "no snapshot written");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let after = status(&client);
+    // Writes a key, then waits for the snapshot's `counter` to move.
+    let write_and_wait = |key: &str, counter: &str| {
+        let created = client.post(url(http, key)).body("v").send().unwrap();
+        assert_eq!(created.status(), 201);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while status(&client)["snapshot"][counter] == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {counter} reported"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        status(&client)
+    };
+    let after = write_and_wait("k", "saves");
     assert!(
         after["snapshot"]["last_saved_unix_ms"].as_u64().unwrap() > 0,
         "{after}"
@@ -323,21 +323,7 @@ fn snapshot_age_and_failures_are_reported() {
     // The directory disappears under a running server: every save fails,
     // and both endpoints say so.
     std::fs::remove_dir_all(&scratch.0).unwrap();
-    assert_eq!(
-        client
-            .post(url(http, "k2"))
-            .body("v")
-            .send()
-            .unwrap()
-            .status(),
-        201
-    );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while status(&client)["snapshot"]["failures"] == 0 {
-        assert!(std::time::Instant::now() < deadline, "no failure reported");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let failing = status(&client);
+    let failing = write_and_wait("k2", "failures");
     assert!(
         failing["snapshot"]["last_error"]
             .as_str()
