@@ -136,6 +136,11 @@ fn with_envelope(head: &[u8]) -> Option<Vec<u8>> {
             "Error too large: the request's headers are over the server's limit",
         ),
     ];
+    // Every write of every response passes here: a cheap look at the first
+    // bytes and the size rules out all but a short 4xx head.
+    if head.len() > 512 || !head.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let (_, code, message) = ANSWERS
         .iter()
