@@ -109,6 +109,67 @@ fn help_documents_every_flag_with_its_default() {
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
+    let first = help.lines().next().unwrap();
+    assert!(
+        first.ends_with('.'),
+        "the first line is a whole sentence: {first:?}"
+    );
+}
+
+/// Nonsense limits and sizes are refused at start-up with a message that
+/// names the flag (and, for sizes, the variable) to change.
+#[test]
+fn bad_limits_and_sizes_are_refused_naming_the_flag() {
+    for (args, expected) in [
+        (
+            &["--max-value-bytes", "99999999999999999999"][..],
+            "--max-value-bytes (or KVS_MAX_VALUE_BYTES): it is too large",
+        ),
+        (
+            &["--max-value-bytes", "abc"],
+            "it does not start with a number",
+        ),
+        (
+            &["--guest-memory", "1MiB"],
+            "--guest-memory 1.0 MiB is too small",
+        ),
+        (&["--max-value-bytes", "100MiB"], "at least 316.0 MiB"),
+        (
+            &["--max-tcp-connections", "0"],
+            "--max-tcp-connections 0 is too small",
+        ),
+        (&["--max-page-size", "0"], "--max-page-size 0 is too small"),
+        (
+            &["--max-line-bytes", "0"],
+            "--max-line-bytes 0 bytes is too small",
+        ),
+        (
+            &["--max-key-bytes", "0"],
+            "--max-key-bytes 0 bytes is too small",
+        ),
+        (
+            &["--max-value-bytes", "0"],
+            "--max-value-bytes 0 bytes is too small",
+        ),
+        (
+            &["--guest-timeout-secs", "0"],
+            "--guest-timeout-secs 0 is out of range",
+        ),
+        (
+            &["--max-value-bytes", "2GiB"],
+            "is larger than --max-store-bytes",
+        ),
+    ] {
+        let stderr = fails_to_start(args);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let output = Command::new(KVS)
+        .env("KVS_MAX_VALUE_BYTES", "zz")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("KVS_MAX_VALUE_BYTES"), "{stderr}");
 }
 
 #[test]
