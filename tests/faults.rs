@@ -115,62 +115,75 @@ async fn faults_cost_only_their_own_request_under_load() {
 
 /// Four guest calls that loop until their timeout hold no runtime thread:
 /// HTTP and TCP requests sent meanwhile keep their normal latency instead of
-/// waiting for the loops to be cut off.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn looping_calls_do_not_stall_other_requests() {
-    let server = Arc::new(
-        TestServer::start_with(Options {
-            guest_path: Some(FAULTY.into()),
-            guest: GuestConfig {
-                timeout: Duration::from_secs(8),
-                ..GuestConfig::default()
-            },
-            ..Options::default()
-        })
-        .await,
-    );
-    let http = client();
-    let r = http
-        .post(server.url("/kvs/keep"))
-        .body("kept")
-        .send()
-        .await
+/// waiting for the loops to be cut off. The real binary, as operators run
+/// it, with the load coming from other threads of this process.
+#[test]
+fn looping_calls_do_not_stall_other_requests() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let (mut server, http, tcp, _admin) =
+        common::process::start_logging(&["--guest", FAULTY, "--guest-timeout-secs", "8"], "warn");
+    let get = |path: &str| -> String {
+        let mut socket = std::net::TcpStream::connect(http).unwrap();
+        write!(
+            socket,
+            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let mut socket = std::net::TcpStream::connect(http).unwrap();
+    socket
+        .write_all(b"POST /kvs/keep HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\nconnection: close\r\n\r\nkept")
+        .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 
-    let mut loops = Vec::new();
-    for i in 0..4 {
-        let server = server.clone();
-        loops.push(tokio::spawn(async move {
-            if i % 2 == 0 {
-                let r = client()
-                    .get(server.url("/kvs/fault-loop"))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-            } else {
-                let mut tcp = Line::connect(server.tcp).await;
-                let r = tcp.request("cmd=get | key=fault-loop").await;
-                assert_eq!(r["errorcode"], 2, "{r}");
-            }
-        }));
-    }
+    let loops: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                if i % 2 == 0 {
+                    let mut socket = std::net::TcpStream::connect(http).unwrap();
+                    socket
+                        .write_all(
+                            b"GET /kvs/fault-loop HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+                        )
+                        .unwrap();
+                    let mut answer = String::new();
+                    socket.read_to_string(&mut answer).unwrap();
+                    assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+                } else {
+                    let mut socket = std::net::TcpStream::connect(tcp).unwrap();
+                    socket.write_all(b"cmd=get | key=fault-loop\n").unwrap();
+                    let mut reply = String::new();
+                    BufReader::new(&socket).read_line(&mut reply).unwrap();
+                    assert!(reply.contains("\"errorcode\":2"), "{reply}");
+                }
+            })
+        })
+        .collect();
     // Let the four calls start looping.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::thread::sleep(Duration::from_millis(300));
 
-    let mut tcp = Line::connect(server.tcp).await;
+    let line = std::net::TcpStream::connect(tcp).unwrap();
+    let mut replies = BufReader::new(line.try_clone().unwrap());
     let mut took = Vec::new();
     let measuring = Instant::now();
     for _ in 0..200 {
         let started = Instant::now();
-        let r = http.get(server.url("/kvs/keep")).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        assert_eq!(r.text().await.unwrap(), "kept");
+        let answer = get("/kvs/keep");
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("kept"),
+            "{answer}"
+        );
         took.push(started.elapsed());
         let started = Instant::now();
-        let r = tcp.request("cmd=get | key=keep").await;
-        assert_eq!(r["body"], "kept", "{r}");
+        (&line).write_all(b"cmd=get | key=keep\n").unwrap();
+        let mut reply = String::new();
+        replies.read_line(&mut reply).unwrap();
+        assert!(reply.contains("\"body\":\"kept\""), "{reply}");
         took.push(started.elapsed());
     }
     let measured = measuring.elapsed();
@@ -185,7 +198,9 @@ async fn looping_calls_do_not_stall_other_requests() {
         "p99 {p99:?} over {} requests while four guest calls loop",
         took.len()
     );
-    for task in loops {
-        task.await.unwrap();
+    for looping in loops {
+        looping.join().unwrap();
     }
+    common::process::sigterm(&server);
+    assert!(common::process::wait_with_deadline(&mut server, Duration::from_secs(10)).success());
 }
