@@ -11,7 +11,7 @@ pub const KVS: &str = env!("CARGO_BIN_EXE_kvs");
 /// A `kvs` process that is killed if a test fails before stopping it.
 pub struct Server(pub Child, Log);
 
-/// Everything the process wrote to stderr after its first line, as it comes.
+/// Everything the process wrote to stderr, as it comes.
 #[derive(Clone, Default)]
 pub struct Log(std::sync::Arc<std::sync::Mutex<String>>);
 
@@ -34,7 +34,7 @@ impl Log {
 }
 
 impl Server {
-    /// What the server logged so far (the first line, the addresses, aside).
+    /// What the server logged so far, the first line (the addresses) included.
     pub fn log(&self) -> &Log {
         &self.1
     }
@@ -98,6 +98,7 @@ pub fn start_logging(
     stderr.read_line(&mut line).unwrap();
     // Keep draining stderr so the server never blocks on a full pipe.
     let log = Log::default();
+    log.0.lock().unwrap().push_str(&line);
     let sink = log.clone();
     std::thread::spawn(move || {
         let mut next = String::new();
