@@ -209,6 +209,11 @@ impl Metrics {
         self.snapshot_failures.inc();
     }
 
+    /// Snapshots written, and snapshots that failed, so far.
+    pub fn snapshot_counts(&self) -> (u64, u64) {
+        (self.snapshot_saves.get(), self.snapshot_failures.get())
+    }
+
     pub fn guest_swapped(&self) {
         self.guest_swaps.inc();
     }

@@ -181,7 +181,10 @@ impl Reloader {
             "current": describe(&self.app.current()),
             "previous": self.app.previous().as_ref().map(describe),
             "guest_path": self.path.as_ref().map(|p| p.display().to_string()),
-            "snapshot": self.app.snapshot_health().to_json(),
+            "snapshot": self
+                .app
+                .snapshot_health()
+                .to_json(self.app.metrics().snapshot_counts()),
         })
     }
 }

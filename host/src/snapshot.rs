@@ -298,8 +298,6 @@ pub struct HealthState {
     pub last_saved: Option<SystemTime>,
     /// When this process started keeping snapshots.
     pub since: SystemTime,
-    pub saves: u64,
-    pub failures: u64,
     pub last_error: Option<String>,
 }
 
@@ -322,15 +320,12 @@ impl Health {
             path: path.to_path_buf(),
             last_saved: loaded,
             since: SystemTime::now(),
-            saves: 0,
-            failures: 0,
             last_error: None,
         });
     }
 
     pub fn saved(&self) {
         if let Some(state) = self.lock().as_mut() {
-            state.saves += 1;
             state.last_saved = Some(SystemTime::now());
             state.last_error = None;
         }
@@ -338,7 +333,6 @@ impl Health {
 
     pub fn failed(&self, error: &anyhow::Error) {
         if let Some(state) = self.lock().as_mut() {
-            state.failures += 1;
             state.last_error = Some(format!("{error:#}"));
         }
     }
@@ -348,8 +342,9 @@ impl Health {
         self.lock().clone()
     }
 
-    /// The `snapshot` section of `/status`.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// The `snapshot` section of `/status`; the counts of saves and failures
+    /// are the metrics' counters, kept in one place.
+    pub fn to_json(&self, (saves, failures): (u64, u64)) -> serde_json::Value {
         let Some(state) = self.state() else {
             return serde_json::Value::Null;
         };
@@ -362,8 +357,8 @@ impl Health {
             "path": state.path.display().to_string(),
             "last_saved_unix_ms": state.last_saved.map(unix_ms),
             "age_seconds": state.age_seconds().floor() as u64,
-            "saves": state.saves,
-            "failures": state.failures,
+            "saves": saves,
+            "failures": failures,
             "last_error": state.last_error,
         })
     }
