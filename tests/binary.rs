@@ -452,7 +452,10 @@ fn cpuprofile_writes_a_flamegraph_or_a_pprof_profile_of_the_run_on_exit() {
         let profile = std::fs::read(&path).unwrap();
         let text = String::from_utf8_lossy(&profile);
         // Frames of kvs's own request path were sampled, by name.
-        assert!(text.contains("kvs::http"), "{name} names no kvs frame");
+        assert!(
+            text.contains("kvs::front::http"),
+            "{name} names no kvs frame"
+        );
         if name.ends_with(".svg") {
             assert!(text.contains("<svg"), "{name} is not an SVG");
         }

@@ -7,7 +7,7 @@
 mod common;
 
 use common::{Line, Options, Target, TestServer, client};
-use kvs::guest::GuestConfig;
+use kvs::runtime::GuestConfig;
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Options, Target, TestServer, client, raw_http};
-use kvs::http::HttpConfig;
+use kvs::front::http::HttpConfig;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

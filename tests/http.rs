@@ -7,8 +7,8 @@ mod common;
 mod rest;
 
 use common::{Options, Target, TestServer, client};
-use kvs::app::CallPath;
-use kvs::guest::GuestConfig;
+use kvs::logic::CallPath;
+use kvs::runtime::GuestConfig;
 use kvs::store::Limits;
 use reqwest::StatusCode;
 
@@ -16,13 +16,9 @@ rest_suite!(async { Some(TestServer::start().await) });
 
 /// The server with requests reaching the logic by `call_path`.
 async fn on_call_path(call_path: CallPath) -> Option<TestServer> {
-    let guest = GuestConfig {
-        call_path,
-        ..GuestConfig::default()
-    };
     Some(
         TestServer::start_with(Options {
-            guest,
+            call_path,
             ..Options::default()
         })
         .await,

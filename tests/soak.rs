@@ -8,7 +8,7 @@
 mod common;
 
 use common::TestServer;
-use kvs::bench::{BenchArgs, Mix, Protocol, Report, measure};
+use kvs::tools::bench::{BenchArgs, Mix, Protocol, Report, measure};
 use std::time::Duration;
 
 const OPS_PER_FRONT_END: u64 = 500_000;

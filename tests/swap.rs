@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Line, Options, Target, TestServer, client};
-use kvs::guest::DEFAULT_GUEST;
+use kvs::runtime::DEFAULT_GUEST;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
@@ -347,7 +347,7 @@ async fn empty_and_oversized_uploads_are_refused_at_once() {
 
     let head = format!(
         "POST /reload HTTP/1.1\r\nhost: x\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\n\r\n",
-        kvs::admin::MAX_UPLOAD_BYTES + 1
+        kvs::front::admin::MAX_UPLOAD_BYTES + 1
     );
     let started = std::time::Instant::now();
     let answer = common::raw_http(server.admin, head.as_bytes()).await;

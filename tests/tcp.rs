@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Line, Options, Target, TestServer, client, png_image};
-use kvs::tcp::TcpConfig;
+use kvs::front::tcp::TcpConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -378,7 +378,7 @@ async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp() {
             max_line_bytes: max_line,
             ..TcpConfig::default()
         },
-        guest: kvs::guest::GuestConfig {
+        guest: kvs::runtime::GuestConfig {
             max_memory_bytes: kvs::cli::guest_memory_needed(max_value as u64, max_line as u64)
                 as usize,
             ..Default::default()

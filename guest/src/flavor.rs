@@ -1,5 +1,7 @@
 //! Which build of the guest this is, so operators (and the hot-swap tests)
-//! can see which guest served a request.
+//! can see which guest served a request; and the faults the test flavors
+//! inject. The component calls these at its edge (the export entry points
+//! and the store adapter), never the routing or protocol code.
 
 /// Sent as the `kvs-guest` response header on every HTTP response.
 pub const NAME: &str = if cfg!(feature = "flavor-canary") {
@@ -29,7 +31,7 @@ pub fn misbehave_after_write(key: &str) {
     }
 }
 
-/// The `faulty` test flavor misbehaves when a request names one of these keys,
+/// The `faulty` test flavor misbehaves when the store is asked about one of these keys,
 /// and behaves normally otherwise, so tests can prove the host contains a
 /// guest that traps, loops forever, grows its memory without bound, or
 /// breaks the ABI contract (`fault-utf8`, `fault-bounds`, `fault-handle`).

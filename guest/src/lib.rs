@@ -6,21 +6,23 @@
 //! - [`storage`]: the seam between the protocols and whatever keeps the data.
 //! - [`http`]: routing and handlers of the REST API.
 //! - [`protocol`]: the TCP command protocol, one line in, one line out.
-//! - [`envelope`]: the JSON error envelope and codes shared by both.
-//! - [`cursor`]: opaque listing cursors.
+//! - [`envelope`]: the JSON error envelope (its shape and codes are
+//!   `kvs-model`'s, shared with the host).
+//! - [`paging`]: listing requests and their opaque cursors, for both.
 //! - [`json`]: the fast writer of the line protocol's common replies.
-//! - [`flavor`]: which build this is (the default, or a test flavor).
+//! - [`flavor`]: which build this is (the default, or a test flavor), and
+//!   the faults the test flavors inject at the component's edge.
 //! - `component` (wasm32 only): the thin adapter from the WIT world
 //!   `kvs:store/service` to the modules above.
 //!
 //! The guest keeps no state between calls, so the host may run each call on a
 //! fresh or a reused instance, and may swap the guest at any time.
 
-pub mod cursor;
 pub mod envelope;
 pub mod flavor;
 pub mod http;
 pub mod json;
+pub mod paging;
 pub mod protocol;
 pub mod storage;
 

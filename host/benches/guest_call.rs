@@ -13,7 +13,8 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt as _, Empty};
 use kvs::app::App;
-use kvs::guest::{DEFAULT_GUEST, GuestConfig, rest};
+use kvs::logic::{CallPath, native};
+use kvs::runtime::{DEFAULT_GUEST, GuestConfig, rest};
 use kvs::store::Limits;
 use std::hint::black_box;
 use std::time::Duration;
@@ -35,6 +36,7 @@ fn calls(c: &mut Criterion) {
     let app = App::new(
         Limits::default(),
         GuestConfig::default(),
+        CallPath::Rest,
         DEFAULT_GUEST,
         "bench",
     )
@@ -50,9 +52,10 @@ fn calls(c: &mut Criterion) {
 
     let response = runtime.block_on(guest.handle_rest(get_request())).unwrap();
     assert_eq!((response.status, response.body.len()), (200, 100));
-    let (line, _) = runtime
+    let line = runtime
         .block_on(guest.handle_line(b"cmd=get|key=bench"))
-        .unwrap();
+        .unwrap()
+        .line;
     assert!(line.contains("\"ok\":true"), "{line}");
 
     let mut group = c.benchmark_group("call");
@@ -75,10 +78,10 @@ fn calls(c: &mut Criterion) {
         });
     });
     group.bench_function("rest GET (native)", |b| {
-        b.iter(|| black_box(kvs::native::handle_rest(app.store(), get_request())));
+        b.iter(|| black_box(native::handle_rest(app.store(), get_request())));
     });
     group.bench_function("command get (native)", |b| {
-        b.iter(|| black_box(kvs::native::handle_line(app.store(), b"cmd=get|key=bench")));
+        b.iter(|| black_box(native::handle_line(app.store(), b"cmd=get|key=bench")));
     });
     group.finish();
 }

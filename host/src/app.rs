@@ -1,10 +1,10 @@
 //! The state every front end shares: the store, the runtime, and the guest
 //! currently serving, which can be swapped while calls are running.
 
-pub use crate::guest::runtime::CallPath;
-use crate::guest::{Guest, GuestConfig, Runtime};
-use crate::metrics::Metrics;
-use crate::snapshot::Health as SnapshotHealth;
+use crate::logic::CallPath;
+use crate::ops::metrics::Metrics;
+use crate::ops::snapshot::Health as SnapshotHealth;
+use crate::runtime::{Guest, GuestConfig, Runtime};
 use crate::store::{Limits, Store};
 use std::sync::{Arc, RwLock};
 
@@ -40,10 +40,11 @@ pub struct Loaded {
 
 impl App {
     /// Creates the store and loads `guest` (the component's bytes) as
-    /// generation 1.
+    /// generation 1; requests reach the logic by `call_path`.
     pub fn new(
         limits: Limits,
         guest_config: GuestConfig,
+        call_path: CallPath,
         guest: &[u8],
         source: &str,
     ) -> anyhow::Result<Self> {
@@ -55,7 +56,7 @@ impl App {
                 store,
                 metrics: Metrics::default(),
                 runtime,
-                call_path: guest_config.call_path,
+                call_path,
                 guests: RwLock::new(Guests {
                     current: Loaded {
                         guest,

@@ -1,20 +1,22 @@
 //! Command-line arguments. Every setting has a flag, an environment variable
 //! fallback and a documented default; `kvs --help` is the reference.
 
-use crate::admin::AdminConfig;
-use crate::admin_client::ReloadArgs;
-use crate::bench::BenchArgs;
-use crate::bench::compare::CompareArgs;
-use crate::client::ClientArgs;
-use crate::guest::GuestConfig;
-use crate::guest::runtime::{CallPath, GuestProfiler};
-use crate::http::HttpConfig;
+use crate::front::admin::AdminConfig;
+use crate::front::http::HttpConfig;
+use crate::front::tcp::TcpConfig;
+use crate::logic::CallPath;
+use crate::runtime::{GuestConfig, GuestProfiler};
+use crate::server::Settings;
 use crate::store::Limits;
-use crate::tcp::TcpConfig;
+use crate::tools::bench::BenchArgs;
+use crate::tools::bench::compare::CompareArgs;
+use crate::tools::client::ClientArgs;
+use crate::tools::reload::ReloadArgs;
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// kvs: an in-memory key-value server whose request logic runs as a
@@ -86,65 +88,65 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
 
     /// Longest key accepted, in bytes.
-    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = "1KiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value_t = size(defaults().limits.max_key_bytes), value_parser = SizeParser)]
     pub max_key_bytes: ByteSize,
 
     /// Largest value accepted, in bytes (e.g. 16MiB).
-    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value = "16MiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value_t = size(defaults().limits.max_value_bytes), value_parser = SizeParser)]
     pub max_value_bytes: ByteSize,
 
     /// Memory the store may hold: keys, values, types and per-entry overhead.
     /// Writes beyond it are refused (HTTP 507) and nothing stored is lost.
-    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value = "1GiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value_t = size(defaults().limits.max_store_bytes), value_parser = SizeParser)]
     pub max_store_bytes: ByteSize,
 
     /// Most keys one listing page returns.
-    #[arg(long, env = "KVS_MAX_PAGE_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "KVS_MAX_PAGE_SIZE", default_value_t = defaults().limits.max_page_size)]
     pub max_page_size: usize,
 
     /// Guest calls that may run at once; further requests wait for a slot.
-    #[arg(long, env = "KVS_MAX_INSTANCES", default_value_t = 256)]
+    #[arg(long, env = "KVS_MAX_INSTANCES", default_value_t = defaults().guest.max_instances)]
     pub max_instances: u32,
 
     /// Linear memory one guest call may use.
-    #[arg(long, env = "KVS_GUEST_MEMORY", default_value = "128MiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_GUEST_MEMORY", default_value_t = size(defaults().guest.max_memory_bytes), value_parser = SizeParser)]
     pub guest_memory: ByteSize,
 
     /// A warm guest instance whose memory grew past this (it served a large
     /// value; wasm memory never shrinks) is dropped after its call instead of
     /// kept for the next one.
-    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value = "32MiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value_t = size(defaults().guest.max_retained_memory_bytes), value_parser = SizeParser)]
     pub guest_retained_memory: ByteSize,
 
     /// Longest TCP request line; the default fits a 16 MiB value sent as body64.
-    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = "24MiB", value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value_t = size(defaults().tcp.max_line_bytes), value_parser = SizeParser)]
     pub max_line_bytes: ByteSize,
 
     /// Open TCP connections at most; more are refused with an error line.
-    #[arg(long, env = "KVS_MAX_TCP_CONNECTIONS", default_value_t = 4096)]
+    #[arg(long, env = "KVS_MAX_TCP_CONNECTIONS", default_value_t = defaults().tcp.max_connections)]
     pub max_tcp_connections: usize,
 
     /// A TCP connection that sends no complete request for this long is closed, in seconds.
-    #[arg(long, env = "KVS_TCP_IDLE_TIMEOUT", default_value_t = 300)]
+    #[arg(long, env = "KVS_TCP_IDLE_TIMEOUT", default_value_t = defaults().tcp.idle_timeout.as_secs())]
     pub tcp_idle_timeout_secs: u64,
 
     /// Time one guest call may take, in seconds; a call still running then
     /// fails with a 500 / error line. (With --call-path wasi-http it includes
     /// the body transfer.)
-    #[arg(long, env = "KVS_GUEST_TIMEOUT", default_value_t = 10.0)]
+    #[arg(long, env = "KVS_GUEST_TIMEOUT", default_value_t = defaults().guest.timeout.as_secs_f64())]
     pub guest_timeout_secs: f64,
 
     /// How long a client may take to send a request's headers, in seconds.
-    #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "KVS_HEADER_TIMEOUT", default_value_t = defaults().http.header_timeout.as_secs())]
     pub header_timeout_secs: u64,
 
     /// How long a client may take to send a request's body once its headers
     /// are in, in seconds; a slower one gets a 408.
-    #[arg(long, env = "KVS_BODY_TIMEOUT", default_value_t = 60)]
+    #[arg(long, env = "KVS_BODY_TIMEOUT", default_value_t = defaults().http.body_timeout.as_secs())]
     pub body_timeout_secs: u64,
 
     /// Open HTTP connections at most; more get a 503 and are closed.
-    #[arg(long, env = "KVS_MAX_HTTP_CONNECTIONS", default_value_t = 4096)]
+    #[arg(long, env = "KVS_MAX_HTTP_CONNECTIONS", default_value_t = defaults().http.max_connections)]
     pub max_http_connections: usize,
 
     /// How requests reach the logic: `rest` (the guest's one-call export, on
@@ -152,16 +154,16 @@ pub struct ServeArgs {
     /// instance per request, as `wasmtime serve` does), or `native` (no wasm:
     /// the guest's code compiled into kvs; a benchmark ceiling, not for
     /// production).
-    #[arg(long, env = "KVS_CALL_PATH", value_enum, default_value_t = CallPath::Rest)]
+    #[arg(long, env = "KVS_CALL_PATH", value_enum, default_value_t = defaults().call_path)]
     pub call_path: CallPath,
 
     /// Describe compiled guest code for `perf` (`perfmap` writes
     /// /tmp/perf-<pid>.map), so profiles name guest functions.
-    #[arg(long, env = "KVS_GUEST_PROFILER", value_enum, default_value_t = GuestProfiler::None)]
+    #[arg(long, env = "KVS_GUEST_PROFILER", value_enum, default_value_t = defaults().guest.profiler)]
     pub guest_profiler: GuestProfiler,
 
     /// On ctrl-c or SIGTERM, how long in-flight requests get to finish, in seconds.
-    #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = defaults().shutdown_timeout.as_secs())]
     pub shutdown_timeout_secs: u64,
 
     /// Keep the store in this file across restarts: loaded at start-up (a
@@ -174,7 +176,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "KVS_SNAPSHOT_INTERVAL",
-        default_value_t = 60.0,
+        default_value_t = defaults().snapshot_interval.as_secs_f64(),
         requires = "snapshot"
     )]
     pub snapshot_interval_secs: f64,
@@ -314,7 +316,6 @@ impl ServeArgs {
             max_instances: self.max_instances.max(1),
             max_memory_bytes: to_usize(self.guest_memory),
             timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
-            call_path: self.call_path,
             profiler: self.guest_profiler,
             max_retained_memory_bytes: to_usize(self.guest_retained_memory),
         }
@@ -361,6 +362,38 @@ impl ServeArgs {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
+
+    /// What the server is started with, once the flags are checked
+    /// ([`ServeArgs::validate`], [`ServeArgs::admin_config`]).
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        self.validate()?;
+        Ok(Settings {
+            limits: self.limits(),
+            guest: self.guest_config(),
+            call_path: self.call_path,
+            http: self.http_config(),
+            tcp: self.tcp_config(),
+            admin: self.admin_config()?,
+            guest_path: self.guest.clone(),
+            watch_interval: self.watch_interval(),
+            shutdown_timeout: self.shutdown_timeout(),
+            snapshot: self.snapshot.clone(),
+            snapshot_interval: self.snapshot_interval(),
+            cpuprofile: self.cpuprofile.clone(),
+        })
+    }
+}
+
+/// The defaults of the flags, read from the settings types' own `Default`s,
+/// so each default is written once and the binary, the library and the
+/// tests agree on it.
+fn defaults() -> &'static Settings {
+    static DEFAULTS: OnceLock<Settings> = OnceLock::new();
+    DEFAULTS.get_or_init(Settings::default)
+}
+
+fn size(bytes: usize) -> ByteSize {
+    ByteSize::b(bytes as u64)
 }
 
 fn to_usize(size: ByteSize) -> usize {

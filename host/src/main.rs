@@ -1,11 +1,11 @@
-//! The `kvs` binary: parses arguments, binds, and calls [`kvs::server::run`].
+//! The `kvs` binary: parses arguments, binds, and runs a
+//! [`kvs::server::Server`] (or one of the tools).
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use kvs::app::App;
 use kvs::cli::{Cli, Command, LogFormat, ServeArgs};
-use kvs::server::bind;
-use kvs::server::{Listeners, ServerConfig};
+use kvs::front::listener::bind;
+use kvs::server::{Listeners, Server};
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 
@@ -17,17 +17,17 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
         Some(Command::Client(args)) => {
-            let all_ok = kvs::client::run(&args)?;
+            let all_ok = kvs::tools::client::run(&args)?;
             std::process::exit(if all_ok { 0 } else { 1 });
         }
         Some(Command::Bench(args)) => {
-            return tokio::runtime::Runtime::new()?.block_on(kvs::bench::run(args));
+            return tokio::runtime::Runtime::new()?.block_on(kvs::tools::bench::run(args));
         }
         Some(Command::Compare(args)) => {
-            return tokio::runtime::Runtime::new()?.block_on(kvs::bench::compare::run(args));
+            return tokio::runtime::Runtime::new()?.block_on(kvs::tools::bench::compare::run(args));
         }
         Some(Command::Reload(args)) => {
-            return tokio::runtime::Runtime::new()?.block_on(kvs::admin_client::run(&args));
+            return tokio::runtime::Runtime::new()?.block_on(kvs::tools::reload::run(&args));
         }
         None => cli.serve,
     };
@@ -36,43 +36,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    args.validate()?;
-    let admin_config = args.admin_config()?;
-    let profile = args
-        .cpuprofile
-        .clone()
-        .map(kvs::profile::CpuProfile::start)
-        .transpose()?;
-    let (guest, source) = match &args.guest {
-        Some(path) => (
-            std::fs::read(path)
-                .with_context(|| format!("cannot read the guest component {}", path.display()))?,
-            path.display().to_string(),
-        ),
-        None => (kvs::guest::DEFAULT_GUEST.to_vec(), "built-in".to_string()),
-    };
-    let app = App::new(args.limits(), args.guest_config(), &guest, &source)?;
-    if let Some(path) = &args.snapshot {
-        let started = std::time::Instant::now();
-        kvs::snapshot::check_writable(path)?;
-        let loaded = kvs::snapshot::load(app.store(), path)?;
-        match loaded {
-            Some(summary) => tracing::info!(
-                path = %path.display(),
-                entries = summary.entries,
-                bytes = summary.bytes,
-                millis = started.elapsed().as_millis() as u64,
-                "snapshot loaded"
-            ),
-            None => tracing::info!(path = %path.display(), "no snapshot yet: starting empty"),
-        }
-        let written_at = loaded.and_then(|_| std::fs::metadata(path).ok()?.modified().ok());
-        app.snapshot_health().configure(path, written_at);
-    }
-    app.guest()
-        .self_check()
-        .await
-        .context("the guest failed its start-up self-check")?;
+    let server = Server::new(args.settings()?).await?;
     let http = bind(args.http, args.max_http_connections)
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
     let tcp = bind(args.tcp, args.max_tcp_connections)
@@ -82,7 +46,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Install the signal handlers before announcing the server: from then on
     // SIGTERM and ctrl-c shut down gracefully and SIGHUP reloads, rather than
     // their default action of killing the process.
-    let shutdown = kvs::shutdown::on_signal().context("cannot install signal handlers")?;
+    let shutdown = kvs::ops::shutdown::on_signal().context("cannot install signal handlers")?;
     #[cfg(unix)]
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
@@ -92,44 +56,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tcp.local_addr()?,
         admin.local_addr()?,
     );
-    let config = ServerConfig {
-        http: args.http_config(),
-        tcp: args.tcp_config(),
-        admin: admin_config,
-        guest_path: args.guest.clone(),
-        watch_interval: args.watch_interval(),
-        shutdown_timeout: args.shutdown_timeout(),
-    };
-    let snapshots = args.snapshot.clone().map(|path| {
-        tokio::spawn(kvs::snapshot::periodic(
-            app.clone(),
-            path,
-            args.snapshot_interval(),
-            shutdown.clone(),
-        ))
-    });
-    kvs::server::run(
-        app.clone(),
-        Listeners { http, tcp, admin },
-        config,
-        shutdown,
-    )
-    .await;
-    if let (Some(path), Some(periodic)) = (&args.snapshot, snapshots) {
-        // A periodic save may be running; let it finish before the last one.
-        let _ = periodic.await;
-        kvs::snapshot::save_logged(&app, path)
-            .await
-            .context("the snapshot at shutdown failed; the data since the last one is lost")?;
-    }
-    if let Some(profile) = profile {
-        let path = profile.path().display().to_string();
-        let samples = profile.finish()?;
-        tracing::info!(%path, samples, "CPU profile written");
-    }
-    Ok(())
+    server.run(Listeners { http, tcp, admin }, shutdown).await
 }
-
 /// Prints the bound addresses once, to stderr, whatever the log level: as a
 /// line for people, or with `--log-format json` as a log record like every
 /// other line, so a log pipeline parses all of them.

@@ -1,14 +1,23 @@
-//! Starting and stopping the whole server on listeners the caller bound.
+//! The whole life of a server, on listeners the caller bound.
 //!
-//! Tests bind `127.0.0.1:0` and call [`run`] directly; the binary binds the
-//! configured addresses, prints them, and calls the same [`run`].
+//! [`Server::new`] does everything that can fail before a socket matters:
+//! it starts the CPU profile, loads the guest and the snapshot, and runs the
+//! guest's self-check. [`Server::run`] serves until shutdown, then drains
+//! the front ends, writes the last snapshot and finishes the profile. The
+//! binary binds the configured addresses, prints them, and runs a `Server`;
+//! the tests bind `127.0.0.1:0` and run the same `Server`.
 
-use crate::admin::{self, AdminConfig};
 use crate::app::App;
-use crate::http::{self, HttpConfig};
-use crate::reload::Reloader;
-use crate::tcp::{self, TcpConfig};
-use std::net::SocketAddr;
+use crate::front::admin::{self, AdminConfig};
+use crate::front::http::{self, HttpConfig};
+use crate::front::tcp::{self, TcpConfig};
+use crate::logic::CallPath;
+use crate::ops::profile::CpuProfile;
+use crate::ops::reload::Reloader;
+use crate::ops::snapshot;
+use crate::runtime::{DEFAULT_GUEST, GuestConfig};
+use crate::store::Limits;
+use anyhow::Context as _;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -22,149 +31,193 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Settings of the front ends and of guest reloading.
-#[derive(Debug, Clone, Default)]
-pub struct ServerConfig {
+/// Everything a server is started with but its addresses: what `kvs serve`
+/// makes of its flags (see [`crate::cli::ServeArgs::settings`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub limits: Limits,
+    pub guest: GuestConfig,
+    pub call_path: CallPath,
     pub http: HttpConfig,
     pub tcp: TcpConfig,
     pub admin: AdminConfig,
-    /// The `--guest` file, reloaded on SIGHUP, by the admin endpoint, and
-    /// (with `watch_interval`) when it changes.
+    /// The `--guest` file, served instead of the built-in guest and
+    /// reloaded on SIGHUP, by the admin endpoint, and (with
+    /// `watch_interval`) when it changes.
     pub guest_path: Option<PathBuf>,
     /// Poll the guest file this often and reload it when it changes.
     pub watch_interval: Option<Duration>,
     /// How long in-flight work may take to finish after shutdown begins.
     pub shutdown_timeout: Duration,
+    /// `--snapshot`: the file the store is loaded from and saved to.
+    pub snapshot: Option<PathBuf>,
+    /// How often the snapshot is written while the store changes.
+    pub snapshot_interval: Duration,
+    /// `--cpuprofile`: where a CPU profile of the run is written on exit.
+    pub cpuprofile: Option<PathBuf>,
 }
 
-/// Binds a listener whose accept queue holds `backlog` connections (capped
-/// by the kernel's `net.core.somaxconn`), so a burst of connects up to the
-/// front end's connection limit waits in the queue instead of having its
-/// SYNs dropped and retried a second later.
-pub fn bind(address: SocketAddr, backlog: usize) -> std::io::Result<TcpListener> {
-    let socket = match address {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    #[cfg(unix)]
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|text| text.trim().parse::<usize>().ok());
-    let backlog = match somaxconn {
-        Some(cap) if cap < backlog => {
-            tracing::warn!(
-                %address,
-                backlog,
-                somaxconn = cap,
-                "the kernel caps the accept queue below the connection limit; raise \
-                 net.core.somaxconn for bursts of new connections"
-            );
-            cap
-        }
-        _ => backlog,
-    };
-    socket.listen(u32::try_from(backlog.max(1)).unwrap_or(u32::MAX))
-}
-
-/// The next connection, or `None` once `shutdown` is cancelled. Accept errors
-/// (out of file descriptors and the like) are logged and retried after a
-/// pause instead of ending the listener.
-pub async fn accept(
-    listener: &TcpListener,
-    shutdown: &CancellationToken,
-    front_end: &str,
-) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return None,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => return Some(accepted),
-                Err(error) => {
-                    tracing::warn!(%error, front_end, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            guest: GuestConfig::default(),
+            call_path: CallPath::default(),
+            http: HttpConfig::default(),
+            tcp: TcpConfig::default(),
+            admin: AdminConfig::default(),
+            guest_path: None,
+            watch_interval: None,
+            shutdown_timeout: Duration::from_secs(10),
+            snapshot: None,
+            snapshot_interval: Duration::from_secs(60),
+            cpuprofile: None,
         }
     }
 }
 
-/// Serves until `shutdown` is cancelled, then stops accepting and waits up to
-/// the shutdown timeout for in-flight requests.
-pub async fn run(
+/// A server ready to serve: its guest loaded and checked, its snapshot
+/// loaded.
+pub struct Server {
     app: App,
-    listeners: Listeners,
-    config: ServerConfig,
-    shutdown: CancellationToken,
-) {
-    let reloader = Reloader::new(app.clone(), config.guest_path.clone());
-    let http = tokio::spawn(http::serve(
-        app.clone(),
-        listeners.http,
-        config.http,
-        shutdown.clone(),
-    ));
-    let tcp = tokio::spawn(tcp::serve(
-        app.clone(),
-        listeners.tcp,
-        config.tcp,
-        shutdown.clone(),
-    ));
-    tokio::spawn(admin::serve(
-        reloader.clone(),
-        listeners.admin,
-        config.admin.clone(),
-        shutdown.clone(),
-    ));
-    #[cfg(unix)]
-    tokio::spawn(crate::reload::reload_on_sighup(
-        reloader.clone(),
-        shutdown.clone(),
-    ));
-    if let (Some(path), Some(interval)) = (config.guest_path.clone(), config.watch_interval) {
-        tokio::spawn(crate::watch::watch(
-            reloader.clone(),
-            path,
-            interval,
+    settings: Settings,
+    profile: Option<CpuProfile>,
+}
+
+impl Server {
+    /// Starts the CPU profile, loads the guest (the `--guest` file or the
+    /// built-in one) and the snapshot, and self-checks the guest. Fails,
+    /// saying why, on anything that would stop the server from serving.
+    pub async fn new(settings: Settings) -> anyhow::Result<Self> {
+        let profile = settings
+            .cpuprofile
+            .clone()
+            .map(CpuProfile::start)
+            .transpose()?;
+        let (guest, source) = match &settings.guest_path {
+            Some(path) => (
+                std::fs::read(path).with_context(|| {
+                    format!("cannot read the guest component {}", path.display())
+                })?,
+                path.display().to_string(),
+            ),
+            None => (DEFAULT_GUEST.to_vec(), "built-in".to_string()),
+        };
+        let app = App::new(
+            settings.limits,
+            settings.guest,
+            settings.call_path,
+            &guest,
+            &source,
+        )?;
+        if let Some(path) = &settings.snapshot {
+            let started = std::time::Instant::now();
+            snapshot::check_writable(path)?;
+            let loaded = snapshot::load(app.store(), path)?;
+            match loaded {
+                Some(summary) => tracing::info!(
+                    path = %path.display(),
+                    entries = summary.entries,
+                    bytes = summary.bytes,
+                    millis = started.elapsed().as_millis() as u64,
+                    "snapshot loaded"
+                ),
+                None => tracing::info!(path = %path.display(), "no snapshot yet: starting empty"),
+            }
+            let written_at = loaded.and_then(|_| std::fs::metadata(path).ok()?.modified().ok());
+            app.snapshot_health().configure(path, written_at);
+        }
+        app.guest()
+            .self_check()
+            .await
+            .context("the guest failed its start-up self-check")?;
+        Ok(Self {
+            app,
+            settings,
+            profile,
+        })
+    }
+
+    /// The state the front ends share: the store, the guests, the metrics.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, waits up
+    /// to the shutdown timeout for in-flight requests, writes the last
+    /// snapshot and the CPU profile. Fails only if that last snapshot does.
+    pub async fn run(
+        self,
+        listeners: Listeners,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let Self {
+            app,
+            settings,
+            profile,
+        } = self;
+        let reloader = Reloader::new(app.clone(), settings.guest_path.clone());
+        let http = tokio::spawn(http::serve(
+            app.clone(),
+            listeners.http,
+            settings.http,
             shutdown.clone(),
         ));
-    }
-    shutdown.cancelled().await;
-    if tokio::time::timeout(config.shutdown_timeout, async {
-        let _ = tokio::join!(http, tcp);
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish in time; exiting anyway");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    /// A thousand connects at once, none accepted yet, all complete at once:
-    /// the accept queue holds them (a queue of 128 drops the SYNs past it,
-    /// and those clients wait a second for the retry).
-    #[tokio::test]
-    async fn the_accept_queue_takes_a_burst_of_connects() {
-        let listener = bind("127.0.0.1:0".parse().unwrap(), 1024).unwrap();
-        let address = listener.local_addr().unwrap();
-        let connects = (0..1000).map(|_| {
-            tokio::time::timeout(
-                Duration::from_millis(500),
-                tokio::net::TcpStream::connect(address),
-            )
+        let tcp = tokio::spawn(tcp::serve(
+            app.clone(),
+            listeners.tcp,
+            settings.tcp,
+            shutdown.clone(),
+        ));
+        tokio::spawn(admin::serve(
+            reloader.clone(),
+            listeners.admin,
+            settings.admin.clone(),
+            shutdown.clone(),
+        ));
+        #[cfg(unix)]
+        tokio::spawn(crate::ops::reload::reload_on_sighup(
+            reloader.clone(),
+            shutdown.clone(),
+        ));
+        if let (Some(path), Some(interval)) = (settings.guest_path.clone(), settings.watch_interval)
+        {
+            tokio::spawn(crate::ops::watch::watch(
+                reloader.clone(),
+                path,
+                interval,
+                shutdown.clone(),
+            ));
+        }
+        let snapshots = settings.snapshot.clone().map(|path| {
+            tokio::spawn(snapshot::periodic(
+                app.clone(),
+                path,
+                settings.snapshot_interval,
+                shutdown.clone(),
+            ))
         });
-        let results = futures::future::join_all(connects).await;
-        let late = results.iter().filter(|r| !matches!(r, Ok(Ok(_)))).count();
-        assert_eq!(
-            late, 0,
-            "{late} of 1000 connects did not complete within 500 ms"
-        );
-        drop(listener);
+        shutdown.cancelled().await;
+        if tokio::time::timeout(settings.shutdown_timeout, async {
+            let _ = tokio::join!(http, tcp);
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish in time; exiting anyway");
+        }
+        if let (Some(path), Some(periodic)) = (&settings.snapshot, snapshots) {
+            // A periodic save may be running; let it finish before the last one.
+            let _ = periodic.await;
+            snapshot::save_logged(&app, path)
+                .await
+                .context("the snapshot at shutdown failed; the data since the last one is lost")?;
+        }
+        if let Some(profile) = profile {
+            let path = profile.path().display().to_string();
+            let samples = profile.finish()?;
+            tracing::info!(%path, samples, "CPU profile written");
+        }
+        Ok(())
     }
 }

@@ -15,6 +15,9 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use kvs_model::check_version;
+pub use kvs_model::{KeyPage, StoreError};
+
 /// Bytes charged per entry on top of its key, type and value: the map slot
 /// and its spare capacity, the key, type and value allocations' headers and
 /// rounding. Measured by `kvs compare`: 100,000 entries of 100 bytes grow the
@@ -35,6 +38,17 @@ pub struct Limits {
     pub max_store_bytes: usize,
     /// Most keys one `list` call returns.
     pub max_page_size: usize,
+}
+
+impl Limits {
+    /// The limits the store tells its callers (the WIT `limits` record).
+    pub fn advertised(&self) -> kvs_model::Limits {
+        kvs_model::Limits {
+            max_key_bytes: u32::try_from(self.max_key_bytes).unwrap_or(u32::MAX),
+            max_value_bytes: self.max_value_bytes as u64,
+            max_page_size: u32::try_from(self.max_page_size).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -58,29 +72,16 @@ pub struct Entry {
     pub version: u64,
 }
 
-/// Why a store operation was refused; mirrors the WIT `error` variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    #[error("no entry under this key")]
-    NotFound,
-    #[error("an entry exists under this key")]
-    AlreadyExists,
-    #[error("version mismatch: the current version is {current}")]
-    VersionMismatch { current: u64 },
-    #[error("too large: the limit is {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("the store's memory limit is reached")]
-    StoreFull,
-    #[error("invalid key: {0}")]
-    InvalidKey(&'static str),
-}
-
-/// A page of keys from [`Store::list`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyPage {
-    pub keys: Vec<String>,
-    /// The last key of this page when more keys follow it.
-    pub next_cursor: Option<String>,
+/// The entry as the shared model has it, for the guest and the native
+/// ceiling: the type and value copied out of the shared buffers.
+impl From<Entry> for kvs_model::Entry {
+    fn from(entry: Entry) -> Self {
+        Self {
+            content_type: entry.content_type.to_string(),
+            value: entry.value.into(),
+            version: entry.version,
+        }
+    }
 }
 
 /// How full the store is.
@@ -370,34 +371,17 @@ impl Store {
                 smallest.push(key.clone());
             }
         }
-        let mut keys = smallest.into_sorted_vec();
-        let next_cursor = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().cloned()
-        } else {
-            None
-        };
-        KeyPage { keys, next_cursor }
+        KeyPage::from_sorted(smallest.into_sorted_vec(), limit)
     }
 
+    /// The key and value checks every backend applies (`kvs-model`'s), and
+    /// the content type's length, which only this store bounds.
     fn check(&self, key: &str, content_type: &str, value: &[u8]) -> Result<(), StoreError> {
         let limits = &self.shared.limits;
-        if key.is_empty() {
-            return Err(StoreError::InvalidKey("the key is empty"));
-        }
-        if key.len() > limits.max_key_bytes {
-            return Err(StoreError::TooLarge {
-                limit: limits.max_key_bytes,
-            });
-        }
+        limits.advertised().check_write(key, value.len())?;
         if content_type.len() > limits.max_content_type_bytes {
             return Err(StoreError::TooLarge {
-                limit: limits.max_content_type_bytes,
-            });
-        }
-        if value.len() > limits.max_value_bytes {
-            return Err(StoreError::TooLarge {
-                limit: limits.max_value_bytes,
+                limit: limits.max_content_type_bytes as u64,
             });
         }
         Ok(())
@@ -441,13 +425,6 @@ impl Store {
             .last_version
             .fetch_add(1, Ordering::AcqRel)
             + 1
-    }
-}
-
-fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
-    match expected {
-        Some(expected) if expected != current => Err(StoreError::VersionMismatch { current }),
-        _ => Ok(()),
     }
 }
 

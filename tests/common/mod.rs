@@ -5,13 +5,14 @@
 
 pub mod process;
 
-use kvs::admin::AdminConfig;
 use kvs::app::App;
-use kvs::guest::{DEFAULT_GUEST, GuestConfig};
-use kvs::http::HttpConfig;
-use kvs::server::{Listeners, ServerConfig};
+use kvs::front::admin::AdminConfig;
+use kvs::front::http::HttpConfig;
+use kvs::front::tcp::TcpConfig;
+use kvs::logic::CallPath;
+use kvs::runtime::GuestConfig;
+use kvs::server::{Listeners, Server, Settings};
 use kvs::store::Limits;
-use kvs::tcp::TcpConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -47,7 +48,7 @@ pub struct TestServer {
     pub admin: SocketAddr,
     pub app: App,
     shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 /// What a test may change about the server.
@@ -59,6 +60,7 @@ pub struct Options {
     pub guest_path: Option<std::path::PathBuf>,
     pub admin_token: Option<String>,
     pub guest: GuestConfig,
+    pub call_path: CallPath,
     pub http: HttpConfig,
 }
 
@@ -67,20 +69,12 @@ impl TestServer {
         Self::start_with(Options::default()).await
     }
 
+    /// Starts the same [`Server`] the binary runs, with these settings.
     pub async fn start_with(options: Options) -> Self {
-        let guest = match &options.guest_path {
-            Some(path) => std::fs::read(path).unwrap(),
-            None => DEFAULT_GUEST.to_vec(),
-        };
-        let app = App::new(options.limits, options.guest, &guest, "test").expect("the guest loads");
-        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let http = http_listener.local_addr().unwrap();
-        let tcp = tcp_listener.local_addr().unwrap();
-        let admin = admin_listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let config = ServerConfig {
+        let settings = Settings {
+            limits: options.limits,
+            guest: options.guest,
+            call_path: options.call_path,
             http: options.http,
             tcp: options.tcp,
             admin: AdminConfig {
@@ -88,16 +82,23 @@ impl TestServer {
             },
             guest_path: options.guest_path.clone(),
             shutdown_timeout: Duration::from_secs(5),
-            ..ServerConfig::default()
+            ..Settings::default()
         };
-        let task = tokio::spawn(kvs::server::run(
-            app.clone(),
+        let server = Server::new(settings).await.expect("the server starts");
+        let app = server.app().clone();
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http = http_listener.local_addr().unwrap();
+        let tcp = tcp_listener.local_addr().unwrap();
+        let admin = admin_listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(server.run(
             Listeners {
                 http: http_listener,
                 tcp: tcp_listener,
                 admin: admin_listener,
             },
-            config,
             shutdown.clone(),
         ));
         Self {
@@ -136,7 +137,7 @@ impl TestServer {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            task.await.unwrap();
+            task.await.unwrap().expect("the server stops cleanly");
         }
     }
 }

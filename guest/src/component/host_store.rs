@@ -1,39 +1,29 @@
 //! The default build's backend: the host's store through the
-//! `kvs:store/store` imports, and the TCP protocol export.
+//! `kvs:store/store` imports.
+//!
+//! This is also where the `faulty` test flavor injects its faults (see
+//! [`crate::flavor`]): at the edge, around each store call naming a key, so
+//! the routing and protocol code carry no test hooks. In every other build
+//! the hooks compile to nothing.
 
-use super::Component;
-use super::bindings::exports::kvs::store::command::{self, After};
 use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
-use crate::protocol;
+use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{Entry, KeyPage, Limits, Storage, StoreError};
-
-impl command::Guest for Component {
-    fn handle_line(line: Vec<u8>) -> command::Reply {
-        crate::flavor::trap_if_broken();
-        let reply = protocol::handle_line(&HostStore, &line);
-        command::Reply {
-            line: reply.line,
-            after: if reply.close {
-                After::Close
-            } else {
-                After::KeepOpen
-            },
-        }
-    }
-}
 
 /// The host's store, reached through the `kvs:store/store` imports.
 pub struct HostStore;
 
 impl Storage for HostStore {
     fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        misbehave_for(key);
         host::get(key).map(entry).map_err(error)
     }
 
     fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+        misbehave_for(key);
         let created = host::create(key, content_type, value).map_err(error);
-        crate::flavor::misbehave_after_write(key);
+        misbehave_after_write(key);
         created
     }
 
@@ -44,14 +34,16 @@ impl Storage for HostStore {
         value: &[u8],
         if_version: Option<u64>,
     ) -> Result<u64, StoreError> {
+        misbehave_for(key);
         let updated = host::update(key, content_type, value, if_version).map_err(error);
-        crate::flavor::misbehave_after_write(key);
+        misbehave_after_write(key);
         updated
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
+        misbehave_for(key);
         let deleted = host::delete(key, if_version).map(entry).map_err(error);
-        crate::flavor::misbehave_after_write(key);
+        misbehave_after_write(key);
         deleted
     }
 

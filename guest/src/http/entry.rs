@@ -1,8 +1,7 @@
 //! `/kvs/{key}`: one handler per method, each a single atomic store call.
 
 use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
-use super::router::PREFIX;
-use super::{BodyError, BodyReader, DEFAULT_CONTENT_TYPE, Request, Response};
+use super::{BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
 use crate::envelope::{Code, ErrorReply};
 use crate::storage::{Entry, Storage, StoreError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};

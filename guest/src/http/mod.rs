@@ -17,6 +17,9 @@ use crate::envelope::{Code, ErrorReply};
 
 pub use router::handle;
 
+/// The collection every key lives under.
+pub const PREFIX: &str = "/kvs";
+
 /// Serves a request whose body the caller has already read: the host's
 /// one-call `rest` export, and the host's native ceiling.
 pub fn handle_read(
@@ -194,6 +197,10 @@ impl Response {
             Code::MethodNotAllowed => 405,
             Code::Unavailable => 503,
             Code::Unknown => 500,
+            Code::Unauthorized => 401,
+            Code::Timeout => 408,
+            Code::GuestRejected => 422,
+            Code::NotImplemented => 501,
             Code::MissingParameter | Code::ArgumentException | Code::InvalidUrl | Code::Stop => 400,
         };
         Self::new(status).body("application/json", reply.to_json().into_bytes())

@@ -1,11 +1,8 @@
 //! Dispatch: which handler serves a method and path.
 
-use super::{BodyReader, Method, Request, Response, entry, listing};
+use super::{BodyReader, Method, PREFIX, Request, Response, entry, listing};
 use crate::envelope::{Code, ErrorReply};
 use crate::storage::Storage;
-
-/// The collection every key lives under.
-pub const PREFIX: &str = "/kvs";
 
 const ENTRY_METHODS: &str = "GET, HEAD, POST, PUT, DELETE";
 const COLLECTION_METHODS: &str = "GET, HEAD";
@@ -23,16 +20,13 @@ pub fn handle(store: &impl Storage, request: &Request, body: impl BodyReader) ->
         },
         Route::Entry(raw_key) => match decode_key(raw_key) {
             Err(reply) => Response::error(reply),
-            Ok(key) => {
-                crate::flavor::misbehave_for(&key);
-                match &request.method {
-                    Method::Get | Method::Head => entry::get(store, &key),
-                    Method::Post => entry::create(store, &key, request, body),
-                    Method::Put => entry::update(store, &key, request, body),
-                    Method::Delete => entry::delete(store, &key, request),
-                    Method::Other(_) => not_allowed(ENTRY_METHODS),
-                }
-            }
+            Ok(key) => match &request.method {
+                Method::Get | Method::Head => entry::get(store, &key),
+                Method::Post => entry::create(store, &key, request, body),
+                Method::Put => entry::update(store, &key, request, body),
+                Method::Delete => entry::delete(store, &key, request),
+                Method::Other(_) => not_allowed(ENTRY_METHODS),
+            },
         },
         Route::Unknown => Response::error(ErrorReply::new(
             Code::InvalidUrl,

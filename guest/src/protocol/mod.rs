@@ -1,7 +1,10 @@
 //! The TCP line protocol: one request line in, exactly one reply line out.
 //!
-//! - [`parse`]: the grammar, `cmd=get | key=1`.
-//! - [`commands`]: each command applied to the store.
+//! A line goes through four steps, each in its own module:
+//! - [`fields`]: the grammar, `cmd=get | key=1`, split into named fields.
+//! - [`command`]: the fields checked into a typed [`Command`].
+//! - [`apply`]: the command run against the store, giving an [`Outcome`].
+//! - [`reply`]: the outcome encoded as one line of JSON.
 //!
 //! Replies are JSON objects on one line. Successes carry `"ok":true`; errors
 //! are the Go server's envelope (`{"error":..,"errorcode":N,"errors":{}}`),
@@ -9,27 +12,24 @@
 //! newlines or binary bytes cannot break the framing: JSON escapes newlines,
 //! and bytes that are not UTF-8 travel as base64 in `body64`.
 
-pub mod commands;
-pub mod parse;
+pub mod apply;
+pub mod command;
+pub mod fields;
+pub mod reply;
+
+pub use apply::{Outcome, apply};
+pub use command::Command;
+pub use kvs_model::LineReply;
 
 use crate::storage::Storage;
 
-/// The reply to one line, and whether the connection should close after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// One line of JSON, without the newline.
-    pub line: String,
-    pub close: bool,
-}
-
 /// Handles one request line; never panics, whatever the bytes.
-pub fn handle_line(store: &impl Storage, line: &[u8]) -> Reply {
-    let outcome = parse::parse_line(line).and_then(|fields| commands::execute(store, fields));
+pub fn handle_line(store: &impl Storage, line: &[u8]) -> LineReply {
+    let outcome = fields::parse_line(line)
+        .and_then(Command::from_fields)
+        .and_then(|command| apply(store, command));
     match outcome {
-        Ok(reply) => reply,
-        Err(error) => Reply {
-            line: error.to_json(),
-            close: false,
-        },
+        Ok(outcome) => reply::encode(outcome),
+        Err(error) => reply::error(error),
     }
 }

@@ -2,7 +2,7 @@
 //! listener in the OpenMetrics text format (which Prometheus scrapes), with
 //! its content type.
 
-use crate::snapshot::HealthState;
+use crate::ops::snapshot::HealthState;
 use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -1,4 +1,5 @@
-//! The request grammar of the TCP line protocol.
+//! The request grammar of the TCP line protocol: a line split into its
+//! named fields, before anything checks what they mean.
 //!
 //! ```text
 //! line   = field *( "|" field )

@@ -7,7 +7,7 @@
 //! the running guest still serving. A rejected version is not retried until
 //! the file changes again.
 
-use crate::reload::Reloader;
+use crate::ops::reload::Reloader;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

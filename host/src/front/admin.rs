@@ -12,8 +12,8 @@
 //! non-loopback address without a token is refused at start-up. Every admin
 //! action is logged with the peer's address.
 
-use crate::envelope::{self, error_json};
-use crate::reload::Reloader;
+use crate::front::listener::accept_loop;
+use crate::ops::reload::Reloader;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -21,6 +21,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use kvs_model::{Code, error_json};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,27 +51,35 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
-    loop {
-        let Some((socket, peer)) = crate::server::accept(&listener, &shutdown, "admin").await
-        else {
-            return;
-        };
-        let reloader = Arc::clone(&reloader);
-        let config = Arc::clone(&config);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let reloader = Arc::clone(&reloader);
-                let config = Arc::clone(&config);
-                async move { Ok::<_, Infallible>(handle(&reloader, &config, peer, request).await) }
+    // No cap of its own: it serves operators and scrapers, on loopback or
+    // behind a token, not the public.
+    accept_loop(
+        listener,
+        "admin",
+        usize::MAX,
+        &shutdown,
+        |socket, peer, _slot| {
+            let reloader = Arc::clone(&reloader);
+            let config = Arc::clone(&config);
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let reloader = Arc::clone(&reloader);
+                    let config = Arc::clone(&config);
+                    async move {
+                        Ok::<_, Infallible>(handle(&reloader, &config, peer, request).await)
+                    }
+                });
+                if let Err(error) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await
+                {
+                    tracing::debug!(%peer, %error, "admin connection ended with an error");
+                }
             });
-            if let Err(error) = http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
-                .await
-            {
-                tracing::debug!(%peer, %error, "admin connection ended with an error");
-            }
-        });
-    }
+        },
+        |_, _| {},
+    )
+    .await;
 }
 
 async fn handle(
@@ -90,7 +99,7 @@ async fn handle(
             tracing::warn!(%peer, %action, "admin request refused: missing or wrong token");
             return error(
                 StatusCode::UNAUTHORIZED,
-                envelope::UNAUTHORIZED,
+                Code::Unauthorized,
                 "Error unauthorized: send Authorization: Bearer <admin token>",
             );
         }
@@ -102,7 +111,7 @@ async fn handle(
         (&Method::GET, "/metrics") => {
             return Response::builder()
                 .status(StatusCode::OK)
-                .header("content-type", crate::metrics::CONTENT_TYPE)
+                .header("content-type", crate::ops::metrics::CONTENT_TYPE)
                 .body(Full::new(Bytes::from(reloader.metrics())))
                 .expect("a text response is valid");
         }
@@ -121,7 +130,7 @@ async fn handle(
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
-                envelope::INVALID_URL,
+                Code::InvalidUrl,
                 "Error invalid URL: try /status, /metrics, /reload or /rollback",
             );
         }
@@ -130,7 +139,7 @@ async fn handle(
         Ok(outcome) => json(StatusCode::OK, &outcome.to_json()),
         Err(reason) => error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            envelope::GUEST_REJECTED,
+            Code::GuestRejected,
             &format!("Error guest rejected, the running guest keeps serving: {reason:#}"),
         ),
     }
@@ -143,7 +152,7 @@ async fn read_upload(request: Request<Incoming>) -> Result<Option<Bytes>, Respon
     let too_large = |reason: &dyn std::fmt::Display| {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            envelope::TOO_LARGE,
+            Code::TooLarge,
             &format!("Error reading the component (at most {MAX_UPLOAD_BYTES} bytes): {reason}"),
         )
     };
@@ -166,7 +175,7 @@ async fn read_upload(request: Request<Incoming>) -> Result<Option<Bytes>, Respon
         (true, false) => Ok(None),
         (true, true) => Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            envelope::GUEST_REJECTED,
+            Code::GuestRejected,
             "Error guest rejected, the running guest keeps serving: the uploaded component is \
              empty",
         )),
@@ -178,7 +187,7 @@ async fn read_upload(request: Request<Incoming>) -> Result<Option<Bytes>, Respon
 fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut response = error(
         StatusCode::METHOD_NOT_ALLOWED,
-        envelope::METHOD_NOT_ALLOWED,
+        Code::MethodNotAllowed,
         &format!("Error method not allowed: use {allow}"),
     );
     response.headers_mut().insert(
@@ -192,7 +201,7 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> 
     respond(status, value.to_string())
 }
 
-fn error(status: StatusCode, code: u16, message: &str) -> Response<Full<Bytes>> {
+fn error(status: StatusCode, code: Code, message: &str) -> Response<Full<Bytes>> {
     respond(status, error_json(code, message))
 }
 

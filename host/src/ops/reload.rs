@@ -8,7 +8,7 @@
 //! interleave. Calls already running finish on the guest they started on.
 
 use crate::app::{App, Loaded};
-use crate::guest::runtime::digest;
+use crate::runtime::engine::digest;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;

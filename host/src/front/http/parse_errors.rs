@@ -8,7 +8,7 @@
 //! writes one of those bodiless answers, writes it with the envelope instead.
 //! Everything else passes through untouched.
 
-use crate::envelope;
+use kvs_model::{Code, error_json};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -119,20 +119,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for EnvelopedErrors<S> {
 /// with one of its statuses, an empty body, and no content type (every
 /// answer kvs itself gives has one).
 fn with_envelope(head: &[u8]) -> Option<Vec<u8>> {
-    const ANSWERS: [(&str, u16, &str); 3] = [
+    const ANSWERS: [(&str, Code, &str); 3] = [
         (
             "HTTP/1.1 400 ",
-            envelope::BAD_REQUEST,
+            Code::ArgumentException,
             "Error bad request: the request is not valid HTTP/1.1",
         ),
         (
             "HTTP/1.1 414 ",
-            envelope::TOO_LARGE,
+            Code::TooLarge,
             "Error too large: the request target (path and query) is over the server's limit",
         ),
         (
             "HTTP/1.1 431 ",
-            envelope::TOO_LARGE,
+            Code::TooLarge,
             "Error too large: the request's headers are over the server's limit",
         ),
     ];
@@ -158,7 +158,7 @@ fn with_envelope(head: &[u8]) -> Option<Vec<u8>> {
     {
         return None;
     }
-    let body = envelope::error_json(*code, message);
+    let body = error_json(*code, message);
     let mut out = String::with_capacity(head.len() + body.len() + 48);
     out.push_str(&head_only[..at]);
     out.push_str("\r\ncontent-type: application/json\r\ncontent-length: ");

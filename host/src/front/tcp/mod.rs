@@ -1,5 +1,5 @@
-//! The TCP front end: frames request lines, hands each to the current guest,
-//! and writes the replies back in request order.
+//! The TCP front end: frames request lines, hands each to
+//! [`crate::logic`], and writes the replies back in request order.
 //!
 //! - [`framing`]: bytes to lines, with the line-length limit.
 //! - this module: accepting, limits, and the per-connection loop.
@@ -17,15 +17,15 @@ pub mod framing;
 /// Numbers connections so the log lines of one connection can be told apart.
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-use crate::app::{App, CallPath};
-use crate::envelope::{self, error_json};
+use crate::app::App;
+use crate::front::listener::accept_loop;
+use crate::logic::{self, LineReply};
 use framing::{Frame, LineReader};
-use std::sync::Arc;
+use kvs_model::{Code, error_json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -66,41 +66,41 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let connections = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-    loop {
-        let Some((socket, peer)) = crate::server::accept(&listener, &shutdown, "TCP").await else {
-            break;
-        };
-        let _ = socket.set_nodelay(true);
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!(%peer, limit = config.max_connections, "TCP connection refused: too many connections");
-            app.metrics().tcp_refused();
-            connections.spawn(refuse(socket, config.max_connections));
-            continue;
-        };
-        let app = app.clone();
-        let shutdown = shutdown.clone();
-        let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("tcp", connection_id = id, %peer);
-        connections.spawn(
-            async move {
-                tracing::debug!("TCP connection opened");
-                if let Err(error) = serve_connection(app, socket, config, shutdown).await {
-                    tracing::debug!(%error, "TCP connection ended with an error");
+    let limit = config.max_connections;
+    accept_loop(
+        listener,
+        "TCP",
+        limit,
+        &shutdown,
+        |socket, peer, slot| {
+            let app = app.clone();
+            let shutdown = shutdown.clone();
+            let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+            let span = tracing::info_span!("tcp", connection_id = id, %peer);
+            connections.spawn(
+                async move {
+                    tracing::debug!("TCP connection opened");
+                    if let Err(error) = serve_connection(app, socket, config, shutdown).await {
+                        tracing::debug!(%error, "TCP connection ended with an error");
+                    }
+                    drop(slot);
                 }
-                drop(slot);
-            }
-            .instrument(span),
-        );
-    }
-    drop(listener);
+                .instrument(span),
+            );
+        },
+        |socket, _| {
+            app.metrics().tcp_refused();
+            connections.spawn(refuse(socket, limit));
+        },
+    )
+    .await;
     connections.close();
     connections.wait().await;
 }
 
 async fn refuse(mut socket: TcpStream, limit: usize) {
     let line = error_json(
-        envelope::UNAVAILABLE,
+        Code::Unavailable,
         &format!("Error too many connections: the server allows {limit}; try again later"),
     );
     let _ = socket.write_all(format!("{line}\n").as_bytes()).await;
@@ -155,7 +155,7 @@ async fn serve_connection(
                     idle.as_mut().reset(idle_until.into());
                     continue;
                 }
-                queue_reply(&mut out, error_json(envelope::UNAVAILABLE, "Error idle timeout: closing the connection"));
+                queue_reply(&mut out, error_json(Code::Unavailable, "Error idle timeout: closing the connection"));
                 closing = true;
             }
             frame = lines.next_frame(), if reading => {
@@ -167,9 +167,9 @@ async fn serve_connection(
                 // Answer every request already received before writing, so a
                 // pipelined batch goes out in one write.
                 loop {
-                    let (reply, close) = answer(&app, &config, frame).await;
-                    queue_reply(&mut out, reply);
-                    if close {
+                    let reply = answer(&app, &config, frame).await;
+                    queue_reply(&mut out, reply.line);
+                    if reply.close {
                         closing = true;
                         break;
                     }
@@ -193,48 +193,44 @@ fn queue_reply(out: &mut Vec<u8>, reply: String) {
 }
 
 /// The reply to one frame, and whether to close the connection after it.
-async fn answer(app: &App, config: &TcpConfig, frame: Frame) -> (String, bool) {
+async fn answer(app: &App, config: &TcpConfig, frame: Frame) -> LineReply {
     match frame {
-        Frame::TooLong => (
-            error_json(
-                envelope::TOO_LARGE,
+        Frame::TooLong => LineReply {
+            line: error_json(
+                Code::TooLarge,
                 &format!(
                     "Error line too long: the limit is {} bytes",
                     config.max_line_bytes
                 ),
             ),
-            false,
-        ),
+            close: false,
+        },
         Frame::Line(request) => execute(app, &request).await,
     }
 }
 
 /// Runs one request through the guest; a failing guest costs this request an
 /// error reply, not the connection. Each command is logged at `debug`.
-async fn execute(app: &App, request: &[u8]) -> (String, bool) {
+async fn execute(app: &App, request: &[u8]) -> LineReply {
     app.metrics().tcp_command();
     let started = Instant::now();
-    let reply = match app.call_path() {
-        CallPath::Native => Ok(crate::native::handle_line(app.store(), request)),
-        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(request).await,
-    };
-    let reply = match reply {
+    let reply = match logic::serve_line(app, request).await {
         Ok(reply) => reply,
         Err(failed) => {
             tracing::error!(error = %failed, "guest failed on a TCP command");
             app.metrics().guest_failure("tcp");
-            (
-                error_json(envelope::UNKNOWN, &failed.client_message("command handler")),
-                false,
-            )
+            LineReply {
+                line: error_json(Code::Unknown, &failed.client_message("command handler")),
+                close: false,
+            }
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             command = command_name(request),
-            outcome = outcome(&reply.0),
+            outcome = outcome(&reply.line),
             bytes_in = request.len(),
-            bytes_out = reply.0.len(),
+            bytes_out = reply.line.len(),
             micros = started.elapsed().as_micros() as u64,
             "command"
         );

@@ -8,6 +8,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "kvs:store/service",
     exports: { default: async },
+    // The store imports speak the shared model's error; the one conversion
+    // to the WIT variant is `convert_error` in `state.rs`.
+    imports: { "kvs:store/store": trappable },
+    trappable_error_type: { "kvs:store/types.error" => kvs_model::StoreError },
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,

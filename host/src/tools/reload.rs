@@ -69,7 +69,7 @@ pub async fn run(args: &ReloadArgs) -> anyhow::Result<()> {
         request = request.header("authorization", format!("Bearer {token}"));
     }
     if body.is_some() {
-        request = request.header("content-type", crate::admin::COMPONENT_TYPE);
+        request = request.header("content-type", crate::front::admin::COMPONENT_TYPE);
     }
     let body = Full::new(body.unwrap_or_default());
     let response = sender.send_request(request.body(body)?).await?;

@@ -264,11 +264,28 @@ impl WasiHttpHooks for DenyOutgoingHttp {
     }
 }
 
-impl types::Host for CallState {}
+impl types::Host for CallState {
+    /// The one place a store error becomes the WIT variant. A backend that
+    /// failed has no variant in the contract: the call traps, and its writes
+    /// are reverted like any failed call's.
+    fn convert_error(&mut self, error: StoreError) -> wasmtime::Result<types::Error> {
+        Ok(match error {
+            StoreError::NotFound => types::Error::NotFound,
+            StoreError::AlreadyExists => types::Error::AlreadyExists,
+            StoreError::VersionMismatch { current } => types::Error::VersionMismatch(current),
+            StoreError::TooLarge { limit } => types::Error::TooLarge(limit),
+            StoreError::StoreFull => types::Error::StoreFull,
+            StoreError::InvalidKey(reason) => types::Error::InvalidKey(reason),
+            StoreError::Unavailable(reason) => {
+                return Err(wasmtime::format_err!("the store is unavailable: {reason}"));
+            }
+        })
+    }
+}
 
 impl store::Host for CallState {
-    fn get(&mut self, key: String) -> Result<types::Entry, types::Error> {
-        self.kv.get(&key).map(entry).map_err(error)
+    fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
+        self.kv.get(&key).map(entry)
     }
 
     fn create(
@@ -276,12 +293,9 @@ impl store::Host for CallState {
         key: String,
         content_type: String,
         value: Vec<u8>,
-    ) -> Result<u64, types::Error> {
+    ) -> Result<u64, StoreError> {
         let journaled = self.journal.as_ref().map(|_| key.clone());
-        let version = self
-            .kv
-            .create(key, content_type, Bytes::from(value))
-            .map_err(error)?;
+        let version = self.kv.create(key, content_type, Bytes::from(value))?;
         if let Some(key) = journaled {
             self.record(|| Write::Created { key, version });
         }
@@ -294,11 +308,10 @@ impl store::Host for CallState {
         content_type: String,
         value: Vec<u8>,
         if_version: Option<u64>,
-    ) -> Result<u64, types::Error> {
-        let (version, previous) = self
-            .kv
-            .replace(&key, content_type, Bytes::from(value), if_version)
-            .map_err(error)?;
+    ) -> Result<u64, StoreError> {
+        let (version, previous) =
+            self.kv
+                .replace(&key, content_type, Bytes::from(value), if_version)?;
         self.record(|| Write::Updated {
             key,
             version,
@@ -307,12 +320,8 @@ impl store::Host for CallState {
         Ok(version)
     }
 
-    fn delete(
-        &mut self,
-        key: String,
-        if_version: Option<u64>,
-    ) -> Result<types::Entry, types::Error> {
-        let removed = self.kv.delete(&key, if_version).map_err(error)?;
+    fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
+        let removed = self.kv.delete(&key, if_version)?;
         if self.journal.is_none() {
             return Ok(entry(removed));
         }
@@ -329,7 +338,7 @@ impl store::Host for CallState {
         prefix: String,
         cursor: Option<String>,
         limit: u32,
-    ) -> Result<types::KeyPage, types::Error> {
+    ) -> Result<types::KeyPage, StoreError> {
         let page = self.kv.list(&prefix, cursor.as_deref(), limit as usize);
         Ok(types::KeyPage {
             keys: page.keys,
@@ -337,31 +346,21 @@ impl store::Host for CallState {
         })
     }
 
-    fn limits(&mut self) -> types::StoreLimits {
-        let limits = self.kv.limits();
-        types::StoreLimits {
-            max_key_bytes: u32::try_from(limits.max_key_bytes).unwrap_or(u32::MAX),
-            max_value_bytes: limits.max_value_bytes as u64,
-            max_page_size: u32::try_from(limits.max_page_size).unwrap_or(u32::MAX),
-        }
+    fn limits(&mut self) -> wasmtime::Result<types::StoreLimits> {
+        let limits = self.kv.limits().advertised();
+        Ok(types::StoreLimits {
+            max_key_bytes: limits.max_key_bytes,
+            max_value_bytes: limits.max_value_bytes,
+            max_page_size: limits.max_page_size,
+        })
     }
 }
 
 fn entry(entry: kv::Entry) -> types::Entry {
+    let entry = kvs_model::Entry::from(entry);
     types::Entry {
-        content_type: entry.content_type.to_string(),
-        value: entry.value.into(),
+        content_type: entry.content_type,
+        value: entry.value,
         version: entry.version,
-    }
-}
-
-fn error(error: StoreError) -> types::Error {
-    match error {
-        StoreError::NotFound => types::Error::NotFound,
-        StoreError::AlreadyExists => types::Error::AlreadyExists,
-        StoreError::VersionMismatch { current } => types::Error::VersionMismatch(current),
-        StoreError::TooLarge { limit } => types::Error::TooLarge(limit as u64),
-        StoreError::StoreFull => types::Error::StoreFull,
-        StoreError::InvalidKey(reason) => types::Error::InvalidKey(reason.into()),
     }
 }

@@ -1,8 +1,4 @@
-//! The one `Engine` of the process, and guests loaded into it.
-//!
-//! [`Runtime::load`] compiles a component, links it against the host's world
-//! and pre-instantiates it, all before any request can reach it; a component
-//! that does not fit the world is refused there with a clear error.
+//! A loaded guest and the calls into it.
 //!
 //! Calls on the fast paths (the `rest` and `command` exports) run on warm
 //! instances from the guest's [`Pool`], each in its own `wasmtime::Store`
@@ -16,184 +12,13 @@ use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
+use kvs_model::LineReply;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
-};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::add_only_http_to_linker_async;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
-
-/// How guests are run.
-#[derive(Debug, Clone, Copy)]
-pub struct GuestConfig {
-    /// Guest calls that may run at once (pooling allocator slots).
-    pub max_instances: u32,
-    /// Linear memory one guest instance may grow to, in bytes.
-    pub max_memory_bytes: usize,
-    /// Wall-clock time one guest call may take; a call still running then
-    /// traps at its next epoch tick.
-    pub timeout: Duration,
-    /// How requests reach the logic.
-    pub call_path: CallPath,
-    /// Make compiled guest code visible to `perf`.
-    pub profiler: GuestProfiler,
-    /// An instance whose linear memory grew past this (it served a large
-    /// value) is dropped after its call instead of kept warm.
-    pub max_retained_memory_bytes: usize,
-}
-
-/// Whether compiled guest code is described for an outside profiler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum GuestProfiler {
-    /// Nothing: `perf` shows guest code as anonymous addresses.
-    #[default]
-    None,
-    /// `/tmp/perf-<pid>.map`, which `perf report` reads for guest function names.
-    Perfmap,
-}
-
-/// How requests reach the REST and command logic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum CallPath {
-    /// The guest's `rest` and `command` exports, one call per request on a
-    /// warm instance; the host reads the HTTP body first.
-    #[default]
-    Rest,
-    /// HTTP through the guest's `wasi:http/incoming-handler` on a fresh
-    /// instance per request, as stock `wasmtime serve` runs it (the body is
-    /// streamed, and the guest timeout covers its transfer); TCP as `rest`.
-    WasiHttp,
-    /// No WebAssembly: the guest crate compiled into the host. For
-    /// benchmarks only, as the ceiling kvs is measured against.
-    Native,
-}
-
-impl Default for GuestConfig {
-    fn default() -> Self {
-        Self {
-            max_instances: 256,
-            max_memory_bytes: 128 << 20,
-            timeout: Duration::from_secs(10),
-            call_path: CallPath::Rest,
-            profiler: GuestProfiler::None,
-            max_retained_memory_bytes: 32 << 20,
-        }
-    }
-}
-
-/// How often the engine's epoch advances: the granularity of the timeout,
-/// and the longest a guest call runs before it lets other tasks have its
-/// runtime thread.
-const EPOCH_TICK: Duration = Duration::from_millis(1);
-
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is gone.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("kvs-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawning the epoch thread");
-}
-
-/// The engine, the linker with every host import, and the shared store.
-pub struct Runtime {
-    engine: Engine,
-    linker: Linker<CallState>,
-    kv: kv::Store,
-    /// Wall-clock time one guest call may take.
-    timeout: Duration,
-    /// Warm instances each guest keeps for reuse.
-    max_idle: usize,
-    /// Linear memory past which an instance is dropped after its call.
-    max_retained_memory: usize,
-}
-
-impl Runtime {
-    pub fn new(config: GuestConfig, kv: kv::Store) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .max_memory_size(config.max_memory_bytes);
-        let mut engine_config = Config::new();
-        engine_config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true)
-            .profiler(match config.profiler {
-                GuestProfiler::None => wasmtime::ProfilingStrategy::None,
-                GuestProfiler::Perfmap => wasmtime::ProfilingStrategy::PerfMap,
-            });
-        let engine = Engine::new(&engine_config).map_err(anyhow::Error::from)?;
-        start_epoch_ticker(&engine);
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        super::bindings::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
-        super::bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
-        Ok(Self {
-            engine,
-            linker,
-            kv,
-            timeout: config.timeout,
-            // Leave most slots for calls that instantiate afresh, and for the
-            // next guest while this one drains.
-            max_idle: (config.max_instances as usize / 4).max(1),
-            max_retained_memory: config.max_retained_memory_bytes,
-        })
-    }
-
-    /// Compiles and links a component. Fails, with the reason, if the bytes
-    /// are not a component, if it imports something the host does not
-    /// provide, or if it lacks an export of the `kvs:store/service` world.
-    ///
-    /// Compiling takes milliseconds to a second of CPU: call it off the
-    /// request path (see [`crate::reload`]).
-    pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(anyhow::Error::from)
-            .context("cannot compile the guest: it is not a valid WebAssembly component, or it does not fit --guest-memory")?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .context("the guest imports something the kvs host does not provide")?;
-        let pre = ServicePre::new(pre)
-            .map_err(anyhow::Error::from)
-            .context("the guest does not export the kvs:store/service world")?;
-        Ok(Guest {
-            pre,
-            pool: Pool::new(self.max_idle, self.max_retained_memory),
-            max_idle: self.max_idle,
-            kv: self.kv.clone(),
-            timeout: self.timeout,
-            digest: digest(bytes),
-            source: source.to_string(),
-            loaded_at: std::time::SystemTime::now(),
-        })
-    }
-}
-
-/// `sha256:<hex>` of a component's bytes.
-pub fn digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
 
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
 pub struct Guest {
@@ -209,6 +34,27 @@ pub struct Guest {
 }
 
 impl Guest {
+    pub(super) fn new(
+        pre: ServicePre<CallState>,
+        pool: Pool,
+        max_idle: usize,
+        kv: kv::Store,
+        timeout: Duration,
+        digest: String,
+        source: &str,
+    ) -> Self {
+        Self {
+            pre,
+            pool,
+            max_idle,
+            kv,
+            timeout,
+            digest,
+            source: source.to_string(),
+            loaded_at: std::time::SystemTime::now(),
+        }
+    }
+
     /// The SHA-256 of the component's bytes, `sha256:<hex>`.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -245,7 +91,7 @@ impl Guest {
     /// serve: a guest that traps or answers nonsense is refused here, while
     /// the running guest keeps serving. Both calls only read the store.
     pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
-        let (reply, close) = self
+        let LineReply { line: reply, close } = self
             .handle_line(b"cmd=help")
             .await
             .context("the self-check command `cmd=help` failed")?;
@@ -396,7 +242,7 @@ impl Guest {
 
     /// Runs one TCP command line through the guest's `command` export. A
     /// call that fails has its writes reverted.
-    pub async fn handle_line(&self, line: &[u8]) -> Result<(String, bool), CallFailed> {
+    pub async fn handle_line(&self, line: &[u8]) -> Result<LineReply, CallFailed> {
         let mut warm = self.warm_instance().await?;
         let called = warm
             .service
@@ -404,7 +250,10 @@ impl Guest {
             .call_handle_line(&mut warm.store, line)
             .await;
         let reply = self.finish(warm, called)?;
-        Ok((reply.line, reply.after == After::Close))
+        Ok(LineReply {
+            line: reply.line,
+            close: reply.after == After::Close,
+        })
     }
 }
 

@@ -1,0 +1,197 @@
+//! The commands of the line protocol as types: each request is parsed and
+//! checked into a [`Command`] before anything touches the store, so what a
+//! command needs is in its variant and [`super::apply`] cannot meet a
+//! request with a missing key. A second wire protocol parses into the same
+//! commands and shares the same apply and limits.
+
+use super::fields::{Fields, argument};
+use crate::envelope::ErrorReply;
+use crate::paging::{PageError, PageRequest};
+
+/// The type of values sent with `body=` and no `type=`.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+/// The type of values sent with `body64=` and no `type=`.
+pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// What `cmd=help` answers: one entry per command.
+pub const HELP: &[&str] = &[
+    "cmd=get | key=K",
+    "cmd=create | key=K | [type=T |] body=TEXT (rest of line) or body64=BASE64",
+    "cmd=update | key=K | [type=T |] [version=N |] body=TEXT or body64=BASE64",
+    "cmd=delete | key=K [| version=N]",
+    "cmd=keys [| prefix=P] [| limit=N] [| cursor=C]   (alias: getall)",
+    "cmd=help",
+    "cmd=stop   (closes this connection)",
+    "key64=BASE64 names any key exactly (one with |, a line break or outer spaces)",
+    "body= stores text/plain; charset=utf-8 and body64= application/octet-stream unless type= says",
+    "replies carry body (text) or body64 when the value is not UTF-8 or base64 is shorter",
+];
+
+/// One request, checked: keys are present and not empty, versions are
+/// numbers, values have their content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Get {
+        key: String,
+    },
+    /// Never overwrites.
+    Create {
+        key: String,
+        value: Value,
+    },
+    /// Never creates; with `if_version`, only over that version.
+    Update {
+        key: String,
+        value: Value,
+        if_version: Option<u64>,
+    },
+    /// With `if_version`, only that version.
+    Delete {
+        key: String,
+        if_version: Option<u64>,
+    },
+    Keys(PageRequest),
+    Help,
+    /// Closes the connection after its reply.
+    Stop,
+}
+
+/// A value to write, with its content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Command {
+    /// The command a line's fields name, or the reason they name none.
+    pub fn from_fields(mut fields: Fields) -> Result<Self, ErrorReply> {
+        let cmd = fields
+            .cmd
+            .take()
+            .ok_or_else(|| argument("missing cmd; try cmd=help"))?;
+        Ok(match cmd.as_str() {
+            "get" => Self::Get {
+                key: key(&mut fields)?,
+            },
+            "create" => Self::Create {
+                value: value(&mut fields)?,
+                key: key(&mut fields)?,
+            },
+            "update" => Self::Update {
+                value: value(&mut fields)?,
+                key: key(&mut fields)?,
+                if_version: version(&fields)?,
+            },
+            "delete" => Self::Delete {
+                key: key(&mut fields)?,
+                if_version: version(&fields)?,
+            },
+            "keys" | "getall" => Self::Keys(page(fields)?),
+            "help" => Self::Help,
+            "stop" => Self::Stop,
+            other => return Err(argument(format!("unknown command {other:?}; try cmd=help"))),
+        })
+    }
+}
+
+fn key(fields: &mut Fields) -> Result<String, ErrorReply> {
+    match fields.key.take() {
+        Some(key) if !key.is_empty() => Ok(key),
+        _ => Err(argument("missing key")),
+    }
+}
+
+fn value(fields: &mut Fields) -> Result<Value, ErrorReply> {
+    let bytes = fields
+        .body
+        .take()
+        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?;
+    let content_type = match fields.content_type.take() {
+        Some(content_type) if !content_type.is_empty() => content_type,
+        _ if fields.body_is_base64 => BINARY_CONTENT_TYPE.to_string(),
+        _ => TEXT_CONTENT_TYPE.to_string(),
+    };
+    Ok(Value {
+        content_type,
+        bytes,
+    })
+}
+
+fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
+    fields
+        .version
+        .as_deref()
+        .map(|raw| {
+            raw.parse()
+                .map_err(|_| argument(format!("bad version {raw:?}: expected a number")))
+        })
+        .transpose()
+}
+
+fn page(fields: Fields) -> Result<PageRequest, ErrorReply> {
+    let mut page = PageRequest {
+        prefix: fields.prefix.unwrap_or_default(),
+        ..PageRequest::default()
+    };
+    if let Some(raw) = fields.limit.as_deref() {
+        page.set_limit(raw).map_err(|_: PageError| {
+            argument(format!("bad limit {raw:?}: expected a positive integer"))
+        })?;
+    }
+    if let Some(raw) = fields.cursor.as_deref() {
+        page.set_cursor(raw).map_err(|_: PageError| {
+            argument("bad cursor: pass back the next_cursor of a previous reply")
+        })?;
+    }
+    Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::fields::parse_line;
+
+    fn command(line: &str) -> Result<Command, ErrorReply> {
+        Command::from_fields(parse_line(line.as_bytes())?)
+    }
+
+    #[test]
+    fn lines_parse_into_typed_commands() {
+        assert_eq!(
+            command("cmd=update | key=k | version=3 | body64=AAE=").unwrap(),
+            Command::Update {
+                key: "k".into(),
+                value: Value {
+                    content_type: BINARY_CONTENT_TYPE.into(),
+                    bytes: vec![0, 1],
+                },
+                if_version: Some(3),
+            }
+        );
+        assert_eq!(
+            command("cmd=getall | prefix=a | limit=5").unwrap(),
+            Command::Keys(PageRequest {
+                prefix: "a".into(),
+                after: None,
+                limit: 5,
+            })
+        );
+    }
+
+    #[test]
+    fn incomplete_commands_are_refused_before_they_run() {
+        for line in [
+            "key=k",
+            "cmd=get",
+            "cmd=get | key=",
+            "cmd=create | key=k",
+            "cmd=delete | key=k | version=x",
+            "cmd=keys | limit=0",
+            "cmd=keys | cursor=!",
+            "cmd=frobnicate",
+        ] {
+            assert!(command(line).is_err(), "{line}");
+        }
+    }
+}

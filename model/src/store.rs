@@ -1,0 +1,122 @@
+//! An entry, why a store refuses an operation, and the limits every backend
+//! checks before it writes. Mirrors the `types` interface of `wit/kvs.wit`.
+
+/// One stored value with its content type and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub content_type: String,
+    pub value: Vec<u8>,
+    pub version: u64,
+}
+
+/// Why a store operation was refused. Mirrors the WIT `error` variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    AlreadyExists,
+    VersionMismatch {
+        current: u64,
+    },
+    TooLarge {
+        limit: u64,
+    },
+    StoreFull,
+    InvalidKey(String),
+    /// The backend itself failed (for example a file system error); the
+    /// message says what an operator must fix.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("no entry under this key"),
+            Self::AlreadyExists => f.write_str("an entry exists under this key"),
+            Self::VersionMismatch { current } => {
+                write!(f, "version mismatch: the current version is {current}")
+            }
+            Self::TooLarge { limit } => write!(f, "too large: the limit is {limit} bytes"),
+            Self::StoreFull => f.write_str("the store's memory limit is reached"),
+            Self::InvalidKey(reason) => write!(f, "invalid key: {reason}"),
+            Self::Unavailable(reason) => write!(f, "the storage is unavailable: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// The limits a store enforces and tells its callers, so they can refuse
+/// oversized input early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_key_bytes: u32,
+    pub max_value_bytes: u64,
+    pub max_page_size: u32,
+}
+
+impl Limits {
+    /// Refuses an empty or over-long key and an over-long value, as every
+    /// backend must before it writes.
+    pub fn check_write(&self, key: &str, value_len: usize) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::InvalidKey("the key is empty".into()));
+        }
+        if key.len() as u64 > u64::from(self.max_key_bytes) {
+            return Err(StoreError::TooLarge {
+                limit: self.max_key_bytes.into(),
+            });
+        }
+        if value_len as u64 > self.max_value_bytes {
+            return Err(StoreError::TooLarge {
+                limit: self.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The precondition of conditional writes: `expected`, when given, must be
+/// the `current` version.
+pub fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != current => Err(StoreError::VersionMismatch { current }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_checked_key_first() {
+        let limits = Limits {
+            max_key_bytes: 3,
+            max_value_bytes: 5,
+            max_page_size: 10,
+        };
+        assert_eq!(
+            limits.check_write("", 0),
+            Err(StoreError::InvalidKey("the key is empty".into()))
+        );
+        assert_eq!(
+            limits.check_write("long", 9),
+            Err(StoreError::TooLarge { limit: 3 })
+        );
+        assert_eq!(
+            limits.check_write("k", 6),
+            Err(StoreError::TooLarge { limit: 5 })
+        );
+        assert_eq!(limits.check_write("abc", 5), Ok(()));
+    }
+
+    #[test]
+    fn a_version_precondition_names_the_current_version() {
+        assert_eq!(check_version(7, None), Ok(()));
+        assert_eq!(check_version(7, Some(7)), Ok(()));
+        assert_eq!(
+            check_version(7, Some(6)),
+            Err(StoreError::VersionMismatch { current: 7 })
+        );
+    }
+}
