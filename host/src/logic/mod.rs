@@ -47,6 +47,12 @@ pub enum HttpFailure {
     BodyTimedOut(BodyTimedOut),
 }
 
+impl From<BodyTimedOut> for HttpFailure {
+    fn from(timed_out: BodyTimedOut) -> Self {
+        Self::BodyTimedOut(timed_out)
+    }
+}
+
 impl From<CallFailed> for HttpFailure {
     fn from(failed: CallFailed) -> Self {
         Self::Call(failed)
@@ -61,22 +67,27 @@ pub async fn serve_http(
     request: hyper::Request<Incoming>,
     body_timeout: Duration,
 ) -> Result<hyper::Response<HyperOutgoingBody>, HttpFailure> {
-    let call_path = app.call_path();
-    if call_path == CallPath::WasiHttp {
-        return Ok(app
-            .guest()
-            .handle_http(request)
-            .await
-            .map_err(CallFailed::from)?);
-    }
     let head_only = request.method() == Method::HEAD;
-    let limit = app.store().limits().max_value_bytes as u64;
-    let request = rest::read_request(request, limit, body_timeout)
-        .await
-        .map_err(HttpFailure::BodyTimedOut)?;
-    let response = match call_path {
-        CallPath::Native => native::handle_rest(app.store(), request),
-        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_rest(request).await?,
+    let read = |request| {
+        let limit = app.store().limits().max_value_bytes as u64;
+        rest::read_request(request, limit, body_timeout)
+    };
+    let response = match app.call_path() {
+        CallPath::WasiHttp => {
+            return Ok(app
+                .guest()
+                .handle_http(request)
+                .await
+                .map_err(CallFailed::from)?);
+        }
+        CallPath::Rest => {
+            let request = read(request).await?;
+            app.guest().handle_rest(request).await?
+        }
+        CallPath::Native => {
+            let request = read(request).await?;
+            native::handle_rest(app.store(), request)
+        }
     };
     Ok(rest::into_hyper(response, head_only).map_err(CallFailed::from)?)
 }

@@ -143,15 +143,16 @@ impl Runtime {
         let pre = ServicePre::new(pre)
             .map_err(anyhow::Error::from)
             .context("the guest does not export the kvs:store/service world")?;
-        Ok(Guest::new(
+        Ok(Guest {
             pre,
-            Pool::new(self.max_idle, self.max_retained_memory),
-            self.max_idle,
-            self.kv.clone(),
-            self.timeout,
-            digest(bytes),
-            source,
-        ))
+            pool: Pool::new(self.max_idle, self.max_retained_memory),
+            max_idle: self.max_idle,
+            kv: self.kv.clone(),
+            timeout: self.timeout,
+            digest: digest(bytes),
+            source: source.to_string(),
+            loaded_at: std::time::SystemTime::now(),
+        })
     }
 }
 

@@ -15,46 +15,26 @@ use anyhow::{Context as _, anyhow};
 use kvs_model::LineReply;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::UpdateDeadline;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
+/// Built by [`super::Runtime::load`].
 pub struct Guest {
-    pre: ServicePre<CallState>,
-    pool: Pool,
+    pub(super) pre: ServicePre<CallState>,
+    pub(super) pool: Pool,
     /// The pool's capacity while this guest is current.
-    max_idle: usize,
-    kv: kv::Store,
-    timeout: Duration,
-    digest: String,
-    source: String,
-    loaded_at: std::time::SystemTime,
+    pub(super) max_idle: usize,
+    pub(super) kv: kv::Store,
+    pub(super) timeout: Duration,
+    pub(super) digest: String,
+    pub(super) source: String,
+    pub(super) loaded_at: std::time::SystemTime,
 }
 
 impl Guest {
-    pub(super) fn new(
-        pre: ServicePre<CallState>,
-        pool: Pool,
-        max_idle: usize,
-        kv: kv::Store,
-        timeout: Duration,
-        digest: String,
-        source: &str,
-    ) -> Self {
-        Self {
-            pre,
-            pool,
-            max_idle,
-            kv,
-            timeout,
-            digest,
-            source: source.to_string(),
-            loaded_at: std::time::SystemTime::now(),
-        }
-    }
-
     /// The SHA-256 of the component's bytes, `sha256:<hex>`.
     pub fn digest(&self) -> &str {
         &self.digest
@@ -126,13 +106,13 @@ impl Guest {
     /// the call it is serving. At each tick the call's deadline is checked,
     /// and a call past it traps (`wasmtime::Trap::Interrupt`), however often it was
     /// resumed in between.
-    fn new_store(&self, journaled: bool) -> Store<CallState> {
+    fn new_store(&self, journaled: bool) -> wasmtime::Store<CallState> {
         let mut state = CallState::new(self.kv.clone());
         if journaled {
             state = state.journaled();
         }
         state.start_call(self.timeout);
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = wasmtime::Store::new(self.pre.engine(), state);
         store.limiter(|state| state.memory_use());
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|context| {

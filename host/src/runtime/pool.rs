@@ -16,20 +16,19 @@ use super::bindings::Service;
 use super::state::CallState;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use wasmtime::Store;
 
 /// Calls one instance serves before it is retired.
 pub const MAX_CALLS: u32 = 10_000;
 
 /// An instantiated guest with its store.
 pub struct Warm {
-    pub store: Store<CallState>,
+    pub store: wasmtime::Store<CallState>,
     pub service: Service,
     calls: u32,
 }
 
 impl Warm {
-    pub fn new(store: Store<CallState>, service: Service) -> Self {
+    pub fn new(store: wasmtime::Store<CallState>, service: Service) -> Self {
         Self {
             store,
             service,
