@@ -88,16 +88,16 @@ pub struct ServeArgs {
     pub admin_token: Option<String>,
 
     /// Longest key accepted, in bytes.
-    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value_t = size(defaults().limits.max_key_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_KEY_BYTES", default_value = size_text(defaults().limits.max_key_bytes), value_parser = SizeParser)]
     pub max_key_bytes: ByteSize,
 
     /// Largest value accepted, in bytes (e.g. 16MiB).
-    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value_t = size(defaults().limits.max_value_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_VALUE_BYTES", default_value = size_text(defaults().limits.max_value_bytes), value_parser = SizeParser)]
     pub max_value_bytes: ByteSize,
 
     /// Memory the store may hold: keys, values, types and per-entry overhead.
     /// Writes beyond it are refused (HTTP 507) and nothing stored is lost.
-    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value_t = size(defaults().limits.max_store_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_STORE_BYTES", default_value = size_text(defaults().limits.max_store_bytes), value_parser = SizeParser)]
     pub max_store_bytes: ByteSize,
 
     /// Most keys one listing page returns.
@@ -109,17 +109,17 @@ pub struct ServeArgs {
     pub max_instances: u32,
 
     /// Linear memory one guest call may use.
-    #[arg(long, env = "KVS_GUEST_MEMORY", default_value_t = size(defaults().guest.max_memory_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_GUEST_MEMORY", default_value = size_text(defaults().guest.max_memory_bytes), value_parser = SizeParser)]
     pub guest_memory: ByteSize,
 
     /// A warm guest instance whose memory grew past this (it served a large
     /// value; wasm memory never shrinks) is dropped after its call instead of
     /// kept for the next one.
-    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value_t = size(defaults().guest.max_retained_memory_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_GUEST_RETAINED_MEMORY", default_value = size_text(defaults().guest.max_retained_memory_bytes), value_parser = SizeParser)]
     pub guest_retained_memory: ByteSize,
 
     /// Longest TCP request line; the default fits a 16 MiB value sent as body64.
-    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value_t = size(defaults().tcp.max_line_bytes), value_parser = SizeParser)]
+    #[arg(long, env = "KVS_MAX_LINE_BYTES", default_value = size_text(defaults().tcp.max_line_bytes), value_parser = SizeParser)]
     pub max_line_bytes: ByteSize,
 
     /// Open TCP connections at most; more are refused with an error line.
@@ -392,8 +392,15 @@ fn defaults() -> &'static Settings {
     DEFAULTS.get_or_init(Settings::default)
 }
 
-fn size(bytes: usize) -> ByteSize {
-    ByteSize::b(bytes as u64)
+/// A size as people write it, and as `--help` shows a default: `16MiB`,
+/// `1KiB`, or plain bytes when no binary unit divides it.
+fn size_text(bytes: usize) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
 }
 
 fn to_usize(size: ByteSize) -> usize {
@@ -475,6 +482,19 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_show_as_people_write_sizes_and_parse_back() {
+        for (bytes, text) in [
+            (1024, "1KiB"),
+            (16 << 20, "16MiB"),
+            (1 << 30, "1GiB"),
+            (1000, "1000"),
+        ] {
+            assert_eq!(size_text(bytes), text);
+            assert_eq!(parse_size(text), Ok(bytes as u64));
+        }
+    }
 
     #[test]
     fn sizes_parse_with_units_and_refuse_nonsense_clearly() {
