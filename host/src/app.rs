@@ -1,12 +1,13 @@
 //! The state every front end shares: the store, the runtime, and the guest
 //! currently serving, which can be swapped while calls are running.
 
+use crate::data::DataDir;
 use crate::logic::CallPath;
 use crate::ops::metrics::Metrics;
 use crate::ops::snapshot::Health as SnapshotHealth;
 use crate::runtime::{Guest, GuestConfig, Runtime};
 use crate::store::{Limits, Store};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Shared by every connection of every front end; cheap to clone.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ struct Inner {
     call_path: CallPath,
     guests: RwLock<Guests>,
     snapshot: SnapshotHealth,
+    /// `--data-dir`, once recovered.
+    data: OnceLock<Arc<DataDir>>,
 }
 
 /// The guest serving now, and the one before it for rollback.
@@ -66,6 +69,7 @@ impl App {
                     generations: 1,
                 }),
                 snapshot: SnapshotHealth::default(),
+                data: OnceLock::new(),
             }),
         })
     }
@@ -81,6 +85,16 @@ impl App {
     /// How `--snapshot` is going; reports nothing without one.
     pub fn snapshot_health(&self) -> &SnapshotHealth {
         &self.inner.snapshot
+    }
+
+    /// Keeps the recovered data directory, for status and shutdown.
+    pub fn attach_data(&self, data: Arc<DataDir>) {
+        let _ = self.inner.data.set(data);
+    }
+
+    /// The data directory, with `--data-dir`.
+    pub fn data(&self) -> Option<&Arc<DataDir>> {
+        self.inner.data.get()
     }
 
     /// The Prometheus text of every metric, read now.

@@ -1,6 +1,8 @@
 //! Command-line arguments. Every setting has a flag, an environment variable
 //! fallback and a documented default; `kvs --help` is the reference.
 
+use crate::data::check::CheckArgs;
+use crate::data::log::Fsync;
 use crate::front::admin::AdminConfig;
 use crate::front::http::HttpConfig;
 use crate::front::tcp::TcpConfig;
@@ -33,6 +35,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant, reason = "parsed once per process")]
 pub enum Command {
     /// Serve the REST API and the TCP command protocol (the default).
     Serve(ServeArgs),
@@ -45,6 +48,9 @@ pub enum Command {
     /// Start kvs, its native ceiling, `wasmtime serve` and `redis-server` on
     /// loopback, benchmark each, and print one table.
     Compare(CompareArgs),
+    /// Check a --data-dir (the server must be stopped): its snapshot and log,
+    /// and where they are damaged; with --fix, cut the log at the damage.
+    CheckData(CheckArgs),
 }
 
 /// Output format of log lines.
@@ -166,9 +172,29 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_SHUTDOWN_TIMEOUT", default_value_t = defaults().shutdown_timeout.as_secs())]
     pub shutdown_timeout_secs: u64,
 
-    /// Keep the store in this file across restarts: loaded at start-up (a
-    /// torn or corrupt file stops start-up with an error), written
-    /// atomically at shutdown and every --snapshot-interval-secs.
+    /// Keep the data in this directory (created if missing; one kvs per
+    /// directory): a write-ahead log that every write reaches before it is
+    /// acknowledged, so a crash loses none, and the snapshots that compact
+    /// it. Without it, kvs keeps its data in memory only.
+    #[arg(long, env = "KVS_DATA_DIR", conflicts_with = "snapshot")]
+    pub data_dir: Option<PathBuf>,
+
+    /// With --data-dir, when the log is flushed to the disk: `always` before
+    /// each reply (writes arriving together share one sync), `everysec` once a
+    /// second (a power loss may take the last second), `no` when the OS
+    /// decides. A crash of kvs alone loses no acknowledged write in any mode.
+    #[arg(long, env = "KVS_FSYNC", value_enum, default_value_t = defaults().fsync, requires = "data_dir")]
+    pub fsync: Fsync,
+
+    /// With --data-dir, compact the log (write a snapshot, delete the log it
+    /// holds) once the log has grown by this much and past the last snapshot.
+    #[arg(long, env = "KVS_COMPACT_LOG_BYTES", default_value = size_text(defaults().compact_log_bytes), value_parser = SizeParser, requires = "data_dir")]
+    pub compact_log_bytes: ByteSize,
+
+    /// Keep the store in this one file across restarts: loaded at start-up
+    /// (a torn or corrupt file stops start-up with an error), written
+    /// atomically at shutdown and every --snapshot-interval-secs. Writes
+    /// since the last snapshot are lost in a crash; --data-dir loses none.
     #[arg(long, env = "KVS_SNAPSHOT")]
     pub snapshot: Option<PathBuf>,
 
@@ -379,6 +405,9 @@ impl ServeArgs {
             shutdown_timeout: self.shutdown_timeout(),
             snapshot: self.snapshot.clone(),
             snapshot_interval: self.snapshot_interval(),
+            data_dir: self.data_dir.clone(),
+            fsync: self.fsync,
+            compact_log_bytes: to_usize(self.compact_log_bytes),
             cpuprofile: self.cpuprofile.clone(),
         })
     }

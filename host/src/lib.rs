@@ -15,6 +15,8 @@
 //! - [`runtime`]: the WebAssembly runtime: the engine, loaded guests, warm
 //!   instances, and the state of one call.
 //! - [`store`]: the concurrent store with its memory budget.
+//! - [`data`]: `--data-dir`: the write-ahead log and snapshots that keep
+//!   the store across crashes and restarts.
 //! - [`ops`]: running it: reloads, `--watch`, snapshots, metrics, CPU
 //!   profiles, signals.
 //! - [`tools`]: the user tools the same binary carries (`kvs client`,
@@ -28,6 +30,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod data;
 pub mod front;
 pub mod logic;
 pub mod ops;

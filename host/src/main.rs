@@ -29,6 +29,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Reload(args)) => {
             return tokio::runtime::Runtime::new()?.block_on(kvs::tools::reload::run(&args));
         }
+        Some(Command::CheckData(args)) => {
+            let whole = kvs::data::check::run(&args)?;
+            std::process::exit(if whole { 0 } else { 1 });
+        }
         None => cli.serve,
     };
     init_logging(args.log_format);

@@ -8,6 +8,8 @@
 //! the tests bind `127.0.0.1:0` and run the same `Server`.
 
 use crate::app::App;
+use crate::data::DataDir;
+use crate::data::log::Fsync;
 use crate::front::admin::{self, AdminConfig};
 use crate::front::http::{self, HttpConfig};
 use crate::front::tcp::{self, TcpConfig};
@@ -19,6 +21,7 @@ use crate::runtime::{DEFAULT_GUEST, GuestConfig};
 use crate::store::Limits;
 use anyhow::Context as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +58,12 @@ pub struct Settings {
     pub snapshot_interval: Duration,
     /// `--cpuprofile`: where a CPU profile of the run is written on exit.
     pub cpuprofile: Option<PathBuf>,
+    /// `--data-dir`: where the write-ahead log and its snapshots live.
+    pub data_dir: Option<PathBuf>,
+    /// When the log is synced to the disk.
+    pub fsync: Fsync,
+    /// Log growth, in bytes, past which the log is compacted.
+    pub compact_log_bytes: usize,
 }
 
 impl Default for Settings {
@@ -72,6 +81,9 @@ impl Default for Settings {
             snapshot: None,
             snapshot_interval: Duration::from_secs(60),
             cpuprofile: None,
+            data_dir: None,
+            fsync: Fsync::default(),
+            compact_log_bytes: 64 << 20,
         }
     }
 }
@@ -126,6 +138,10 @@ impl Server {
             }
             let written_at = loaded.and_then(|_| std::fs::metadata(path).ok()?.modified().ok());
             app.snapshot_health().configure(path, written_at);
+        }
+        if let Some(root) = &settings.data_dir {
+            let data = open_data_dir(&app, root, settings.fsync).await?;
+            app.attach_data(data);
         }
         app.guest()
             .self_check()
@@ -197,6 +213,14 @@ impl Server {
                 shutdown.clone(),
             ))
         });
+        if let Some(data) = app.data() {
+            tokio::spawn(compact_when_grown(
+                app.clone(),
+                Arc::clone(data),
+                settings.compact_log_bytes as u64,
+                shutdown.clone(),
+            ));
+        }
         shutdown.cancelled().await;
         if tokio::time::timeout(settings.shutdown_timeout, async {
             let _ = tokio::join!(http, tcp);
@@ -213,11 +237,81 @@ impl Server {
                 .await
                 .context("the snapshot at shutdown failed; the data since the last one is lost")?;
         }
+        if let Some(data) = app.data() {
+            data.close(app.store()).await.context(
+                "the last compaction of the data directory failed; its log keeps every write",
+            )?;
+            tracing::info!(path = %data.root().display(), "data directory compacted and closed");
+        }
         if let Some(profile) = profile {
             let path = profile.path().display().to_string();
             let samples = profile.finish()?;
             tracing::info!(%path, samples, "CPU profile written");
         }
         Ok(())
+    }
+}
+
+/// Opens `--data-dir`: recovers the store from it, logs what was found, and
+/// compacts at once if a log was replayed, so the next start loads one
+/// snapshot.
+async fn open_data_dir(
+    app: &App,
+    root: &std::path::Path,
+    fsync: Fsync,
+) -> anyhow::Result<Arc<DataDir>> {
+    let started = std::time::Instant::now();
+    let (data, recovered) = DataDir::open(root, app.store(), fsync)?;
+    let usage = app.store().usage();
+    tracing::info!(
+        path = %root.display(),
+        fsync = ?fsync,
+        snapshot = recovered.snapshot.as_ref().map(|(path, _)| path.display().to_string()),
+        segments = recovered.segments,
+        records = recovered.records,
+        entries = usage.keys,
+        millis = started.elapsed().as_millis() as u64,
+        "data directory recovered"
+    );
+    if recovered.records > 0 {
+        data.compact(app.store())
+            .await
+            .context("compacting the recovered log")?;
+    }
+    Ok(Arc::new(data))
+}
+
+/// Compacts the log whenever it has grown by `threshold` bytes and past the
+/// size of the last snapshot (so a large store is not rewritten for a small
+/// log), until `shutdown`. A failed compaction is logged and tried again.
+async fn compact_when_grown(
+    app: App,
+    data: Arc<DataDir>,
+    threshold: u64,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let grown = data.log_bytes_since_compaction();
+        if grown < threshold || grown < data.snapshot_bytes() {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match data.compact(app.store()).await {
+            Ok(summary) => tracing::info!(
+                log_bytes = grown,
+                entries = summary.entries,
+                snapshot_bytes = summary.bytes,
+                millis = started.elapsed().as_millis() as u64,
+                "log compacted"
+            ),
+            Err(error) => tracing::error!(
+                error = format!("{error:#}"),
+                "log compaction failed; retrying"
+            ),
+        }
     }
 }

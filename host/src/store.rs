@@ -7,13 +7,15 @@
 //! a write that would exceed it is refused with [`StoreError::StoreFull`]
 //! instead of letting the process run out of memory.
 
+use crate::data::log::Log;
+use crate::data::record::Record;
 use ahash::RandomState;
 use bytes::Bytes;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use kvs_model::check_version;
 pub use kvs_model::{KeyPage, StoreError};
@@ -105,6 +107,9 @@ struct Shared {
     map: DashMap<String, Entry, RandomState>,
     limits: Limits,
     counters: Counters,
+    /// With `--data-dir`, the write-ahead log every change is appended to,
+    /// under the key's lock, so the log has each key's changes in order.
+    log: OnceLock<Log>,
 }
 
 /// The counters every write updates, on cache lines of their own: the map's
@@ -218,11 +223,16 @@ impl Store {
             MapEntry::Vacant(slot) => {
                 self.reserve(cost)?;
                 let version = self.next_version();
-                slot.insert(Entry {
+                let entry = Entry {
                     content_type: content_type.into(),
                     value,
                     version,
+                };
+                self.append_to_log(|| Record::Put {
+                    key: slot.key().clone(),
+                    entry: entry.clone(),
                 });
+                slot.insert(entry);
                 Ok(version)
             }
         }
@@ -267,6 +277,10 @@ impl Store {
                 version,
             },
         );
+        self.append_to_log(|| Record::Put {
+            key: key.to_string(),
+            entry: current.value().clone(),
+        });
         drop(current);
         if old_cost > cost {
             self.release(old_cost - cost);
@@ -279,6 +293,9 @@ impl Store {
             MapEntry::Vacant(_) => Err(StoreError::NotFound),
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
+                self.append_to_log(|| Record::Remove {
+                    key: slot.key().clone(),
+                });
                 let (key, entry) = slot.remove_entry();
                 self.shared
                     .counters
@@ -311,6 +328,10 @@ impl Store {
         // charged back as it was, without a check that could refuse it.
         self.charge_unchecked(charge(key, &previous.content_type, &previous.value));
         let undone = std::mem::replace(current.value_mut(), previous);
+        self.append_to_log(|| Record::Put {
+            key: key.to_string(),
+            entry: current.value().clone(),
+        });
         drop(current);
         self.shared
             .counters
@@ -328,6 +349,10 @@ impl Store {
             MapEntry::Occupied(_) => false,
             MapEntry::Vacant(slot) => {
                 self.charge_unchecked(charge(slot.key(), &entry.content_type, &entry.value));
+                self.append_to_log(|| Record::Put {
+                    key: slot.key().clone(),
+                    entry: entry.clone(),
+                });
                 slot.insert(entry);
                 self.shared
                     .counters
@@ -339,16 +364,59 @@ impl Store {
     }
 
     fn remove_if(&self, key: &str, condition: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
-        let (key, entry) = self
-            .shared
-            .map
-            .remove_if(key, |_, entry| condition(entry))?;
+        let (key, entry) = self.shared.map.remove_if(key, |key, entry| {
+            let remove = condition(entry);
+            if remove {
+                self.append_to_log(|| Record::Remove { key: key.clone() });
+            }
+            remove
+        })?;
         self.shared
             .counters
             .unversioned
             .fetch_add(1, Ordering::AcqRel);
         self.release(charge(&key, &entry.content_type, &entry.value));
         Some(entry)
+    }
+
+    /// Removes `key` while recovering from the log, before the store serves;
+    /// not logged again.
+    pub fn forget(&self, key: &str) {
+        if let Some((key, entry)) = self.shared.map.remove(key) {
+            self.shared
+                .counters
+                .unversioned
+                .fetch_add(1, Ordering::AcqRel);
+            self.release(charge(&key, &entry.content_type, &entry.value));
+        }
+    }
+
+    /// From now on, appends every change to `log`. Called once, after
+    /// recovery and before the store serves.
+    pub fn attach_log(&self, log: Log) {
+        if self.shared.log.set(log).is_err() {
+            tracing::error!("the store has a log already; the second one is ignored");
+        }
+    }
+
+    /// The write-ahead log, with `--data-dir`.
+    pub fn log(&self) -> Option<&Log> {
+        self.shared.log.get()
+    }
+
+    /// Waits until every change made so far is durable in the log (at once
+    /// without a log): what a reply waits for after its writes.
+    pub async fn durable(&self) {
+        if let Some(log) = self.log() {
+            log.durable(log.appended()).await;
+        }
+    }
+
+    /// Appends a change to the log, if there is one; `make` runs only then.
+    fn append_to_log(&self, make: impl FnOnce() -> Record) {
+        if let Some(log) = self.shared.log.get() {
+            log.append(make());
+        }
     }
 
     /// Up to `limit` keys (clamped to the page size) that start with `prefix`

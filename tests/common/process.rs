@@ -94,11 +94,20 @@ pub fn start_logging(
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    // Keep draining stderr so the server never blocks on a full pipe.
+    // Lines logged before the server listens (a recovery's warnings) are
+    // kept in the log; the addresses are on the first line that names them.
     let log = Log::default();
-    log.0.lock().unwrap().push_str(&line);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = stderr.read_line(&mut line).unwrap();
+        assert!(read > 0, "kvs exited before listening:\n{}", log.text());
+        log.0.lock().unwrap().push_str(&line);
+        if line.contains("kvs listening") {
+            break;
+        }
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
     let sink = log.clone();
     std::thread::spawn(move || {
         let mut next = String::new();

@@ -86,7 +86,9 @@ pub async fn serve_http(
         }
         CallPath::Native => {
             let request = read(request).await?;
-            native::handle_rest(app.store(), request)
+            let response = native::handle_rest(app.store(), request);
+            app.store().durable().await;
+            response
         }
     };
     Ok(rest::into_hyper(response, head_only).map_err(CallFailed::from)?)
@@ -96,7 +98,11 @@ pub async fn serve_http(
 /// (`wasi-http` changes only HTTP; lines go to the `command` export).
 pub async fn serve_line(app: &App, line: &[u8]) -> Result<LineReply, CallFailed> {
     match app.call_path() {
-        CallPath::Native => Ok(native::handle_line(app.store(), line)),
+        CallPath::Native => {
+            let reply = native::handle_line(app.store(), line);
+            app.store().durable().await;
+            Ok(reply)
+        }
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(line).await,
     }
 }

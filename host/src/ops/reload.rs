@@ -185,6 +185,7 @@ impl Reloader {
                 .app
                 .snapshot_health()
                 .to_json(self.app.metrics().snapshot_counts()),
+            "data": self.app.data().map(|data| data.status()),
         })
     }
 }

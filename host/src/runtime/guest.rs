@@ -155,16 +155,26 @@ impl Guest {
             .kvs_store_rest()
             .call_handle(&mut warm.store, &request)
             .await;
-        self.finish(warm, called)
+        self.finish(warm, called).await
     }
 
     /// Keeps the writes of a call that returned and gives its instance back;
     /// reverts those of a call that failed and drops its instance.
-    fn finish<T>(&self, mut warm: Warm, called: wasmtime::Result<T>) -> Result<T, CallFailed> {
+    /// The value of a call that returned waits, if the call wrote, until
+    /// its writes are durable in the log (`--data-dir`): no reply
+    /// acknowledges a write a crash could take.
+    async fn finish<T>(
+        &self,
+        mut warm: Warm,
+        called: wasmtime::Result<T>,
+    ) -> Result<T, CallFailed> {
         match called {
             Ok(value) => {
-                warm.store.data_mut().commit();
+                let wrote = warm.store.data_mut().commit();
                 self.pool.give_back(warm);
+                if wrote {
+                    self.kv.durable().await;
+                }
                 Ok(value)
             }
             Err(trap) => Err(CallFailed {
@@ -210,7 +220,12 @@ impl Guest {
                 .await
         });
         match receiver.await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => {
+                // Not journaled, so not known to have written: wait for
+                // every write so far before the response head goes out.
+                self.kv.durable().await;
+                Ok(response)
+            }
             Ok(Err(code)) => Err(anyhow!("the guest answered with an error: {code:?}")),
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(anyhow!("the guest returned without sending a response")),
@@ -229,7 +244,7 @@ impl Guest {
             .kvs_store_command()
             .call_handle_line(&mut warm.store, line)
             .await;
-        let reply = self.finish(warm, called)?;
+        let reply = self.finish(warm, called).await?;
         Ok(LineReply {
             line: reply.line,
             close: reply.after == After::Close,

@@ -146,9 +146,16 @@ impl CallState {
     }
 
     /// The call succeeded and its reply is on its way: its writes stay.
-    pub fn commit(&mut self) {
-        if let Some(journal) = &mut self.journal {
-            journal.writes.clear();
+    /// Keeps the writes of a call that returned; true when it made any, so
+    /// its reply waits for them to be durable in the log.
+    pub fn commit(&mut self) -> bool {
+        match &mut self.journal {
+            Some(journal) => {
+                let wrote = !journal.writes.is_empty();
+                journal.writes.clear();
+                wrote
+            }
+            None => false,
         }
     }
 

@@ -1,0 +1,483 @@
+//! `--data-dir`: the write-ahead log keeps every acknowledged write through a
+//! SIGKILL under load, in every fsync mode and during compactions; a torn
+//! tail is cut off at start-up, damage before it stops start-up until
+//! `kvs check-data --fix`; one kvs per directory.
+
+mod common;
+
+use common::process::{
+    KVS, Server, fails_to_start, sigterm, start, start_logging, wait_with_deadline,
+};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A fresh data directory for one test, removed afterwards.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("kvs-data-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    /// The log segments, in order.
+    fn segments(&self) -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "wal"))
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn url(http: SocketAddr, key: &str) -> String {
+    format!("http://{http}/kvs/{key}")
+}
+
+fn kill(mut server: Server) {
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+fn stop(mut server: Server) {
+    sigterm(&server);
+    let status = wait_with_deadline(&mut server, Duration::from_secs(60));
+    assert!(status.success(), "exit status {status}");
+}
+
+/// What a key holds: its value and version, or nothing.
+type State = Option<(String, u64)>;
+
+/// A key's state as the server reports it over HTTP.
+fn read(http: SocketAddr, key: &str) -> State {
+    let response = client().get(url(http, key)).send().unwrap();
+    match response.status().as_u16() {
+        404 => None,
+        200 => {
+            let version = etag(response.headers());
+            Some((response.text().unwrap(), version))
+        }
+        other => panic!("GET {key}: {other}"),
+    }
+}
+
+fn etag(headers: &reqwest::header::HeaderMap) -> u64 {
+    headers["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap()
+}
+
+/// One write a worker sends.
+#[derive(Debug, Clone)]
+enum Op {
+    Create(String),
+    Update(String),
+    Delete,
+}
+
+/// What a worker knows of its own keys: the last acknowledged state of
+/// each, and the write in flight when the server died.
+#[derive(Debug, Default)]
+struct Ledger {
+    acked: HashMap<String, State>,
+    in_flight: Option<(String, Op)>,
+    max_version: u64,
+}
+
+/// Writes to `keys` (this worker's alone) in a loop until the server dies or
+/// `stop` is set, recording every acknowledged result.
+fn work(
+    http: SocketAddr,
+    tcp: SocketAddr,
+    worker: usize,
+    over_tcp: bool,
+    stop: &AtomicBool,
+) -> Ledger {
+    let keys: Vec<String> = (0..6).map(|k| format!("w{worker}-k{k}")).collect();
+    let mut ledger = Ledger::default();
+    for key in &keys {
+        ledger.acked.insert(key.clone(), None);
+    }
+    let http_client = client();
+    let mut line_client = over_tcp.then(|| {
+        let stream = TcpStream::connect(tcp).unwrap();
+        (BufReader::new(stream.try_clone().unwrap()), stream)
+    });
+    let mut counter = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        counter += 1;
+        let key = &keys[counter as usize % keys.len()];
+        let value = format!("{key}-v{counter}");
+        let write = match ledger.acked[key] {
+            None => Op::Create(value.clone()),
+            Some(_) if counter.is_multiple_of(3) => Op::Delete,
+            Some(_) => Op::Update(value.clone()),
+        };
+        ledger.in_flight = Some((key.clone(), write.clone()));
+        let result = match &mut line_client {
+            Some((reader, writer)) => tcp_write(reader, writer, key, &write),
+            None => http_write(&http_client, http, key, &write),
+        };
+        let Some(version) = result else {
+            return ledger; // the server is gone; the write stays in flight
+        };
+        let state = match write {
+            Op::Create(value) | Op::Update(value) => Some((value, version)),
+            Op::Delete => None,
+        };
+        ledger.max_version = ledger.max_version.max(version);
+        ledger.acked.insert(key.clone(), state);
+        ledger.in_flight = None;
+    }
+    ledger
+}
+
+/// The version a write got (0 for a delete), or `None` when the server did
+/// not answer.
+fn http_write(
+    client: &reqwest::blocking::Client,
+    http: SocketAddr,
+    key: &str,
+    write: &Op,
+) -> Option<u64> {
+    let request = match write {
+        Op::Create(value) => client.post(url(http, key)).body(value.clone()),
+        Op::Update(value) => client.put(url(http, key)).body(value.clone()),
+        Op::Delete => client.delete(url(http, key)),
+    };
+    let response = request.send().ok()?;
+    let status = response.status().as_u16();
+    assert!(
+        matches!(status, 200 | 201 | 204),
+        "{write:?} {key}: {status}"
+    );
+    Some(match write {
+        Op::Delete => 0,
+        _ => etag(response.headers()),
+    })
+}
+
+fn tcp_write(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    key: &str,
+    write: &Op,
+) -> Option<u64> {
+    let line = match write {
+        Op::Create(value) => format!("cmd=create|key={key}|body={value}\n"),
+        Op::Update(value) => format!("cmd=update|key={key}|body={value}\n"),
+        Op::Delete => format!("cmd=delete|key={key}\n"),
+    };
+    writer.write_all(line.as_bytes()).ok()?;
+    let mut reply = String::new();
+    if reader.read_line(&mut reply).ok()? == 0 {
+        return None;
+    }
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["ok"], true, "{write:?} {key}: {reply}");
+    Some(reply["version"].as_u64().unwrap())
+}
+
+/// 64 connections, half HTTP and half TCP, write for `load`; then the server
+/// is killed with SIGKILL, restarted on the same directory, and every key
+/// must hold its last acknowledged state, or the result of the write in
+/// flight on it. New versions are above every acknowledged one.
+fn survive_a_kill(name: &str, extra: &[&str], load: Duration) {
+    let scratch = Scratch::new(name);
+    let mut args = vec!["--data-dir", scratch.path()];
+    args.extend_from_slice(extra);
+    let (server, http, tcp) = start(&args);
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..64)
+        .map(|worker| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || work(http, tcp, worker, worker % 2 == 1, &stop))
+        })
+        .collect();
+    std::thread::sleep(load);
+    kill(server);
+    stop.store(true, Ordering::Relaxed);
+    let ledgers: Vec<Ledger> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let acknowledged: usize = ledgers.iter().map(|l| l.acked.len()).sum();
+    assert!(acknowledged > 0);
+
+    let (server, http, _tcp) = start(&args);
+    let mut checked = 0;
+    for ledger in &ledgers {
+        for (key, acked) in &ledger.acked {
+            let now = read(http, key);
+            let in_flight = match &ledger.in_flight {
+                Some((flying, write)) if flying == key => Some(write),
+                _ => None,
+            };
+            let matches_flight = match (in_flight, &now) {
+                (Some(Op::Create(v) | Op::Update(v)), Some((value, _))) => v == value,
+                (Some(Op::Delete), None) => true,
+                _ => false,
+            };
+            assert!(
+                &now == acked || matches_flight,
+                "{name}: {key} holds {now:?} after the restart; acknowledged {acked:?}, in flight {in_flight:?}"
+            );
+            checked += 1;
+        }
+    }
+    let highest = ledgers.iter().map(|l| l.max_version).max().unwrap();
+    let fresh = client()
+        .post(url(http, "after-the-restart"))
+        .body("x")
+        .send()
+        .unwrap();
+    assert_eq!(fresh.status().as_u16(), 201);
+    assert!(
+        etag(fresh.headers()) > highest,
+        "{name}: a version was reused after the restart"
+    );
+    assert_eq!(checked, 64 * 6);
+    stop_and_check_restart(server, &args, http);
+}
+
+/// A graceful stop compacts the directory; the data is all there after it.
+fn stop_and_check_restart(server: Server, args: &[&str], http_before: SocketAddr) {
+    let before = read(http_before, "after-the-restart");
+    stop(server);
+    let (server, http, _tcp) = start(args);
+    assert_eq!(read(http, "after-the-restart"), before);
+    stop(server);
+}
+
+#[test]
+fn a_sigkill_under_load_loses_no_acknowledged_write_with_fsync_always() {
+    for (round, load) in [(1, 700), (2, 1900)] {
+        survive_a_kill(
+            &format!("always-{round}"),
+            &["--fsync", "always"],
+            Duration::from_millis(load),
+        );
+    }
+}
+
+#[test]
+fn a_sigkill_under_load_loses_no_acknowledged_write_with_fsync_everysec() {
+    for (round, load) in [(1, 900), (2, 2300)] {
+        survive_a_kill(
+            &format!("everysec-{round}"),
+            &["--fsync", "everysec"],
+            Duration::from_millis(load),
+        );
+    }
+}
+
+#[test]
+fn a_sigkill_under_load_loses_no_acknowledged_write_with_fsync_no() {
+    for (round, load) in [(1, 600), (2, 1700)] {
+        survive_a_kill(
+            &format!("no-{round}"),
+            &["--fsync", "no"],
+            Duration::from_millis(load),
+        );
+    }
+}
+
+/// With a tiny compaction threshold the log is compacted every second or so
+/// while the writers run, so kills land before, during and after them.
+#[test]
+fn a_sigkill_during_compactions_loses_no_acknowledged_write() {
+    for (round, load) in [(1, 1500), (2, 2600), (3, 3400)] {
+        survive_a_kill(
+            &format!("compacting-{round}"),
+            &["--compact-log-bytes", "64KiB"],
+            Duration::from_millis(load),
+        );
+    }
+}
+
+/// Writes `count` keys, then kills the server so they stay in the log.
+fn logged_keys(scratch: &Scratch, count: usize) {
+    let (server, http, _tcp) = start(&["--data-dir", scratch.path()]);
+    for i in 0..count {
+        let response = client()
+            .post(url(http, &format!("key-{i:03}")))
+            .body(format!("value {i}"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+    }
+    kill(server);
+}
+
+fn present(http: SocketAddr, count: usize) -> Vec<bool> {
+    (0..count)
+        .map(|i| read(http, &format!("key-{i:03}")).is_some())
+        .collect()
+}
+
+#[test]
+fn a_torn_or_garbage_tail_is_cut_off_with_a_warning_naming_the_file() {
+    for (name, damage) in [("cut", 0usize), ("garbage", 1)] {
+        let scratch = Scratch::new(&format!("tail-{name}"));
+        logged_keys(&scratch, 20);
+        let segment = scratch.segments().pop().unwrap();
+        let good = std::fs::read(&segment).unwrap();
+        let damaged = if damage == 0 {
+            good[..good.len() - 5].to_vec()
+        } else {
+            [
+                &good[..],
+                &b"\x13\x00\x00\x00garbage that is no record at all"[..],
+            ]
+            .concat()
+        };
+        std::fs::write(&segment, &damaged).unwrap();
+        let (server, http, _tcp, _admin) = start_logging(&["--data-dir", scratch.path()], "warn");
+        let log = server.log().text();
+        assert!(log.contains("torn write"), "{name}: {log}");
+        assert!(
+            log.contains(segment.file_name().unwrap().to_str().unwrap()),
+            "{name}: {log}"
+        );
+        let present = present(http, 20);
+        // Cutting five bytes off takes the last record; garbage takes nothing.
+        let expected = if damage == 0 { 19 } else { 20 };
+        assert_eq!(
+            present.iter().filter(|p| **p).count(),
+            expected,
+            "{name}: {present:?}"
+        );
+        assert!(present[..19].iter().all(|p| *p), "{name}: {present:?}");
+        stop(server);
+    }
+}
+
+fn check_data(dir: &str, fix: bool) -> (bool, String) {
+    let mut command = std::process::Command::new(KVS);
+    command.args(["check-data", dir]);
+    if fix {
+        command.arg("--fix");
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn damage_before_the_tail_stops_start_up_until_check_data_fixes_it() {
+    let scratch = Scratch::new("middle");
+    logged_keys(&scratch, 20);
+    let (whole, report) = check_data(scratch.path(), false);
+    assert!(whole, "{report}");
+    assert!(report.contains("whole"), "{report}");
+
+    let segment = scratch.segments().pop().unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let refusal = fails_to_start(&["--data-dir", scratch.path()]);
+    assert!(refusal.contains(segment.to_str().unwrap()), "{refusal}");
+    assert!(refusal.contains("kvs check-data"), "{refusal}");
+
+    let (whole, report) = check_data(scratch.path(), false);
+    assert!(!whole, "{report}");
+    assert!(report.contains("damage at byte"), "{report}");
+    let (fixed, report) = check_data(scratch.path(), true);
+    assert!(fixed, "{report}");
+    assert!(report.contains("backup"), "{report}");
+    let backups = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_str()
+                .unwrap()
+                .contains(".bak-")
+        })
+        .count();
+    assert_eq!(backups, 1);
+
+    let (server, http, _tcp) = start(&["--data-dir", scratch.path()]);
+    let present = present(http, 20);
+    let kept = present.iter().take_while(|p| **p).count();
+    assert!((5..20).contains(&kept), "{present:?}");
+    assert!(present[kept..].iter().all(|p| !*p), "{present:?}");
+    stop(server);
+}
+
+#[test]
+fn a_second_kvs_on_the_same_directory_is_refused() {
+    let scratch = Scratch::new("locked");
+    let (server, _http, _tcp) = start(&["--data-dir", scratch.path()]);
+    let refusal = fails_to_start(&["--data-dir", scratch.path()]);
+    assert!(refusal.contains("in use by another kvs"), "{refusal}");
+    let (_, report) = check_data(scratch.path(), false);
+    assert!(report.contains("in use by another kvs"), "{report}");
+    stop(server);
+    let refusal = fails_to_start(&["--data-dir", scratch.path(), "--snapshot", "/tmp/x"]);
+    assert!(refusal.contains("--snapshot"), "{refusal}");
+}
+
+#[test]
+fn data_survives_a_graceful_restart_in_one_snapshot() {
+    let scratch = Scratch::new("graceful");
+    let (server, http, _tcp) = start(&["--data-dir", scratch.path()]);
+    let body: Vec<u8> = (0..=255).collect();
+    let created = client()
+        .post(url(http, "binary"))
+        .header("content-type", "application/octet-stream")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    let version = etag(created.headers());
+    stop(server);
+    let names: Vec<String> = std::fs::read_dir(&scratch.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("snapshot-")).count(),
+        1,
+        "{names:?}"
+    );
+    let (server, http, _tcp) = start(&["--data-dir", scratch.path()]);
+    let response = client().get(url(http, "binary")).send().unwrap();
+    assert_eq!(etag(response.headers()), version);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(response.bytes().unwrap().to_vec(), body);
+    stop(server);
+}
