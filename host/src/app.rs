@@ -105,6 +105,7 @@ impl App {
             current.generation,
             current.guest.idle_instances(),
             self.snapshot_health().state().as_ref(),
+            self.data().map(AsRef::as_ref),
         )
     }
 

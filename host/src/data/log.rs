@@ -85,6 +85,8 @@ enum Item {
 pub struct Stats {
     /// Bytes written to the log since it opened.
     pub bytes_written: AtomicU64,
+    /// Records written to the log since it opened.
+    pub records: AtomicU64,
     /// Syncs done, and the microseconds they took in all.
     pub syncs: AtomicU64,
     pub sync_micros: AtomicU64,
@@ -230,7 +232,10 @@ fn write_loop(shared: &Shared, mut file: File, mut path: PathBuf) {
         };
         for item in items {
             match item {
-                Item::Record(record) => record.encode(&mut buffer),
+                Item::Record(record) => {
+                    record.encode(&mut buffer);
+                    shared.stats.records.fetch_add(1, Ordering::Relaxed);
+                }
                 Item::Rotate(next) => {
                     write_all(shared, &mut file, &path, &mut buffer, &mut length);
                     sync(shared, &file, &path);

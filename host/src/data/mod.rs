@@ -245,6 +245,7 @@ impl DataDir {
             "fsync": format!("{:?}", self.log.mode()).to_lowercase(),
             "segment": self.segment.load(Ordering::Relaxed),
             "log_bytes_written": stats.bytes_written.load(Ordering::Relaxed),
+            "log_records": stats.records.load(Ordering::Relaxed),
             "log_bytes_since_compaction": self.log_bytes_since_compaction(),
             "snapshot_bytes": self.snapshot_bytes(),
             "compactions": self.compactions(),

@@ -2,6 +2,7 @@
 //! listener in the OpenMetrics text format (which Prometheus scrapes), with
 //! its content type.
 
+use crate::data::DataDir;
 use crate::ops::snapshot::HealthState;
 use crate::store::Store;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The content type of [`Metrics::render`]'s text: OpenMetrics 1.0, which
@@ -51,6 +52,12 @@ pub struct Metrics {
     snapshot_age: Gauge<f64, AtomicU64>,
     snapshot_saves: Counter,
     snapshot_failures: Counter,
+    log_bytes: Gauge<u64, AtomicU64>,
+    log_syncs: Counter,
+    log_sync_max: Gauge<f64, AtomicU64>,
+    log_sync_age: Gauge<f64, AtomicU64>,
+    log_compactions: Counter,
+    log_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -150,6 +157,42 @@ impl Default for Metrics {
             "Snapshots that failed to be written",
             snapshot_failures.clone(),
         );
+        let log_bytes = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "log_bytes",
+            "With --data-dir: bytes written to the write-ahead log since the last compaction",
+            log_bytes.clone(),
+        );
+        let log_syncs = Counter::default();
+        registry.register(
+            "log_syncs",
+            "With --data-dir: fdatasync calls on the log (one per group of writes with --fsync always)",
+            log_syncs.clone(),
+        );
+        let log_sync_max = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "log_sync_seconds_max",
+            "With --data-dir: the slowest log sync so far",
+            log_sync_max.clone(),
+        );
+        let log_sync_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "log_last_sync_age_seconds",
+            "With --data-dir: seconds since the log was last synced to the disk",
+            log_sync_age.clone(),
+        );
+        let log_compactions = Counter::default();
+        registry.register(
+            "log_compactions",
+            "With --data-dir: log compactions (a new snapshot, the log before it deleted)",
+            log_compactions.clone(),
+        );
+        let log_failures = Counter::default();
+        registry.register(
+            "log_failures",
+            "With --data-dir: log writes and syncs that failed and were retried",
+            log_failures.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -168,6 +211,12 @@ impl Default for Metrics {
             snapshot_age,
             snapshot_saves,
             snapshot_failures,
+            log_bytes,
+            log_syncs,
+            log_sync_max,
+            log_sync_age,
+            log_compactions,
+            log_failures,
         }
     }
 }
@@ -222,6 +271,28 @@ impl Metrics {
         self.guest_rejected.inc();
     }
 
+    /// Sets the log's gauges and brings its counters up to the log's own.
+    fn read_log(&self, data: &DataDir) {
+        let stats = data.log().stats();
+        self.log_bytes.set(data.log_bytes_since_compaction());
+        let catch_up =
+            |counter: &Counter, now: u64| counter.inc_by(now.saturating_sub(counter.get()));
+        catch_up(&self.log_syncs, stats.syncs.load(Ordering::Relaxed));
+        catch_up(&self.log_compactions, data.compactions());
+        catch_up(&self.log_failures, stats.failures.load(Ordering::Relaxed));
+        self.log_sync_max
+            .set(stats.sync_micros_max.load(Ordering::Relaxed) as f64 / 1e6);
+        let last_sync = stats.last_sync_unix_ms.load(Ordering::Relaxed);
+        if last_sync > 0 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis() as u64;
+            self.log_sync_age
+                .set(now.saturating_sub(last_sync) as f64 / 1e3);
+        }
+    }
+
     /// The Prometheus text exposition, with the gauges read now.
     pub fn render(
         &self,
@@ -229,7 +300,11 @@ impl Metrics {
         generation: u64,
         idle: (usize, usize),
         snapshot: Option<&HealthState>,
+        data: Option<&DataDir>,
     ) -> String {
+        if let Some(data) = data {
+            self.read_log(data);
+        }
         if let Some(snapshot) = snapshot {
             self.snapshot_age.set(snapshot.age_seconds());
         }
