@@ -6,7 +6,7 @@
 mod common;
 
 use common::process::{
-    KVS, Server, fails_to_start, sigterm, start, start_logging, start_with_admin,
+    KVS, Server, fails_to_start, sigterm, start, start_logging, start_with_admin, start_wrapped,
     wait_with_deadline,
 };
 use std::collections::HashMap;
@@ -497,5 +497,97 @@ fn data_survives_a_graceful_restart_in_one_snapshot() {
         "application/octet-stream"
     );
     assert_eq!(response.bytes().unwrap().to_vec(), body);
+    stop(server);
+}
+
+/// A full disk, simulated with a file-size limit (`prlimit --fsize`): the
+/// write that hits it is refused with code 25 and taken back, later writes
+/// are refused at once, reads are served, and once the limit is lifted
+/// writes resume by themselves. After a SIGKILL and a restart every
+/// acknowledged write is there and no refused one is.
+#[test]
+fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers() {
+    let scratch = Scratch::new("full");
+    let (server, http, tcp, _admin) = start_wrapped(
+        &["prlimit", "--fsize=65536:unlimited", "--"],
+        &["--data-dir", scratch.path(), "--fsync", "always"],
+        "warn",
+    );
+    let client = client();
+    let value = "v".repeat(1000);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..200 {
+        let key = format!("full-{i:03}");
+        let response = client
+            .post(url(http, &key))
+            .body(value.clone())
+            .send()
+            .unwrap();
+        match response.status().as_u16() {
+            201 => acknowledged.push(key),
+            503 => {
+                let body: serde_json::Value = response.json().unwrap();
+                assert_eq!(body["errorcode"], 25, "{body}");
+                assert!(
+                    body["error"].as_str().unwrap().contains("not durable"),
+                    "{body}"
+                );
+                refused = Some(key);
+                break;
+            }
+            other => panic!("{key}: {other}"),
+        }
+    }
+    let refused = refused.expect("the file-size limit was never reached");
+    assert!(acknowledged.len() > 10, "{acknowledged:?}");
+
+    // Later writes are refused at once, over both protocols; reads work.
+    let again = client
+        .put(url(http, &acknowledged[0]))
+        .body("new")
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 503);
+    let mut line = TcpStream::connect(tcp).unwrap();
+    line.write_all(b"cmd=create|key=over-tcp|body=x\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(&line).read_line(&mut reply).unwrap();
+    assert!(reply.contains("\"errorcode\":25"), "{reply}");
+    assert_eq!(read(http, &acknowledged[0]).unwrap().0, value);
+    assert_eq!(read(http, &refused), None, "a refused write was taken back");
+
+    // Space returns: writes resume by themselves.
+    let lifted = std::process::Command::new("prlimit")
+        .args(["--pid", &server.id().to_string(), "--fsize=unlimited:unlimited"])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .post(url(http, "after-space-returns"))
+            .body("ok")
+            .send()
+            .unwrap();
+        if response.status().as_u16() == 201 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "writes never resumed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(server);
+
+    let (server, http, _tcp) = start(&["--data-dir", scratch.path()]);
+    for key in &acknowledged {
+        assert_eq!(
+            read(http, key).map(|(v, _)| v),
+            Some(value.clone()),
+            "{key}"
+        );
+    }
+    assert_eq!(read(http, &refused), None);
+    assert_eq!(read(http, "over-tcp"), None);
+    assert_eq!(read(http, "after-space-returns").unwrap().0, "ok");
     stop(server);
 }

@@ -40,6 +40,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // A file-size limit (`ulimit -f`) reached while writing the log or a
+    // snapshot must fail that write (EFBIG), which kvs reports and retries,
+    // not kill the process as SIGXFSZ does by default.
+    #[cfg(unix)]
+    let _file_size =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ))
+            .context("cannot install the SIGXFSZ handler")?;
     let server = Server::new(args.settings()?).await?;
     let http = bind(args.http, args.max_http_connections)
         .with_context(|| format!("cannot listen for HTTP on {}", args.http))?;
@@ -54,6 +61,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     #[cfg(unix)]
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
+
     announce(
         args.log_format,
         http.local_addr()?,

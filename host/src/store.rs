@@ -217,6 +217,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let key = key.into();
         self.check(&key, &content_type, &value)?;
+        self.check_durable()?;
         let cost = charge(&key, &content_type, &value);
         match self.shared.map.entry(key) {
             MapEntry::Occupied(_) => Err(StoreError::AlreadyExists),
@@ -259,6 +260,7 @@ impl Store {
         if_version: Option<u64>,
     ) -> Result<(u64, Entry), StoreError> {
         self.check(key, &content_type, &value)?;
+        self.check_durable()?;
         let cost = charge(key, &content_type, &value);
         let mut current = self.shared.map.get_mut(key).ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
@@ -289,6 +291,7 @@ impl Store {
     }
 
     pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
+        self.check_durable()?;
         match self.shared.map.entry(key.to_string()) {
             MapEntry::Vacant(_) => Err(StoreError::NotFound),
             MapEntry::Occupied(slot) => {
@@ -405,10 +408,24 @@ impl Store {
     }
 
     /// Waits until every change made so far is durable in the log (at once
-    /// without a log): what a reply waits for after its writes.
-    pub async fn durable(&self) {
-        if let Some(log) = self.log() {
-            log.durable(log.appended()).await;
+    /// without a log): what a reply waits for after its writes. Fails, with
+    /// the reason, while the log cannot be written.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        match self.log() {
+            Some(log) => log
+                .durable(log.appended())
+                .await
+                .map_err(|reason| StoreError::NotDurable(reason.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a write while the log cannot be written: it could not be
+    /// made durable, so it is not made. Reverts are never refused.
+    fn check_durable(&self) -> Result<(), StoreError> {
+        match self.log().and_then(Log::failure) {
+            Some(reason) => Err(StoreError::NotDurable(reason.to_string())),
+            None => Ok(()),
         }
     }
 

@@ -43,6 +43,10 @@ pub enum Code {
     /// The request uses something kvs does not implement (a transfer coding
     /// other than `chunked`).
     NotImplemented = 24,
+    /// A write refused because it cannot be made durable now (the
+    /// write-ahead log cannot be written: a full disk, an I/O error); reads
+    /// still work, and writes resume once the log can be written.
+    NotDurable = 25,
 }
 
 /// An error reply: a code and a message for people.
@@ -101,8 +105,17 @@ impl From<StoreError> for ErrorReply {
                 Code::Unavailable,
                 format!("Error storage unavailable: {reason}"),
             ),
+            StoreError::NotDurable(reason) => Self::new(Code::NotDurable, not_durable(&reason)),
         }
     }
+}
+
+/// The message of a write refused for want of a durable log.
+pub fn not_durable(reason: &str) -> String {
+    format!(
+        "Error not durable: the write-ahead log cannot be written ({reason}); the write was \
+         not made, reads still work, and writes resume once the log can be written"
+    )
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub enum StoreError {
     /// The backend itself failed (for example a file system error); the
     /// message says what an operator must fix.
     Unavailable(String),
+    /// Writes cannot be made durable now (the write-ahead log cannot be
+    /// written), so the write was not made; reads still work.
+    NotDurable(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -39,6 +42,7 @@ impl std::fmt::Display for StoreError {
             Self::StoreFull => f.write_str("the store's memory limit is reached"),
             Self::InvalidKey(reason) => write!(f, "invalid key: {reason}"),
             Self::Unavailable(reason) => write!(f, "the storage is unavailable: {reason}"),
+            Self::NotDurable(reason) => write!(f, "writes cannot be made durable: {reason}"),
         }
     }
 }

@@ -78,7 +78,25 @@ pub fn start_logging(
     extra: &[&str],
     rust_log: &str,
 ) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
-    let mut child = Command::new(KVS)
+    start_wrapped(&[], extra, rust_log)
+}
+
+/// Like [`start_logging`], with `kvs` run by a wrapper command, such as
+/// `prlimit --fsize=N --` (the wrapper must exec `kvs`, so the child is it).
+pub fn start_wrapped(
+    wrapper: &[&str],
+    extra: &[&str],
+    rust_log: &str,
+) -> (Server, SocketAddr, SocketAddr, SocketAddr) {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(KVS);
+            command
+        }
+        None => Command::new(KVS),
+    };
+    let mut child = command
         .args([
             "--http",
             "127.0.0.1:0",

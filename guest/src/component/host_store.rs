@@ -82,5 +82,6 @@ fn error(error: wit::Error) -> StoreError {
         wit::Error::TooLarge(limit) => StoreError::TooLarge { limit },
         wit::Error::StoreFull => StoreError::StoreFull,
         wit::Error::InvalidKey(reason) => StoreError::InvalidKey(reason),
+        wit::Error::NotDurable(reason) => StoreError::NotDurable(reason),
     }
 }

@@ -195,7 +195,7 @@ impl Response {
             Code::Decoding => 422,
             Code::StoreFull => 507,
             Code::MethodNotAllowed => 405,
-            Code::Unavailable => 503,
+            Code::Unavailable | Code::NotDurable => 503,
             Code::Unknown => 500,
             Code::Unauthorized => 401,
             Code::Timeout => 408,

@@ -60,8 +60,9 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer when something is queued.
     wake: Condvar,
-    /// The sequence number up to which records are durable in this mode.
-    durable: tokio::sync::watch::Sender<u64>,
+    /// How far records are durable in this mode, and why the log cannot be
+    /// written, while it cannot.
+    progress: tokio::sync::watch::Sender<Progress>,
     mode: Fsync,
     stats: Stats,
 }
@@ -78,6 +79,15 @@ enum Item {
     Record(Record),
     /// From here on, write to this new segment.
     Rotate(PathBuf),
+}
+
+/// What waiting writers watch.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    /// The sequence number up to which records are durable.
+    durable: u64,
+    /// Set while writing or syncing the log fails.
+    failure: Option<Arc<str>>,
 }
 
 /// What the log has done, for `/status` and `/metrics`.
@@ -103,11 +113,11 @@ impl Log {
     /// already recovered (sequence numbers continue from there).
     pub fn open(path: PathBuf, mode: Fsync) -> anyhow::Result<Self> {
         let file = open_segment(&path)?;
-        let (durable, _) = tokio::sync::watch::channel(0);
+        let (progress, _) = tokio::sync::watch::channel(Progress::default());
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
-            durable,
+            progress,
             mode,
             stats: Stats::default(),
         });
@@ -130,18 +140,42 @@ impl Log {
         self.queue().appended
     }
 
-    /// Waits until every record up to `seq` is durable in this log's mode.
-    pub async fn durable(&self, seq: u64) {
-        let mut durable = self.shared.durable.subscribe();
-        // The sender lives as long as `self`, so this cannot fail.
-        let _ = durable.wait_for(|done| *done >= seq).await;
+    /// Waits until every record up to `seq` is durable in this log's mode,
+    /// or fails with the reason the log cannot be written now. The records
+    /// stay queued either way: the writer keeps trying.
+    pub async fn durable(&self, seq: u64) -> Result<(), Arc<str>> {
+        let mut progress = self.shared.progress.subscribe();
+        // The sender lives as long as `self`, so waiting cannot fail.
+        let Ok(progress) = progress
+            .wait_for(|p| p.durable >= seq || p.failure.is_some())
+            .await
+        else {
+            return Ok(());
+        };
+        match &progress.failure {
+            Some(reason) if progress.durable < seq => Err(Arc::clone(reason)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Why the log cannot be written, while it cannot: new writes are
+    /// refused meanwhile (see [`crate::store::Store`]).
+    pub fn failure(&self) -> Option<Arc<str>> {
+        self.shared.progress.borrow().failure.clone()
     }
 
     /// Starts a new segment at `path` after everything queued so far, and
     /// returns once everything before it is durable in the old one.
     pub async fn rotate(&self, path: PathBuf) {
         let seq = self.push(Item::Rotate(path));
-        self.durable(seq).await;
+        self.written(seq).await;
+    }
+
+    /// Waits until the writer is past `seq`, whether or not it failed
+    /// meanwhile (it retries until it is).
+    async fn written(&self, seq: u64) {
+        let mut progress = self.shared.progress.subscribe();
+        let _ = progress.wait_for(|p| p.durable >= seq).await;
     }
 
     /// Writes and syncs everything queued, whatever the mode, and stops the
@@ -153,7 +187,7 @@ impl Log {
             queue.appended
         };
         self.shared.wake.notify_one();
-        self.durable(seq).await;
+        self.written(seq).await;
     }
 
     pub fn mode(&self) -> Fsync {
@@ -273,7 +307,10 @@ fn write_loop(shared: &Shared, mut file: File, mut path: PathBuf) {
             unsynced = false;
             last_sync = Instant::now();
         }
-        shared.durable.send_replace(last);
+        shared.progress.send_modify(|progress| {
+            progress.durable = last;
+            progress.failure = None;
+        });
         if closing {
             return;
         }
@@ -297,12 +334,7 @@ fn write_all(
         match file.write_all(buffer) {
             Ok(()) => break,
             Err(error) => {
-                shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    path = %path.display(),
-                    %error,
-                    "writing the log failed; writes wait until it can be written"
-                );
+                failed(shared, path, "writing", &error);
                 let _ = file.set_len(*length);
                 std::thread::sleep(RETRY_AFTER);
             }
@@ -319,8 +351,7 @@ fn write_all(
 fn sync(shared: &Shared, file: &File, path: &Path) {
     let started = Instant::now();
     while let Err(error) = file.sync_data() {
-        shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(path = %path.display(), %error, "syncing the log failed; retrying");
+        failed(shared, path, "syncing", &error);
         std::thread::sleep(RETRY_AFTER);
     }
     let micros = started.elapsed().as_micros() as u64;
@@ -333,4 +364,22 @@ fn sync(shared: &Shared, file: &File, path: &Path) {
         .unwrap_or_default()
         .as_millis() as u64;
     stats.last_sync_unix_ms.store(now, Ordering::Relaxed);
+}
+
+/// Records a failed write, sync or segment start: counted, logged once per
+/// outage, and reported to waiting writers, which answer with an error
+/// instead of waiting for the disk.
+fn failed(shared: &Shared, path: &Path, doing: &str, error: &dyn std::fmt::Display) {
+    shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+    let reason: Arc<str> = format!("{doing} {}: {error}", path.display()).into();
+    let first = shared.progress.borrow().failure.is_none();
+    if first {
+        tracing::error!(
+            reason = %reason,
+            "the write-ahead log cannot be written: writes are refused until it can; retrying"
+        );
+    }
+    shared
+        .progress
+        .send_modify(|progress| progress.failure = Some(reason));
 }

@@ -87,7 +87,10 @@ pub async fn serve_http(
         CallPath::Native => {
             let request = read(request).await?;
             let response = native::handle_rest(app.store(), request);
-            app.store().durable().await;
+            app.store()
+                .durable()
+                .await
+                .map_err(CallFailed::not_durable)?;
             response
         }
     };
@@ -100,7 +103,10 @@ pub async fn serve_line(app: &App, line: &[u8]) -> Result<LineReply, CallFailed>
     match app.call_path() {
         CallPath::Native => {
             let reply = native::handle_line(app.store(), line);
-            app.store().durable().await;
+            app.store()
+                .durable()
+                .await
+                .map_err(CallFailed::not_durable)?;
             Ok(reply)
         }
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(line).await,

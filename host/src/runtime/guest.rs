@@ -12,7 +12,7 @@ use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
-use kvs_model::LineReply;
+use kvs_model::{Code, ErrorReply, LineReply, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::UpdateDeadline;
@@ -170,16 +170,25 @@ impl Guest {
     ) -> Result<T, CallFailed> {
         match called {
             Ok(value) => {
-                let wrote = warm.store.data_mut().commit();
-                self.pool.give_back(warm);
-                if wrote {
-                    self.kv.durable().await;
+                // If the log cannot be written, the writes are taken back
+                // and the call fails as not durable.
+                if warm.store.data().wrote()
+                    && let Err(error) = self.kv.durable().await
+                {
+                    return Err(CallFailed {
+                        reverted: warm.store.data_mut().revert(),
+                        error: anyhow::Error::from(error.clone()),
+                        not_durable: Some(error),
+                    });
                 }
+                warm.store.data_mut().commit();
+                self.pool.give_back(warm);
                 Ok(value)
             }
             Err(trap) => Err(CallFailed {
                 reverted: warm.store.data_mut().revert(),
                 error: anyhow::Error::from(trap).context("the guest failed"),
+                not_durable: None,
             }),
         }
     }
@@ -223,7 +232,7 @@ impl Guest {
             Ok(Ok(response)) => {
                 // Not journaled, so not known to have written: wait for
                 // every write so far before the response head goes out.
-                self.kv.durable().await;
+                self.kv.durable().await?;
                 Ok(response)
             }
             Ok(Err(code)) => Err(anyhow!("the guest answered with an error: {code:?}")),
@@ -258,13 +267,34 @@ impl Guest {
 pub struct CallFailed {
     pub error: anyhow::Error,
     pub reverted: Reverted,
+    /// Set when the call's writes could not be made durable (the log
+    /// cannot be written): the client is told so, with its own code.
+    pub not_durable: Option<StoreError>,
 }
 
 impl CallFailed {
+    /// A call whose writes could not be made durable.
+    pub fn not_durable(error: StoreError) -> Self {
+        Self {
+            error: anyhow::Error::from(error.clone()),
+            reverted: Reverted::default(),
+            not_durable: Some(error),
+        }
+    }
+
     /// What the client is told: that the call failed, and whether anything
     /// it asked for took effect anyway.
     pub fn client_message(&self, what: &str) -> String {
         format!("Error internal: the {what} failed; {}", self.reverted)
+    }
+
+    /// The error the client gets, in the envelope: not durable (the write
+    /// was not made), or an internal error of the `what`.
+    pub fn client_error(&self, what: &str) -> ErrorReply {
+        match &self.not_durable {
+            Some(error) => ErrorReply::from(error.clone()),
+            None => ErrorReply::new(Code::Unknown, self.client_message(what)),
+        }
     }
 }
 
@@ -281,6 +311,7 @@ impl From<anyhow::Error> for CallFailed {
         Self {
             error,
             reverted: Reverted::default(),
+            not_durable: None,
         }
     }
 }

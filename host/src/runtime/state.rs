@@ -146,16 +146,18 @@ impl CallState {
     }
 
     /// The call succeeded and its reply is on its way: its writes stay.
-    /// Keeps the writes of a call that returned; true when it made any, so
-    /// its reply waits for them to be durable in the log.
-    pub fn commit(&mut self) -> bool {
-        match &mut self.journal {
-            Some(journal) => {
-                let wrote = !journal.writes.is_empty();
-                journal.writes.clear();
-                wrote
-            }
-            None => false,
+    /// Whether the running call has made writes, so its reply must wait for
+    /// them to be durable in the log.
+    pub fn wrote(&self) -> bool {
+        self.journal
+            .as_ref()
+            .is_some_and(|journal| !journal.writes.is_empty())
+    }
+
+    /// Keeps the writes of a call that returned.
+    pub fn commit(&mut self) {
+        if let Some(journal) = &mut self.journal {
+            journal.writes.clear();
         }
     }
 
@@ -283,6 +285,7 @@ impl types::Host for CallState {
             StoreError::TooLarge { limit } => types::Error::TooLarge(limit),
             StoreError::StoreFull => types::Error::StoreFull,
             StoreError::InvalidKey(reason) => types::Error::InvalidKey(reason),
+            StoreError::NotDurable(reason) => types::Error::NotDurable(reason),
             StoreError::Unavailable(reason) => {
                 return Err(wasmtime::format_err!("the store is unavailable: {reason}"));
             }

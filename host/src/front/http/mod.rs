@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::front::listener::accept_loop;
 use crate::logic::rest::{BodyTimedOut, full};
 use crate::logic::{self, HttpFailure};
+use crate::runtime::CallFailed;
 use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::body::Incoming;
@@ -138,9 +139,13 @@ async fn serve_request(
             Ok(response) => response,
             Err(HttpFailure::BodyTimedOut(BodyTimedOut(limit))) => request_timeout(limit),
             Err(HttpFailure::Call(failed)) => {
-                tracing::error!(%method, %path, error = %failed, "guest failed");
-                app.metrics().guest_failure("http");
-                internal_error(&failed.client_message("request handler"))
+                if failed.not_durable.is_some() {
+                    tracing::warn!(%method, %path, error = %failed, "write refused: not durable");
+                } else {
+                    tracing::error!(%method, %path, error = %failed, "guest failed");
+                    app.metrics().guest_failure("http");
+                }
+                call_failed(&failed)
             }
         },
     };
@@ -197,9 +202,15 @@ fn host_error(status: StatusCode, code: Code, message: &str) -> hyper::Response<
         .expect("a static response is valid")
 }
 
-/// The host's own answer when the guest could not give one.
-fn internal_error(message: &str) -> hyper::Response<HyperOutgoingBody> {
-    host_error(StatusCode::INTERNAL_SERVER_ERROR, Code::Unknown, message)
+/// The host's own answer when the call failed: a 503 when its writes could
+/// not be made durable (and were not made), else a 500.
+fn call_failed(failed: &CallFailed) -> hyper::Response<HyperOutgoingBody> {
+    let reply = failed.client_error("request handler");
+    let status = match reply.code {
+        Code::NotDurable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    host_error(status, reply.code, &reply.message)
 }
 
 /// The answer to a client that did not send its body in time; the rest of

@@ -217,10 +217,14 @@ async fn execute(app: &App, request: &[u8]) -> LineReply {
     let reply = match logic::serve_line(app, request).await {
         Ok(reply) => reply,
         Err(failed) => {
-            tracing::error!(error = %failed, "guest failed on a TCP command");
-            app.metrics().guest_failure("tcp");
+            if failed.not_durable.is_some() {
+                tracing::warn!(error = %failed, "write refused: not durable");
+            } else {
+                tracing::error!(error = %failed, "guest failed on a TCP command");
+                app.metrics().guest_failure("tcp");
+            }
             LineReply {
-                line: error_json(Code::Unknown, &failed.client_message("command handler")),
+                line: failed.client_error("command handler").to_json(),
                 close: false,
             }
         }
