@@ -559,7 +559,11 @@ fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers() {
 
     // Space returns: writes resume by themselves.
     let lifted = std::process::Command::new("prlimit")
-        .args(["--pid", &server.id().to_string(), "--fsize=unlimited:unlimited"])
+        .args([
+            "--pid",
+            &server.id().to_string(),
+            "--fsize=unlimited:unlimited",
+        ])
         .status()
         .unwrap();
     assert!(lifted.success());

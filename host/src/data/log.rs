@@ -91,7 +91,7 @@ struct Progress {
 }
 
 /// What the log has done, for `/status` and `/metrics`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Bytes written to the log since it opened.
     pub bytes_written: AtomicU64,
@@ -106,6 +106,33 @@ pub struct Stats {
     pub last_sync_unix_ms: AtomicU64,
     /// Writes and syncs that failed (and were retried).
     pub failures: AtomicU64,
+    /// How long syncs take, in microseconds.
+    sync_latency: Mutex<hdrhistogram::Histogram<u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            bytes_written: AtomicU64::default(),
+            records: AtomicU64::default(),
+            syncs: AtomicU64::default(),
+            sync_micros: AtomicU64::default(),
+            sync_micros_max: AtomicU64::default(),
+            last_sync_unix_ms: AtomicU64::default(),
+            failures: AtomicU64::default(),
+            sync_latency: Mutex::new(
+                hdrhistogram::Histogram::new(3).expect("3 significant figures are valid"),
+            ),
+        }
+    }
+}
+
+impl Stats {
+    /// The `quantile` (0 to 1) of sync times so far, in microseconds.
+    pub fn sync_micros_quantile(&self, quantile: f64) -> u64 {
+        let latency = self.sync_latency.lock().unwrap_or_else(|e| e.into_inner());
+        latency.value_at_quantile(quantile)
+    }
 }
 
 impl Log {
@@ -359,6 +386,11 @@ fn sync(shared: &Shared, file: &File, path: &Path) {
     stats.syncs.fetch_add(1, Ordering::Relaxed);
     stats.sync_micros.fetch_add(micros, Ordering::Relaxed);
     stats.sync_micros_max.fetch_max(micros, Ordering::Relaxed);
+    stats
+        .sync_latency
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .saturating_record(micros);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -251,6 +251,8 @@ impl DataDir {
             "compactions": self.compactions(),
             "syncs": syncs,
             "sync_micros_mean": stats.sync_micros.load(Ordering::Relaxed).checked_div(syncs),
+            "sync_micros_p50": stats.sync_micros_quantile(0.5),
+            "sync_micros_p99": stats.sync_micros_quantile(0.99),
             "sync_micros_max": stats.sync_micros_max.load(Ordering::Relaxed),
             "last_sync_unix_ms": (last_sync > 0).then_some(last_sync),
             "log_failures": stats.failures.load(Ordering::Relaxed),

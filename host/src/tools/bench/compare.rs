@@ -8,6 +8,11 @@
 //! the portable guest is built), and `redis-server` for the TCP rows (when it
 //! is on PATH). Every server is a child process, stopped when the command
 //! ends; a server that is missing is reported and skipped.
+//!
+//! A second table measures durability: the write cycle on kvs with
+//! `--data-dir` in each fsync mode, next to kvs in memory and `redis-server`
+//! with its append-only file; then the log's sync times, and how long kvs
+//! takes to start on 1,000,000 entries after a SIGKILL.
 
 use super::{BenchArgs, Mix, Protocol, Report};
 use anyhow::Context as _;
@@ -35,6 +40,12 @@ pub struct CompareArgs {
     /// Skip the large-value rows (8 MiB GET and PUT).
     #[arg(long)]
     pub no_large: bool,
+
+    /// Skip the durability table (kvs --data-dir in each fsync mode against
+    /// redis-server with its append-only file) and the start-up time with
+    /// 1,000,000 entries.
+    #[arg(long)]
+    pub no_durability: bool,
 }
 
 /// A server under test; killed when dropped.
@@ -44,6 +55,8 @@ struct Server {
     http: Option<SocketAddr>,
     /// The TCP port and the protocol it speaks (kvs lines, or RESP).
     tcp: Option<(SocketAddr, Protocol)>,
+    /// The admin endpoint, for a kvs.
+    admin: Option<SocketAddr>,
     /// A data directory to remove afterwards; a server that keeps its
     /// entries in files is left out of the large-value rows, which would
     /// measure the disk rather than the call path.
@@ -90,9 +103,19 @@ fn wait_listening(child: &mut Child, addr: SocketAddr, name: &str) -> anyhow::Re
 }
 
 fn start_kvs(name: &'static str, call_path: &str) -> anyhow::Result<Server> {
+    start_kvs_with(name, &["--call-path", call_path], None)
+}
+
+/// A kvs with `extra` flags; `scratch` is a directory to remove afterwards.
+fn start_kvs_with(
+    name: &'static str,
+    extra: &[&str],
+    scratch: Option<PathBuf>,
+) -> anyhow::Result<Server> {
     let (http, tcp, admin) = (free_port()?, free_port()?, free_port()?);
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--call-path", call_path])
+        .arg("serve")
+        .args(extra)
         .args(["--http", &http.to_string(), "--tcp", &tcp.to_string()])
         .args(["--admin", &admin.to_string()])
         .env("RUST_LOG", "warn")
@@ -100,14 +123,24 @@ fn start_kvs(name: &'static str, call_path: &str) -> anyhow::Result<Server> {
         .stderr(Stdio::null())
         .spawn()
         .context("starting kvs")?;
-    wait_listening(&mut child, tcp, name)?;
-    Ok(Server {
+    let waited = wait_listening(&mut child, tcp, name);
+    let server = Server {
         name,
         child,
         http: Some(http),
         tcp: Some((tcp, Protocol::Tcp)),
-        scratch: None,
-    })
+        admin: Some(admin),
+        scratch,
+    };
+    waited.map(|()| server)
+}
+
+/// A fresh directory for one server's data.
+fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("kvs-compare-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn start_wasmtime(portable_guest: &std::path::Path) -> anyhow::Result<Server> {
@@ -134,28 +167,59 @@ fn start_wasmtime(portable_guest: &std::path::Path) -> anyhow::Result<Server> {
         child,
         http: Some(http),
         tcp: None,
+        admin: None,
         scratch: Some(scratch),
     };
     waited.map(|()| server)
 }
 
 fn start_redis() -> anyhow::Result<Server> {
+    start_redis_with("redis-server", &["--appendonly", "no"], None)
+}
+
+/// `redis-server` with its append-only file synced as `appendfsync` says,
+/// in a fresh directory.
+fn start_redis_aof(name: &'static str, appendfsync: &str) -> anyhow::Result<Server> {
+    let dir = scratch_dir(&format!("redis-{appendfsync}"))?;
+    let dir_text = dir.display().to_string();
+    start_redis_with(
+        name,
+        &[
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            appendfsync,
+            "--dir",
+            &dir_text,
+        ],
+        Some(dir),
+    )
+}
+
+fn start_redis_with(
+    name: &'static str,
+    extra: &[&str],
+    scratch: Option<PathBuf>,
+) -> anyhow::Result<Server> {
     let tcp = free_port()?;
     let mut child = Command::new("redis-server")
         .args(["--port", &tcp.port().to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
+        .args(["--save", ""])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .context("starting redis-server (apt-get install redis-server)")?;
-    wait_listening(&mut child, tcp, "redis-server")?;
-    Ok(Server {
-        name: "redis-server",
+    let waited = wait_listening(&mut child, tcp, name);
+    let server = Server {
+        name,
         child,
         http: None,
         tcp: Some((tcp, Protocol::Resp)),
-        scratch: None,
-    })
+        admin: None,
+        scratch,
+    };
+    waited.map(|()| server)
 }
 
 /// One row of the table: a workload and how to drive it.
@@ -213,7 +277,7 @@ async fn measure(server: &Server, row: &Row, duration: f64) -> anyhow::Result<Op
         (Protocol::Tcp, _, Some((tcp, protocol))) => (protocol, tcp),
         _ => return Ok(None),
     };
-    if row.throughput && server.scratch.is_some() {
+    if row.throughput && server.scratch.is_some() && server.admin.is_none() {
         return Ok(None);
     }
     let args = BenchArgs {
@@ -272,40 +336,9 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     }
     let rows = rows(&args);
-    let mut table = Vec::new();
-    for row in &rows {
-        let mut cells = Vec::new();
-        for server in &servers {
-            // One server at a time, so each has both cores to itself.
-            let report = measure(server, row, args.duration)
-                .await
-                .with_context(|| format!("{} on {}", row.label, server.name))?;
-            cells.push(report.map(|r| cell(&r, row.throughput)));
-        }
-        table.push(cells);
-    }
-
-    println!();
-    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
-    println!("| workload | {} | kvs / native |", names.join(" | "));
-    println!("|---|{}---|", "---|".repeat(names.len()));
-    let column = |name: &str| names.iter().position(|n| *n == name);
-    for (row, cells) in rows.iter().zip(&table) {
-        let texts: Vec<String> = cells
-            .iter()
-            .map(|c| c.as_ref().map_or("-".to_string(), |(_, t)| t.clone()))
-            .collect();
-        let figure = |name| {
-            column(name)
-                .and_then(|i| cells[i].as_ref())
-                .map(|(f, _)| *f)
-        };
-        let ratio = match (figure("kvs"), figure("native ceiling")) {
-            (Some(kvs), Some(native)) if native > 0.0 => format!("{:.2}x", kvs / native),
-            _ => "-".into(),
-        };
-        println!("| {} | {} | {ratio} |", row.label, texts.join(" | "));
-    }
+    let table = measure_all(&servers, &rows, args.duration).await?;
+    print_table(&servers, &rows, &table, ("kvs", "native ceiling"));
+    let column = |name: &str| servers.iter().position(|s| s.name == name);
     if let Some(redis) = column("redis-server") {
         for (row, cells) in rows.iter().zip(&table) {
             if let (Some(Some((kvs, _))), Some((r, _))) =
@@ -316,7 +349,203 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     }
     drop(servers);
-    memory_per_entry().await
+    memory_per_entry().await?;
+    if !args.no_durability {
+        durability(&args).await?;
+        start_up_with_entries(START_UP_ENTRIES).await?;
+    }
+    Ok(())
+}
+
+/// Every row on every server, one server at a time, so each has both cores
+/// to itself.
+async fn measure_all(
+    servers: &[Server],
+    rows: &[Row],
+    duration: f64,
+) -> anyhow::Result<Vec<Vec<Option<(f64, String)>>>> {
+    let mut table = Vec::new();
+    for row in rows {
+        let mut cells = Vec::new();
+        for server in servers {
+            let report = measure(server, row, duration)
+                .await
+                .with_context(|| format!("{} on {}", row.label, server.name))?;
+            cells.push(report.map(|r| cell(&r, row.throughput)));
+        }
+        table.push(cells);
+    }
+    Ok(table)
+}
+
+/// Prints the table, with one ratio column: `ratio.0`'s figure over
+/// `ratio.1`'s.
+fn print_table(
+    servers: &[Server],
+    rows: &[Row],
+    table: &[Vec<Option<(f64, String)>>],
+    ratio: (&str, &str),
+) {
+    println!();
+    let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
+    println!(
+        "| workload | {} | {} / {} |",
+        names.join(" | "),
+        ratio.0,
+        ratio.1
+    );
+    println!("|---|{}---|", "---|".repeat(names.len()));
+    let column = |name: &str| names.iter().position(|n| *n == name);
+    for (row, cells) in rows.iter().zip(table) {
+        let texts: Vec<String> = cells
+            .iter()
+            .map(|c| c.as_ref().map_or("-".to_string(), |(_, t)| t.clone()))
+            .collect();
+        let figure = |name| {
+            column(name)
+                .and_then(|i| cells[i].as_ref())
+                .map(|(f, _)| *f)
+        };
+        let quotient = match (figure(ratio.0), figure(ratio.1)) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".into(),
+        };
+        println!("| {} | {} | {quotient} |", row.label, texts.join(" | "));
+    }
+}
+
+/// The write cycle with durability: kvs in memory, kvs with `--data-dir` in
+/// each fsync mode, and `redis-server` with its append-only file, driven by
+/// the same harness; then the log's sync times on this disk.
+async fn durability(args: &CompareArgs) -> anyhow::Result<()> {
+    println!("\nDurability: the write cycle with a write-ahead log");
+    let mut servers = Vec::new();
+    let kvs_in = |name: &'static str, fsync: &str| -> anyhow::Result<Server> {
+        let dir = scratch_dir(&format!("kvs-{fsync}"))?;
+        let dir_text = dir.display().to_string();
+        start_kvs_with(
+            name,
+            &["--data-dir", &dir_text, "--fsync", fsync],
+            Some(dir),
+        )
+    };
+    let started = [
+        ("kvs in memory", start_kvs_with("kvs in memory", &[], None)),
+        ("kvs everysec", kvs_in("kvs everysec", "everysec")),
+        ("kvs always", kvs_in("kvs always", "always")),
+        ("kvs no", kvs_in("kvs no", "no")),
+        (
+            "redis everysec",
+            start_redis_aof("redis everysec", "everysec"),
+        ),
+        ("redis always", start_redis_aof("redis always", "always")),
+    ];
+    for (name, result) in started {
+        match result {
+            Ok(server) => servers.push(server),
+            Err(error) => println!("skipping {name}: {error:#}"),
+        }
+    }
+    let small = |label, protocol| Row {
+        label,
+        protocol,
+        mix: Mix::Cycle,
+        value_size: 100,
+        keys: 1000,
+        connections: args.connections,
+        pipeline: 1,
+        throughput: false,
+    };
+    let rows = [
+        small("HTTP cycle 100 B", Protocol::Http),
+        small("TCP cycle 100 B", Protocol::Tcp),
+    ];
+    let table = measure_all(&servers, &rows, args.duration).await?;
+    print_table(&servers, &rows, &table, ("kvs everysec", "kvs in memory"));
+    let figure = |row: usize, name: &str| {
+        let i = servers.iter().position(|s| s.name == name)?;
+        table[row][i].as_ref().map(|(f, _)| *f)
+    };
+    if let (Some(kvs), Some(redis)) = (figure(1, "kvs always"), figure(1, "redis always")) {
+        println!(
+            "TCP cycle 100 B, {} connections: kvs always / redis always = {:.2}x",
+            args.connections,
+            kvs / redis
+        );
+    }
+    for server in &servers {
+        let Some(admin) = server.admin else { continue };
+        let Ok(status) = admin_status(admin) else {
+            continue;
+        };
+        let data = &status["data"];
+        if data.is_null() {
+            continue;
+        }
+        println!(
+            "{}: {} syncs for {} records; sync p50 {} µs, p99 {} µs, max {} µs",
+            server.name,
+            data["syncs"],
+            data["log_records"],
+            data["sync_micros_p50"],
+            data["sync_micros_p99"],
+            data["sync_micros_max"]
+        );
+    }
+    Ok(())
+}
+
+/// The admin endpoint's `/status`, read with a plain HTTP/1.1 request.
+fn admin_status(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = TcpStream::connect(admin)?;
+    stream.write_all(b"GET /status HTTP/1.1\r\nhost: kvs\r\nconnection: close\r\n\r\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .context("the admin endpoint's answer has no body")?;
+    Ok(serde_json::from_str(body)?)
+}
+
+/// Entries written by [`start_up_with_entries`].
+const START_UP_ENTRIES: usize = 1_000_000;
+
+/// Writes `entries` entries of 100 bytes into a kvs with `--data-dir`, kills
+/// it with SIGKILL (so start-up has a snapshot and a log to read), and
+/// times the restart until it serves.
+async fn start_up_with_entries(entries: usize) -> anyhow::Result<()> {
+    use super::Client as _;
+    let dir = scratch_dir("start-up")?;
+    let dir_text = dir.display().to_string();
+    let flags = ["--data-dir", dir_text.as_str(), "--max-store-bytes", "4GiB"];
+    let mut server = start_kvs_with("kvs", &flags, None)?;
+    let Some((tcp, _)) = server.tcp else {
+        anyhow::bail!("kvs has no TCP port");
+    };
+    let mut client = super::tcp::Tcp::connect(&tcp.to_string()).await?;
+    client
+        .populate(entries, &super::workload::Workload::new(100))
+        .await?;
+    drop(client);
+    server.child.kill()?;
+    server.child.wait()?;
+    let on_disk: u64 = std::fs::read_dir(&dir)?
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    let started = Instant::now();
+    let restarted = start_kvs_with("kvs", &flags, Some(dir))?;
+    let took = started.elapsed();
+    println!(
+        "kvs --data-dir start-up with {entries} entries of 100 B ({} of snapshot and log, \
+         after SIGKILL): {:.2} s",
+        ByteSize::b(on_disk),
+        took.as_secs_f64()
+    );
+    drop(restarted);
+    Ok(())
 }
 
 /// Entries written by [`memory_per_entry`].
