@@ -136,8 +136,9 @@ impl Stats {
 }
 
 impl Log {
-    /// Starts a log writing to a new segment at `path`, after `first` records
-    /// already recovered (sequence numbers continue from there).
+    /// Starts a log writing to a new segment at `path` (which must not exist
+    /// yet), with its writer thread. Sequence numbers count this process's
+    /// appends from 1.
     pub fn open(path: PathBuf, mode: Fsync) -> anyhow::Result<Self> {
         let file = open_segment(&path)?;
         let (progress, _) = tokio::sync::watch::channel(Progress::default());
