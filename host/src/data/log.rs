@@ -73,6 +73,9 @@ struct Queue {
     /// The sequence number of the last item queued.
     appended: u64,
     closing: bool,
+    /// Whether the writer sleeps, waiting for work: only then does an append
+    /// pay for waking it.
+    writer_idle: bool,
 }
 
 enum Item {
@@ -172,6 +175,9 @@ impl Log {
     /// or fails with the reason the log cannot be written now. The records
     /// stay queued either way: the writer keeps trying.
     pub async fn durable(&self, seq: u64) -> Result<(), Arc<str>> {
+        if self.shared.progress.borrow().durable >= seq {
+            return Ok(());
+        }
         let mut progress = self.shared.progress.subscribe();
         // The sender lives as long as `self`, so waiting cannot fail.
         let Ok(progress) = progress
@@ -227,13 +233,15 @@ impl Log {
     }
 
     fn push(&self, item: Item) -> u64 {
-        let seq = {
+        let (seq, idle) = {
             let mut queue = self.queue();
             queue.appended += 1;
             queue.items.push(item);
-            queue.appended
+            (queue.appended, std::mem::take(&mut queue.writer_idle))
         };
-        self.shared.wake.notify_one();
+        if idle {
+            self.shared.wake.notify_one();
+        }
         seq
     }
 
@@ -280,11 +288,13 @@ fn write_loop(shared: &Shared, mut file: File, mut path: PathBuf) {
                 if wait.is_zero() {
                     break;
                 }
+                queue.writer_idle = true;
                 queue = shared
                     .wake
                     .wait_timeout(queue, wait)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
+                queue.writer_idle = false;
             }
             (
                 std::mem::take(&mut queue.items),
