@@ -465,6 +465,10 @@ fn a_second_kvs_on_the_same_directory_is_refused() {
     stop(server);
     let refusal = fails_to_start(&["--data-dir", scratch.path(), "--snapshot", "/tmp/x"]);
     assert!(refusal.contains("--snapshot"), "{refusal}");
+    let file = scratch.0.join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let refusal = fails_to_start(&["--data-dir", file.to_str().unwrap()]);
+    assert!(refusal.contains("is a file, not a directory"), "{refusal}");
 }
 
 #[test]

@@ -123,8 +123,11 @@ impl Default for Stats {
             sync_micros_max: AtomicU64::default(),
             last_sync_unix_ms: AtomicU64::default(),
             failures: AtomicU64::default(),
+            // Up to an hour, so no sync is ever clamped (a histogram that
+            // grows on demand does not grow for saturating records).
             sync_latency: Mutex::new(
-                hdrhistogram::Histogram::new(3).expect("3 significant figures are valid"),
+                hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                    .expect("the bounds are valid"),
             ),
         }
     }
@@ -425,4 +428,21 @@ fn failed(shared: &Shared, path: &Path, doing: &str, error: &dyn std::fmt::Displ
     shared
         .progress
         .send_modify(|progress| progress.failure = Some(reason));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_times_of_any_length_are_counted_as_they_were() {
+        let stats = Stats::default();
+        for micros in [2, 250, 2_140, 8_000_000] {
+            stats.sync_latency.lock().unwrap().saturating_record(micros);
+        }
+        let p50 = stats.sync_micros_quantile(0.5);
+        assert!((240..=260).contains(&p50), "{p50}");
+        let p99 = stats.sync_micros_quantile(0.99);
+        assert!((7_990_000..=8_010_000).contains(&p99), "{p99}");
+    }
 }

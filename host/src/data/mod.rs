@@ -152,6 +152,12 @@ impl DataDir {
         store: &Store,
         mode: Fsync,
     ) -> anyhow::Result<(Self, recovery::Recovered)> {
+        anyhow::ensure!(
+            !root.exists() || root.is_dir(),
+            "--data-dir {} is a file, not a directory; name a directory (it is created if \
+             missing)",
+            root.display()
+        );
         std::fs::create_dir_all(root)
             .with_context(|| format!("creating the data directory {}", root.display()))?;
         let lock = lock(root)?;
