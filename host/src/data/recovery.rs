@@ -40,6 +40,18 @@ pub struct Scanned {
     pub records: Vec<Record>,
     pub length: u64,
     pub damage: Option<(u64, &'static str)>,
+    /// The bytes from the damage on, kept to tell a torn tail from lost
+    /// writes without reading the file again.
+    rest: Vec<u8>,
+}
+
+impl Scanned {
+    /// Whether a whole, valid record starts anywhere after the damage: if
+    /// one does, the damage is not a torn tail but lost writes.
+    pub fn records_after_damage(&self) -> bool {
+        (1..self.rest.len())
+            .any(|at| matches!(record::decode(&self.rest[at..]), Decoded::Record(..)))
+    }
 }
 
 /// Reads every record of a segment up to its end or its first damage.
@@ -64,6 +76,7 @@ pub fn scan(path: &Path) -> anyhow::Result<Scanned> {
         records,
         length: bytes.len() as u64,
         damage: None,
+        rest: Vec::new(),
     })
 }
 
@@ -72,15 +85,8 @@ fn damaged(records: Vec<Record>, bytes: &[u8], offset: usize, reason: &'static s
         records,
         length: bytes.len() as u64,
         damage: Some((offset as u64, reason)),
+        rest: bytes[offset..].to_vec(),
     }
-}
-
-/// Whether a whole, valid record starts anywhere after `offset`: if one
-/// does, the damage at `offset` is not a torn tail but lost writes.
-pub fn records_after(path: &Path, offset: u64) -> anyhow::Result<bool> {
-    let bytes = std::fs::read(path)?;
-    Ok(((offset as usize + 1)..bytes.len())
-        .any(|at| matches!(record::decode(&bytes[at..]), Decoded::Record(..))))
 }
 
 /// Finds the first damage in the directory's log, if any, and whether it is
@@ -91,7 +97,7 @@ pub fn first_damage(layout: &Layout) -> anyhow::Result<Option<Damage>> {
         let scanned = scan(path)?;
         if let Some((offset, reason)) = scanned.damage {
             let last = index + 1 == segments.len();
-            let tail = last && !records_after(path, offset)?;
+            let tail = last && !scanned.records_after_damage();
             return Ok(Some(Damage {
                 path: path.clone(),
                 offset,
@@ -115,8 +121,9 @@ pub fn recover(layout: &Layout, store: &Store) -> anyhow::Result<Recovered> {
     let segments = layout.segments_to_replay()?;
     recovered.last_segment = layout.segments()?.last().map_or(0, |(number, _)| *number);
     for (index, (_, path)) in segments.iter().enumerate() {
-        let scanned = scan(path)?;
-        for record in scanned.records {
+        let mut scanned = scan(path)?;
+        let lost_writes = scanned.records_after_damage();
+        for record in std::mem::take(&mut scanned.records) {
             apply(store, record, path)?;
             recovered.records += 1;
         }
@@ -125,7 +132,7 @@ pub fn recover(layout: &Layout, store: &Store) -> anyhow::Result<Recovered> {
             continue;
         };
         let last = index + 1 == segments.len();
-        if !last || records_after(path, offset)? {
+        if !last || lost_writes {
             anyhow::bail!(
                 "the log segment {} is damaged at byte {offset} ({reason}), and records follow \
                  the damage, so writes were lost there; kvs will not start on it. \
