@@ -1,14 +1,27 @@
 //! The write-ahead log: every write to the store, appended in the order the
-//! store applied it, and on disk before the write is acknowledged.
+//! store applied it, and in the kernel (or on the disk) before the write is
+//! acknowledged.
 //!
 //! The store appends a [`Record`] while it still holds the key's lock, so the
 //! log's order is the store's order for every key. Appending only queues the
-//! record; one writer thread takes everything queued, writes it with one
-//! `write`, and (with `--fsync always`) one `fdatasync`: every write that
-//! arrived meanwhile shares that sync (group commit). A call waits with
-//! [`Log::durable`] before its reply goes out, so an acknowledged write is in
-//! the kernel (every mode: it survives a crash of kvs) and, with `always`,
-//! on the disk (it survives a power loss).
+//! record. Records leave the queue only under the segment's lock, and are
+//! written in the order they leave it, whoever writes them:
+//!
+//! - With `--fsync everysec` and `no`, the call that waits for its record
+//!   ([`Log::durable`]) writes everything queued itself, with one `write`,
+//!   unless another call is doing so already. A write to the page cache takes
+//!   microseconds; handing it to a thread and being woken back costs more.
+//! - With `--fsync always`, the writer thread takes everything queued, writes
+//!   it with one `write` and syncs it with one `fdatasync`: every write that
+//!   arrived meanwhile shares that sync (group commit). A sync takes long
+//!   enough that it must not hold up a runtime thread.
+//! - The writer thread also syncs `everysec`'s records once a second, writes
+//!   records no call waits for (the reverts of failed calls) within a tick,
+//!   starts new segments, and retries writes and syncs that failed. While it
+//!   does any of the last two, calls leave the writing to it.
+//!
+//! So an acknowledged write is in the kernel (every mode: it survives a crash
+//! of kvs) and, with `always`, on the disk (it survives a power loss).
 //!
 //! The log is a series of segment files; [`Log::rotate`] starts the next one
 //! at a point in the order, so a snapshot taken after it plus the segments
@@ -18,8 +31,8 @@ use super::record::Record;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// When the log is flushed to the disk (Redis's `appendfsync`).
@@ -41,6 +54,10 @@ pub enum Fsync {
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How long the writer waits before retrying a write or sync that failed.
 const RETRY_AFTER: Duration = Duration::from_millis(100);
+/// How often the writer looks for records no call is writing, while writes
+/// come in (`everysec` and `no`); after a tick with no appends it sleeps
+/// until the next one.
+const TICK: Duration = Duration::from_millis(10);
 
 /// The appending end of the log; cheap to clone.
 #[derive(Clone)]
@@ -58,11 +75,19 @@ impl std::fmt::Debug for Log {
 
 struct Shared {
     queue: Mutex<Queue>,
-    /// Wakes the writer when something is queued.
+    /// Wakes the writer when it has work.
     wake: Condvar,
+    /// The segment being written; whoever holds it takes records from the
+    /// queue and writes them. Never held while sleeping or syncing, and
+    /// always taken before `queue` when both are.
+    segment: Mutex<Segment>,
     /// How far records are durable in this mode, and why the log cannot be
     /// written, while it cannot.
     progress: tokio::sync::watch::Sender<Progress>,
+    /// Whether bytes were written since the last sync. Set by whoever wrote
+    /// them before it takes the queue's lock again, so a writer deciding
+    /// under that lock whether to sleep sees it.
+    unsynced: AtomicBool,
     mode: Fsync,
     stats: Stats,
 }
@@ -73,15 +98,45 @@ struct Queue {
     /// The sequence number of the last item queued.
     appended: u64,
     closing: bool,
-    /// Whether the writer sleeps, waiting for work: only then does an append
-    /// pay for waking it.
+    /// Segment starts queued and not yet done.
+    rotations: usize,
+    /// The last write or sync failed; the writer retries it.
+    failing: bool,
+    /// A call is writing what is queued.
+    call_writing: bool,
+    /// Whether the writer sleeps until woken: only then does an append pay
+    /// for waking it.
     writer_idle: bool,
+}
+
+impl Queue {
+    /// Whether only the writer thread may write now.
+    fn writer_only(&self) -> bool {
+        self.closing || self.rotations > 0 || self.failing
+    }
+
+    /// The sequence number of the oldest item queued.
+    fn first_queued(&self) -> u64 {
+        self.appended + 1 - self.items.len() as u64
+    }
 }
 
 enum Item {
     Record(Record),
     /// From here on, write to this new segment.
     Rotate(PathBuf),
+}
+
+struct Segment {
+    file: Arc<File>,
+    path: PathBuf,
+    /// The bytes of the segment known to be good, so a write that failed
+    /// half-way is cut off before it is retried.
+    length: u64,
+    /// Records taken from the queue and not yet written: encoded here, and
+    /// kept here while a write fails.
+    pending: Vec<u8>,
+    last_sync: Instant,
 }
 
 /// What waiting writers watch.
@@ -151,14 +206,22 @@ impl Log {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            segment: Mutex::new(Segment {
+                file: Arc::new(file),
+                path,
+                length: 0,
+                pending: Vec::new(),
+                last_sync: Instant::now(),
+            }),
             progress,
+            unsynced: AtomicBool::new(false),
             mode,
             stats: Stats::default(),
         });
         let writer = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("kvs-log".into())
-            .spawn(move || write_loop(&writer, file, path))?;
+            .spawn(move || write_loop(&writer))?;
         Ok(Self { shared })
     }
 
@@ -171,7 +234,7 @@ impl Log {
 
     /// The sequence number of the last record queued.
     pub fn appended(&self) -> u64 {
-        self.queue().appended
+        self.shared.queue().appended
     }
 
     /// Waits until every record up to `seq` is durable in this log's mode,
@@ -180,6 +243,12 @@ impl Log {
     pub async fn durable(&self, seq: u64) -> Result<(), Arc<str>> {
         if self.shared.progress.borrow().durable >= seq {
             return Ok(());
+        }
+        if self.shared.mode != Fsync::Always {
+            self.write_queued();
+            if self.shared.progress.borrow().durable >= seq {
+                return Ok(());
+            }
         }
         let mut progress = self.shared.progress.subscribe();
         // The sender lives as long as `self`, so waiting cannot fail.
@@ -192,6 +261,52 @@ impl Log {
         match &progress.failure {
             Some(reason) if progress.durable < seq => Err(Arc::clone(reason)),
             _ => Ok(()),
+        }
+    }
+
+    /// Writes everything queued from the calling thread (`everysec` and
+    /// `no`), unless another call is writing it or the writer must. Keeps
+    /// going while more is queued meanwhile, so a call that left the
+    /// writing to this one is never left waiting.
+    fn write_queued(&self) {
+        let shared = &*self.shared;
+        {
+            let mut queue = shared.queue();
+            if queue.items.is_empty() || queue.call_writing || queue.writer_only() {
+                return;
+            }
+            queue.call_writing = true;
+        }
+        let mut segment = shared.segment();
+        loop {
+            let (items, last) = {
+                let mut queue = shared.queue();
+                if queue.items.is_empty() || queue.writer_only() {
+                    queue.call_writing = false;
+                    // `everysec` must sync what was written within a second.
+                    let wake = shared.mode == Fsync::Everysec
+                        && std::mem::take(&mut queue.writer_idle);
+                    drop(queue);
+                    if wake {
+                        shared.wake.notify_one();
+                    }
+                    return;
+                }
+                (std::mem::take(&mut queue.items), queue.appended)
+            };
+            for item in &items {
+                match item {
+                    Item::Record(record) => segment.encode(shared, record),
+                    Item::Rotate(_) => unreachable!("calls never take a segment start"),
+                }
+            }
+            if let Err(error) = segment.write(shared) {
+                shared.failed(&segment.path, "writing", &error);
+                shared.queue().call_writing = false;
+                shared.wake.notify_one();
+                return;
+            }
+            shared.progress.send_modify(|progress| progress.durable = last);
         }
     }
 
@@ -219,7 +334,7 @@ impl Log {
     /// writer; appends after this are never written.
     pub async fn close(&self) {
         let seq = {
-            let mut queue = self.queue();
+            let mut queue = self.shared.queue();
             queue.closing = true;
             queue.appended
         };
@@ -236,20 +351,97 @@ impl Log {
     }
 
     fn push(&self, item: Item) -> u64 {
-        let (seq, idle) = {
-            let mut queue = self.queue();
+        let rotation = matches!(item, Item::Rotate(_));
+        let (seq, wake) = {
+            let mut queue = self.shared.queue();
             queue.appended += 1;
             queue.items.push(item);
-            (queue.appended, std::mem::take(&mut queue.writer_idle))
+            queue.rotations += usize::from(rotation);
+            let idle = std::mem::take(&mut queue.writer_idle);
+            (queue.appended, idle || rotation)
         };
-        if idle {
+        if wake {
             self.shared.wake.notify_one();
         }
         seq
     }
+}
 
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner())
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn segment(&self) -> MutexGuard<'_, Segment> {
+        self.segment.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a failed write, sync or segment start: counted, logged once
+    /// per outage, and reported to waiting writers, which answer with an
+    /// error instead of waiting for the disk. Calls leave the writing to the
+    /// writer thread until it succeeds.
+    fn failed(&self, path: &Path, doing: &str, error: &dyn std::fmt::Display) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.queue().failing = true;
+        let reason: Arc<str> = format!("{doing} {}: {error}", path.display()).into();
+        let first = self.progress.borrow().failure.is_none();
+        if first {
+            tracing::error!(
+                reason = %reason,
+                "the write-ahead log cannot be written: writes are refused until it can; retrying"
+            );
+        }
+        self.progress
+            .send_modify(|progress| progress.failure = Some(reason));
+    }
+
+    /// Says that every record up to `seq` is durable and the log works.
+    fn succeeded(&self, seq: u64) {
+        self.queue().failing = false;
+        self.progress.send_if_modified(|progress| {
+            let changed = progress.durable < seq || progress.failure.is_some();
+            progress.durable = progress.durable.max(seq);
+            progress.failure = None;
+            changed
+        });
+    }
+}
+
+impl Segment {
+    /// Encodes a record taken from the queue, to be written next.
+    fn encode(&mut self, shared: &Shared, record: &Record) {
+        record.encode(&mut self.pending);
+        shared.stats.records.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes the pending bytes with one `write`; on failure cuts off what
+    /// was written of them and keeps them pending.
+    fn write(&mut self, shared: &Shared) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(error) = (&*self.file).write_all(&self.pending) {
+            let _ = self.file.set_len(self.length);
+            return Err(error);
+        }
+        self.length += self.pending.len() as u64;
+        shared.unsynced.store(true, Ordering::SeqCst);
+        shared
+            .stats
+            .bytes_written
+            .fetch_add(self.pending.len() as u64, Ordering::Relaxed);
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Writes the pending bytes, retrying until it succeeds: a record is
+    /// never acknowledged before it is written, and a write that fails (a
+    /// full disk, an I/O error) is written again once it can be.
+    fn write_retrying(&mut self, shared: &Shared) {
+        while let Err(error) = self.write(shared) {
+            shared.failed(&self.path, "writing", &error);
+            std::thread::sleep(RETRY_AFTER);
+        }
     }
 }
 
@@ -270,129 +462,123 @@ pub fn open_segment(path: &Path) -> anyhow::Result<File> {
     Ok(file)
 }
 
-/// The writer thread: takes what is queued, writes and syncs it, and says
-/// how far the log is durable, until the log closes.
-fn write_loop(shared: &Shared, mut file: File, mut path: PathBuf) {
-    let mut buffer = Vec::new();
-    // The bytes of the current segment known to be good, so a write that
-    // failed half-way is cut off before it is retried.
-    let mut length = 0u64;
-    let mut last_sync = Instant::now();
-    let mut unsynced = false;
+/// The writer thread: syncs, writes what no call writes, starts segments
+/// and retries failures, until the log closes.
+fn write_loop(shared: &Shared) {
+    // The sequence number appended when the writer last looked: records
+    // queued since before then are left to it.
+    let mut seen = 0u64;
     loop {
-        let (items, last, closing) = {
-            let mut queue = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
-            while queue.items.is_empty() && !queue.closing {
-                let wait = if shared.mode == Fsync::Everysec && unsynced {
-                    SYNC_EVERY.saturating_sub(last_sync.elapsed())
-                } else {
-                    Duration::from_secs(3600)
-                };
-                if wait.is_zero() {
-                    break;
-                }
-                queue.writer_idle = true;
-                queue = shared
-                    .wake
-                    .wait_timeout(queue, wait)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-                queue.writer_idle = false;
-            }
-            (
-                std::mem::take(&mut queue.items),
-                queue.appended,
-                queue.closing,
-            )
+        wait_for_work(shared, seen);
+        let mut segment = shared.segment();
+        // `written` is how far the log will be written after this round:
+        // everything before what is left in the queue.
+        let (items, written, closing) = {
+            let mut queue = shared.queue();
+            let take = shared.mode == Fsync::Always
+                || queue.writer_only()
+                || queue.first_queued() <= seen;
+            seen = queue.appended;
+            let items = if take {
+                std::mem::take(&mut queue.items)
+            } else {
+                Vec::new()
+            };
+            (items, queue.first_queued() - 1, queue.closing)
         };
+        let mut rotated = 0;
         for item in items {
             match item {
-                Item::Record(record) => {
-                    record.encode(&mut buffer);
-                    shared.stats.records.fetch_add(1, Ordering::Relaxed);
-                }
+                Item::Record(record) => segment.encode(shared, &record),
                 Item::Rotate(next) => {
-                    write_all(shared, &mut file, &path, &mut buffer, &mut length);
-                    sync(shared, &file, &path);
-                    file = loop {
-                        match open_segment(&next) {
-                            Ok(file) => break file,
-                            Err(error) => {
-                                shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-                                tracing::error!(
-                                    error = format!("{error:#}"),
-                                    "cannot start the next log segment; retrying"
-                                );
-                                std::thread::sleep(RETRY_AFTER);
-                            }
-                        }
-                    };
-                    path = next;
-                    length = 0;
-                    unsynced = false;
-                    last_sync = Instant::now();
+                    segment.write_retrying(shared);
+                    sync(shared, &mut segment);
+                    start_segment(shared, &mut segment, next);
+                    rotated += 1;
                 }
             }
         }
-        if !buffer.is_empty() {
-            write_all(shared, &mut file, &path, &mut buffer, &mut length);
-            unsynced = true;
-        }
+        segment.write_retrying(shared);
         let due = match shared.mode {
             Fsync::Always => true,
-            Fsync::Everysec => last_sync.elapsed() >= SYNC_EVERY,
+            Fsync::Everysec => segment.last_sync.elapsed() >= SYNC_EVERY,
             Fsync::No => false,
         };
-        if unsynced && (due || closing) {
-            sync(shared, &file, &path);
-            unsynced = false;
-            last_sync = Instant::now();
+        if due || closing {
+            if shared.mode == Fsync::Always || closing {
+                sync(shared, &mut segment);
+            } else if shared.unsynced.swap(false, Ordering::SeqCst) {
+                // Calls keep writing while `everysec`'s sync runs.
+                let file = Arc::clone(&segment.file);
+                let path = segment.path.clone();
+                segment.last_sync = Instant::now();
+                drop(segment);
+                sync_file(shared, &file, &path);
+            }
         }
-        shared.progress.send_modify(|progress| {
-            progress.durable = last;
-            progress.failure = None;
-        });
+        shared.queue().rotations -= rotated;
+        shared.succeeded(written);
         if closing {
             return;
         }
     }
 }
 
-/// Writes `buffer` to the segment, retrying until it succeeds: a record is
-/// never acknowledged before it is written, and a write that fails (a full
-/// disk, an I/O error) is cut off and written again once it can be.
-fn write_all(
-    shared: &Shared,
-    file: &mut File,
-    path: &Path,
-    buffer: &mut Vec<u8>,
-    length: &mut u64,
-) {
-    if buffer.is_empty() {
+/// Sleeps until the writer has work: at once when a segment is to start, a
+/// failure to retry, the log to close, or (`always`) records to write;
+/// otherwise for a tick while records come in or `everysec` has a sync to
+/// do, and until woken once neither holds.
+fn wait_for_work(shared: &Shared, seen: u64) {
+    let mut queue = shared.queue();
+    let at_once = |queue: &Queue| {
+        queue.writer_only() || (shared.mode == Fsync::Always && !queue.items.is_empty())
+    };
+    if at_once(&queue) {
         return;
     }
-    loop {
-        match file.write_all(buffer) {
-            Ok(()) => break,
+    let quiet = queue.appended == seen && queue.items.is_empty();
+    let to_sync = shared.mode == Fsync::Everysec && shared.unsynced.load(Ordering::SeqCst);
+    if shared.mode == Fsync::Always || (quiet && !to_sync) {
+        queue.writer_idle = true;
+        while queue.writer_idle && !at_once(&queue) {
+            queue = shared.wake.wait(queue).unwrap_or_else(|e| e.into_inner());
+        }
+        queue.writer_idle = false;
+    } else {
+        // Woken early or not, the caller looks at the queue next.
+        drop(shared.wake.wait_timeout(queue, TICK));
+    }
+}
+
+/// Syncs the segment, holding it, retrying until the sync succeeds.
+fn sync(shared: &Shared, segment: &mut Segment) {
+    if shared.unsynced.swap(false, Ordering::SeqCst) {
+        sync_file(shared, &segment.file, &segment.path);
+        segment.last_sync = Instant::now();
+    }
+}
+
+/// Starts writing to the new segment at `next`, retrying until it can.
+fn start_segment(shared: &Shared, segment: &mut Segment, next: PathBuf) {
+    let file = loop {
+        match open_segment(&next) {
+            Ok(file) => break file,
             Err(error) => {
-                failed(shared, path, "writing", &error);
-                let _ = file.set_len(*length);
+                shared.failed(&next, "starting", &format!("{error:#}"));
                 std::thread::sleep(RETRY_AFTER);
             }
         }
-    }
-    *length += buffer.len() as u64;
-    shared
-        .stats
-        .bytes_written
-        .fetch_add(buffer.len() as u64, Ordering::Relaxed);
-    buffer.clear();
+    };
+    segment.file = Arc::new(file);
+    segment.path = next;
+    segment.length = 0;
+    segment.last_sync = Instant::now();
 }
 
-fn sync(shared: &Shared, file: &File, path: &Path) {
+fn sync_file(shared: &Shared, file: &File, path: &Path) {
     let started = Instant::now();
     while let Err(error) = file.sync_data() {
-        failed(shared, path, "syncing", &error);
+        shared.failed(path, "syncing", &error);
         std::thread::sleep(RETRY_AFTER);
     }
     let micros = started.elapsed().as_micros() as u64;
@@ -410,24 +596,6 @@ fn sync(shared: &Shared, file: &File, path: &Path) {
         .unwrap_or_default()
         .as_millis() as u64;
     stats.last_sync_unix_ms.store(now, Ordering::Relaxed);
-}
-
-/// Records a failed write, sync or segment start: counted, logged once per
-/// outage, and reported to waiting writers, which answer with an error
-/// instead of waiting for the disk.
-fn failed(shared: &Shared, path: &Path, doing: &str, error: &dyn std::fmt::Display) {
-    shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-    let reason: Arc<str> = format!("{doing} {}: {error}", path.display()).into();
-    let first = shared.progress.borrow().failure.is_none();
-    if first {
-        tracing::error!(
-            reason = %reason,
-            "the write-ahead log cannot be written: writes are refused until it can; retrying"
-        );
-    }
-    shared
-        .progress
-        .send_modify(|progress| progress.failure = Some(reason));
 }
 
 #[cfg(test)]

@@ -37,6 +37,12 @@ pub struct CompareArgs {
     #[arg(long, default_value = "target/guest/kvs_guest_portable.wasm")]
     pub portable_guest: PathBuf,
 
+    /// Rounds of every row: each round drives every server once, in turn,
+    /// and a cell is the median round. This machine's speed drifts by 20%
+    /// over minutes, so figures from one pass, minutes apart, compare badly.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+
     /// Skip the large-value rows (8 MiB GET and PUT).
     #[arg(long)]
     pub no_large: bool,
@@ -336,7 +342,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     }
     let rows = rows(&args);
-    let table = measure_all(&servers, &rows, args.duration).await?;
+    let table = measure_all(&servers, &rows, &args).await?;
     print_table(&servers, &rows, &table, ("kvs", "native ceiling"));
     let column = |name: &str| servers.iter().position(|s| s.name == name);
     if let Some(redis) = column("redis-server") {
@@ -358,24 +364,41 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
 }
 
 /// Every row on every server, one server at a time, so each has both cores
-/// to itself.
+/// to itself; `--rounds` times, the servers taking turns, so a drift of the
+/// machine's speed falls on all of them alike. A cell is the median round,
+/// with the range of all rounds.
 async fn measure_all(
     servers: &[Server],
     rows: &[Row],
-    duration: f64,
+    args: &CompareArgs,
 ) -> anyhow::Result<Vec<Vec<Option<(f64, String)>>>> {
     let mut table = Vec::new();
     for row in rows {
-        let mut cells = Vec::new();
-        for server in servers {
-            let report = measure(server, row, duration)
-                .await
-                .with_context(|| format!("{} on {}", row.label, server.name))?;
-            cells.push(report.map(|r| cell(&r, row.throughput)));
+        let mut rounds: Vec<Vec<(f64, String)>> = vec![Vec::new(); servers.len()];
+        for _ in 0..args.rounds {
+            for (server, cells) in servers.iter().zip(&mut rounds) {
+                let report = measure(server, row, args.duration)
+                    .await
+                    .with_context(|| format!("{} on {}", row.label, server.name))?;
+                cells.extend(report.map(|r| cell(&r, row.throughput)));
+            }
         }
-        table.push(cells);
+        table.push(rounds.into_iter().map(median).collect());
     }
     Ok(table)
+}
+
+/// The median of a cell's rounds, its text followed by the range of all of
+/// them; `None` for a server that does not speak the row.
+fn median(mut cells: Vec<(f64, String)>) -> Option<(f64, String)> {
+    if cells.len() < 2 {
+        return cells.pop();
+    }
+    cells.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let range = format!(" ({:.0}-{:.0})", cells[0].0, cells[cells.len() - 1].0);
+    let (figure, mut text) = cells.swap_remove(cells.len() / 2);
+    text.push_str(&range);
+    Some((figure, text))
 }
 
 /// Prints the table, with one ratio column: `ratio.0`'s figure over
@@ -460,7 +483,7 @@ async fn durability(args: &CompareArgs) -> anyhow::Result<()> {
         small("HTTP cycle 100 B", Protocol::Http),
         small("TCP cycle 100 B", Protocol::Tcp),
     ];
-    let table = measure_all(&servers, &rows, args.duration).await?;
+    let table = measure_all(&servers, &rows, args).await?;
     print_table(&servers, &rows, &table, ("kvs everysec", "kvs in memory"));
     let figure = |row: usize, name: &str| {
         let i = servers.iter().position(|s| s.name == name)?;
