@@ -1,4 +1,5 @@
-//! The kvs guest: the REST API and the TCP line protocol, as a WebAssembly
+//! The kvs guest: the REST API, the TCP line protocol and the Redis
+//! protocol, as a WebAssembly
 //! component over a store the host provides.
 //!
 //! Everything but [`component`] is plain Rust that native unit tests call
@@ -6,6 +7,7 @@
 //! - [`storage`]: the seam between the protocols and whatever keeps the data.
 //! - [`http`]: routing and handlers of the REST API.
 //! - [`protocol`]: the TCP command protocol, one line in, one line out.
+//! - [`resp`]: the Redis protocol, a batch of commands in, their replies out.
 //! - [`envelope`]: the JSON error envelope (its shape and codes are
 //!   `kvs-model`'s, shared with the host).
 //! - [`paging`]: listing requests and their opaque cursors, for both.
@@ -24,6 +26,7 @@ pub mod http;
 pub mod json;
 pub mod paging;
 pub mod protocol;
+pub mod resp;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]

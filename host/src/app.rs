@@ -5,7 +5,7 @@ use crate::data::DataDir;
 use crate::logic::CallPath;
 use crate::ops::metrics::Metrics;
 use crate::ops::snapshot::Health as SnapshotHealth;
-use crate::runtime::{Guest, GuestConfig, Runtime};
+use crate::runtime::{Guest, GuestConfig, HostInfo, Runtime};
 use crate::store::{Limits, Store};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -17,6 +17,7 @@ pub struct App {
 
 struct Inner {
     store: Store,
+    host_info: HostInfo,
     metrics: Metrics,
     runtime: Runtime,
     call_path: CallPath,
@@ -52,11 +53,13 @@ impl App {
         source: &str,
     ) -> anyhow::Result<Self> {
         let store = Store::new(limits);
-        let runtime = Runtime::new(guest_config, store.clone())?;
+        let host_info = HostInfo::default();
+        let runtime = Runtime::new(guest_config, store.clone(), host_info.clone())?;
         let guest = Arc::new(runtime.load(guest, source)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                host_info,
                 metrics: Metrics::default(),
                 runtime,
                 call_path,
@@ -76,6 +79,12 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// What guests are told about this host; the front ends count their
+    /// connections in it.
+    pub fn host_info(&self) -> &HostInfo {
+        &self.inner.host_info
     }
 
     pub fn metrics(&self) -> &Metrics {

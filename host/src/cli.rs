@@ -66,9 +66,16 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_HTTP", default_value = "127.0.0.1:9000")]
     pub http: SocketAddr,
 
-    /// Address of the TCP command protocol.
+    /// Address of the TCP command protocol. A connection whose first byte
+    /// is `*` speaks RESP (the Redis protocol) instead.
     #[arg(long, env = "KVS_TCP", default_value = "127.0.0.1:9001")]
     pub tcp: SocketAddr,
+
+    /// Also listen here for RESP only, inline commands included (for
+    /// example 127.0.0.1:6379, for `redis-cli` and `redis-benchmark`).
+    /// Shares the TCP port's limits. Off by default.
+    #[arg(long, env = "KVS_RESP")]
+    pub resp: Option<SocketAddr>,
 
     /// A guest component to run instead of the one built into kvs. SIGHUP and
     /// `kvs reload` load it again.

@@ -8,6 +8,7 @@ use kvs::front::listener::bind;
 use kvs::server::{Listeners, Server};
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use tokio::net::TcpListener;
 
 /// The admin endpoint serves operators and scrapers, not bursts of clients.
 const ADMIN_BACKLOG: usize = 128;
@@ -54,6 +55,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen for TCP on {}", args.tcp))?;
     let admin = bind(args.admin, ADMIN_BACKLOG)
         .with_context(|| format!("cannot listen for the admin endpoint on {}", args.admin))?;
+    let resp = args
+        .resp
+        .map(|address| {
+            bind(address, args.max_tcp_connections)
+                .with_context(|| format!("cannot listen for RESP on {address}"))
+        })
+        .transpose()?;
     // Install the signal handlers before announcing the server: from then on
     // SIGTERM and ctrl-c shut down gracefully and SIGHUP reloads, rather than
     // their default action of killing the process.
@@ -62,34 +70,63 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
 
+    let resp_address = resp.as_ref().map(TcpListener::local_addr).transpose()?;
     announce(
         args.log_format,
         http.local_addr()?,
         tcp.local_addr()?,
         admin.local_addr()?,
+        resp_address,
     );
-    server.run(Listeners { http, tcp, admin }, shutdown).await
+    server
+        .run(
+            Listeners {
+                http,
+                tcp,
+                admin,
+                resp,
+            },
+            shutdown,
+        )
+        .await
 }
 /// Prints the bound addresses once, to stderr, whatever the log level: as a
 /// line for people, or with `--log-format json` as a log record like every
 /// other line, so a log pipeline parses all of them.
-fn announce(format: LogFormat, http: SocketAddr, tcp: SocketAddr, admin: SocketAddr) {
+fn announce(
+    format: LogFormat,
+    http: SocketAddr,
+    tcp: SocketAddr,
+    admin: SocketAddr,
+    resp: Option<SocketAddr>,
+) {
     match format {
-        LogFormat::Text => eprintln!("kvs listening: http://{http} tcp://{tcp} admin://{admin}"),
-        LogFormat::Json => eprintln!(
-            "{}",
-            serde_json::json!({
-                "timestamp": humantime_now(),
-                "level": "INFO",
-                "fields": {
-                    "message": "kvs listening",
-                    "http": http.to_string(),
-                    "tcp": tcp.to_string(),
-                    "admin": admin.to_string(),
-                },
-                "target": "kvs",
-            })
-        ),
+        LogFormat::Text => {
+            let resp = resp
+                .map(|resp| format!(" resp://{resp}"))
+                .unwrap_or_default();
+            eprintln!("kvs listening: http://{http} tcp://{tcp} admin://{admin}{resp}");
+        }
+        LogFormat::Json => {
+            let mut fields = serde_json::json!({
+                "message": "kvs listening",
+                "http": http.to_string(),
+                "tcp": tcp.to_string(),
+                "admin": admin.to_string(),
+            });
+            if let Some(resp) = resp {
+                fields["resp"] = resp.to_string().into();
+            }
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "timestamp": humantime_now(),
+                    "level": "INFO",
+                    "fields": fields,
+                    "target": "kvs",
+                })
+            );
+        }
     }
 }
 

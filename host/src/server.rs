@@ -32,6 +32,8 @@ pub struct Listeners {
     pub http: TcpListener,
     pub tcp: TcpListener,
     pub admin: TcpListener,
+    /// `--resp`: a listener that speaks only RESP, inline commands too.
+    pub resp: Option<TcpListener>,
 }
 
 /// Everything a server is started with but its addresses: what `kvs serve`
@@ -185,6 +187,14 @@ impl Server {
             settings.tcp,
             shutdown.clone(),
         ));
+        let resp = listeners.resp.map(|listener| {
+            tokio::spawn(crate::front::resp::serve(
+                app.clone(),
+                listener,
+                settings.tcp,
+                shutdown.clone(),
+            ))
+        });
         tokio::spawn(admin::serve(
             reloader.clone(),
             listeners.admin,
@@ -223,7 +233,12 @@ impl Server {
         }
         shutdown.cancelled().await;
         if tokio::time::timeout(settings.shutdown_timeout, async {
-            let _ = tokio::join!(http, tcp);
+            let resp = async {
+                if let Some(resp) = resp {
+                    let _ = resp.await;
+                }
+            };
+            let _ = tokio::join!(http, tcp, resp);
         })
         .await
         .is_err()

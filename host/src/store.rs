@@ -17,8 +17,8 @@ use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use kvs_model::check_version;
 pub use kvs_model::{KeyPage, StoreError};
+use kvs_model::{ScanPage, check_version};
 
 /// Bytes charged per entry on top of its key, type and value: the map slot
 /// and its spare capacity, the key, type and value allocations' headers and
@@ -457,6 +457,18 @@ impl Store {
             }
         }
         KeyPage::from_sorted(smallest.into_sorted_vec(), limit)
+    }
+
+    /// The page of the hash-order walk at `cursor` (Redis's `SCAN`, see
+    /// [`kvs_model::scan`]), about `count` keys, clamped to the page size.
+    /// Two passes over every key: O(n log count) time, O(count) memory.
+    pub fn scan(&self, cursor: u64, count: usize) -> ScanPage {
+        let count = count.clamp(1, self.shared.limits.max_page_size);
+        kvs_model::scan::page(cursor, count, |visit| {
+            for item in self.shared.map.iter() {
+                visit(item.key());
+            }
+        })
     }
 
     /// The key and value checks every backend applies (`kvs-model`'s), and

@@ -8,16 +8,50 @@
 //! - [`store`]: an entry, why a store refuses an operation, the limits it
 //!   enforces, and the checks every backend applies before it writes.
 //! - [`page`]: pages of keys, where to cut them, and page sizes from clients.
+//! - [`scan`]: the fixed hash order Redis's `SCAN` walks a store in.
 //! - [`envelope`]: the JSON error envelope and its codes, for every error a
 //!   client sees, whether the guest or the host answers it.
 
 pub mod envelope;
 pub mod page;
+pub mod scan;
 pub mod store;
 
 pub use envelope::{Code, ErrorReply, error_json};
 pub use page::{KeyPage, parse_page_limit};
-pub use store::{Entry, Limits, StoreError, check_version};
+pub use scan::ScanPage;
+pub use store::{Entry, Limits, StoreError, StoreStats, check_version};
+
+/// What the host keeps for one RESP connection between guest calls: guests
+/// keep no state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RespSession {
+    /// The connection's number, unique in this host (`CLIENT ID`).
+    pub id: u64,
+    /// Set by `CLIENT SETNAME`.
+    pub name: Option<String>,
+}
+
+/// The replies to a batch of RESP commands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RespReplies {
+    /// RESP-encoded, in command order.
+    pub out: Vec<u8>,
+    pub session: RespSession,
+    /// Close the connection once `out` is sent (`QUIT`).
+    pub close: bool,
+}
+
+/// What the host tells a guest about itself (the WIT `server` interface).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerInfo {
+    /// `kvs <version>`.
+    pub version: String,
+    pub uptime_ms: u64,
+    /// Open connections on the TCP and RESP ports.
+    pub connected_clients: u32,
+    pub resident_bytes: u64,
+}
 
 /// The reply to one line of the TCP command protocol, and whether the
 /// connection closes after it.

@@ -49,6 +49,14 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// How much a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    pub keys: u64,
+    /// The bytes the entries are charged for (keys, types and values).
+    pub bytes: u64,
+}
+
 /// The limits a store enforces and tells its callers, so they can refuse
 /// oversized input early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -46,6 +46,8 @@ pub struct TestServer {
     pub http: SocketAddr,
     pub tcp: SocketAddr,
     pub admin: SocketAddr,
+    /// The `--resp` listener (RESP only, inline commands too).
+    pub resp: SocketAddr,
     pub app: App,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -89,6 +91,8 @@ impl TestServer {
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let resp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let resp = resp_listener.local_addr().unwrap();
         let http = http_listener.local_addr().unwrap();
         let tcp = tcp_listener.local_addr().unwrap();
         let admin = admin_listener.local_addr().unwrap();
@@ -98,6 +102,7 @@ impl TestServer {
                 http: http_listener,
                 tcp: tcp_listener,
                 admin: admin_listener,
+                resp: Some(resp_listener),
             },
             shutdown.clone(),
         ));
@@ -105,6 +110,7 @@ impl TestServer {
             http,
             tcp,
             admin,
+            resp,
             app,
             shutdown,
             task: Some(task),

@@ -160,7 +160,8 @@ pub fn listening_addresses(line: &str) -> (String, String, String) {
         .strip_prefix("kvs listening: http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let (http, rest) = rest.split_once(" tcp://").unwrap();
-    let (tcp, admin) = rest.split_once(" admin://").unwrap();
+    let (tcp, rest) = rest.split_once(" admin://").unwrap();
+    let admin = rest.split(' ').next().unwrap_or_default();
     (http.into(), tcp.into(), admin.into())
 }
 

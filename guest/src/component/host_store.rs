@@ -9,7 +9,7 @@
 use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
-use crate::storage::{Entry, KeyPage, Limits, Storage, StoreError};
+use crate::storage::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats};
 
 /// The host's store, reached through the `kvs:store/store` imports.
 pub struct HostStore;
@@ -54,6 +54,23 @@ impl Storage for HostStore {
                 next_cursor: page.next_cursor,
             })
             .map_err(error)
+    }
+
+    fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
+        host::scan(cursor, count)
+            .map(|page| ScanPage {
+                keys: page.keys,
+                next: page.next,
+            })
+            .map_err(error)
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let stats = host::stats();
+        Ok(StoreStats {
+            keys: stats.keys,
+            bytes: stats.bytes,
+        })
     }
 
     fn limits(&self) -> Limits {

@@ -5,7 +5,7 @@
 //!   host's ([`host_store`]), and the REST API is exported twice, as the
 //!   one-call [`rest`] interface the kvs host uses and as
 //!   `wasi:http/incoming-handler` ([`wasi_http`]), next to the TCP
-//!   protocol's [`command`] export.
+//!   protocol's [`command`] export and the Redis protocol's [`resp`].
 //! - With the `portable` feature it implements `kvs:store/portable` for stock
 //!   `wasmtime serve`: the store is a directory ([`crate::storage::FileStorage`]).
 
@@ -35,6 +35,8 @@ pub(crate) mod contract_violations;
 mod host_store;
 #[cfg(feature = "portable")]
 mod portable;
+#[cfg(not(feature = "portable"))]
+mod resp;
 #[cfg(not(feature = "portable"))]
 mod rest;
 mod wasi_http;

@@ -17,7 +17,7 @@
 //!   entry exists and its version, then rename a new file over it or remove it;
 //! - readers open the entry file, whose content never changes once linked.
 
-use super::{Entry, KeyPage, Limits, Storage, StoreError, check_version};
+use super::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats, check_version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fs;
@@ -43,6 +43,15 @@ pub struct FileStorage {
 }
 
 impl FileStorage {
+    /// Every key that has an entry file, unordered.
+    fn all_keys(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.root.join("entries");
+        Ok(fs::read_dir(&dir)
+            .map_err(|e| unavailable(&dir, &e))?
+            .filter_map(|item| key_of(&item.ok()?.file_name().to_string_lossy()))
+            .collect())
+    }
+
     /// Uses `root`, creating its subdirectories if needed. Fails with a
     /// message an operator can act on when the directory is missing or not
     /// writable.
@@ -198,16 +207,34 @@ impl Storage for FileStorage {
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         let limit = limit.clamp(1, self.limits.max_page_size) as usize;
-        let dir = self.root.join("entries");
-        let mut keys: Vec<String> = fs::read_dir(&dir)
-            .map_err(|e| unavailable(&dir, &e))?
-            .filter_map(|item| key_of(&item.ok()?.file_name().to_string_lossy()))
-            .filter(|key| {
-                key.starts_with(prefix) && cursor.is_none_or(|after| key.as_str() > after)
-            })
-            .collect();
+        let mut keys = self.all_keys()?;
+        keys.retain(|key| {
+            key.starts_with(prefix) && cursor.is_none_or(|after| key.as_str() > after)
+        });
         keys.sort_unstable();
         Ok(KeyPage::from_sorted(keys, limit))
+    }
+
+    fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
+        let count = count.clamp(1, self.limits.max_page_size) as usize;
+        let keys = self.all_keys()?;
+        Ok(kvs_model::scan::page(cursor, count, |visit| {
+            keys.iter().for_each(|key| visit(key));
+        }))
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let keys = self.all_keys()?;
+        let mut bytes = 0;
+        for key in &keys {
+            if let Ok(metadata) = fs::metadata(self.entry_path(key)) {
+                bytes += key.len() as u64 + metadata.len();
+            }
+        }
+        Ok(StoreStats {
+            keys: keys.len() as u64,
+            bytes,
+        })
     }
 
     fn limits(&self) -> Limits {

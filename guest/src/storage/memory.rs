@@ -1,6 +1,6 @@
 //! An in-memory [`Storage`] with the host store's semantics, for native tests.
 
-use super::{Entry, KeyPage, Limits, Storage, StoreError, check_version};
+use super::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats, check_version};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -99,6 +99,26 @@ impl Storage for MemoryStorage {
             .cloned()
             .collect();
         Ok(KeyPage::from_sorted(keys, limit))
+    }
+
+    fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
+        let count = count.clamp(1, self.limits.max_page_size) as usize;
+        let entries = self.entries.borrow();
+        Ok(kvs_model::scan::page(cursor, count, |visit| {
+            entries.keys().for_each(|key| visit(key));
+        }))
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let entries = self.entries.borrow();
+        let bytes = entries
+            .iter()
+            .map(|(key, entry)| key.len() + entry.content_type.len() + entry.value.len())
+            .sum::<usize>();
+        Ok(StoreStats {
+            keys: entries.len() as u64,
+            bytes: bytes as u64,
+        })
     }
 
     fn limits(&self) -> Limits {

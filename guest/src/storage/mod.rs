@@ -18,7 +18,8 @@ pub use files::FileStorage;
 pub use memory::MemoryStorage;
 
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
-pub use kvs_model::store::{Entry, Limits, StoreError, check_version};
+pub use kvs_model::scan::ScanPage;
+pub use kvs_model::store::{Entry, Limits, StoreError, StoreStats, check_version};
 
 /// The operations of a key-value store, each atomic. See `wit/kvs.wit` for
 /// the exact guarantees under concurrency.
@@ -34,5 +35,9 @@ pub trait Storage {
     ) -> Result<u64, StoreError>;
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError>;
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError>;
+    /// The page of the walk in hash order at `cursor` (see
+    /// [`kvs_model::scan`]), about `count` keys.
+    fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError>;
+    fn stats(&self) -> Result<StoreStats, StoreError>;
     fn limits(&self) -> Limits;
 }

@@ -284,8 +284,8 @@ impl Log {
                 if queue.items.is_empty() || queue.writer_only() {
                     queue.call_writing = false;
                     // `everysec` must sync what was written within a second.
-                    let wake = shared.mode == Fsync::Everysec
-                        && std::mem::take(&mut queue.writer_idle);
+                    let wake =
+                        shared.mode == Fsync::Everysec && std::mem::take(&mut queue.writer_idle);
                     drop(queue);
                     if wake {
                         shared.wake.notify_one();
@@ -306,7 +306,9 @@ impl Log {
                 shared.wake.notify_one();
                 return;
             }
-            shared.progress.send_modify(|progress| progress.durable = last);
+            shared
+                .progress
+                .send_modify(|progress| progress.durable = last);
         }
     }
 
@@ -475,9 +477,8 @@ fn write_loop(shared: &Shared) {
         // everything before what is left in the queue.
         let (items, written, closing) = {
             let mut queue = shared.queue();
-            let take = shared.mode == Fsync::Always
-                || queue.writer_only()
-                || queue.first_queued() <= seen;
+            let take =
+                shared.mode == Fsync::Always || queue.writer_only() || queue.first_queued() <= seen;
             seen = queue.appended;
             let items = if take {
                 std::mem::take(&mut queue.items)

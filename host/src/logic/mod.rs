@@ -1,7 +1,7 @@
 //! Where requests go: the one place that knows the call path.
 //!
-//! The front ends ask one thing, "serve this HTTP request" or "run this
-//! line", and get a response or a reply; whether the guest's `rest` and
+//! The front ends ask one thing, "serve this HTTP request", "run this
+//! line" or "run these Redis commands", and get a response or a reply; whether the guest's `rest` and
 //! `command` exports, its `wasi:http` handler, or the guest crate compiled
 //! into the host served it is decided here, by the [`CallPath`] the server
 //! was started with.
@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::runtime::CallFailed;
 use hyper::Method;
 use hyper::body::Incoming;
-pub use kvs_model::LineReply;
+pub use kvs_model::{LineReply, RespReplies, RespSession};
 use rest::BodyTimedOut;
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -95,6 +95,26 @@ pub async fn serve_http(
         }
     };
     Ok(rest::into_hyper(response, head_only).map_err(CallFailed::from)?)
+}
+
+/// Runs a batch of Redis commands on the server's call path (`wasi-http`
+/// changes only HTTP; commands go to the `resp` export).
+pub async fn serve_resp(
+    app: &App,
+    session: RespSession,
+    commands: Vec<Vec<Vec<u8>>>,
+) -> Result<RespReplies, CallFailed> {
+    match app.call_path() {
+        CallPath::Native => {
+            let replies = native::handle_resp(app, session, commands);
+            app.store()
+                .durable()
+                .await
+                .map_err(CallFailed::not_durable)?;
+            Ok(replies)
+        }
+        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_resp(session, &commands).await,
+    }
 }
 
 /// Runs one line of the TCP command protocol on the server's call path

@@ -6,11 +6,16 @@
 //! and against a normal kvs measures the cost of wasm as one ratio. It cannot
 //! be reloaded: there is no guest.
 
+use crate::app::App;
+use crate::runtime::host_info::{self, HostInfo};
 use crate::runtime::rest;
 use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::Storage;
-use kvs_model::{Entry, KeyPage, Limits, LineReply, StoreError};
+use kvs_model::{
+    Entry, KeyPage, Limits, LineReply, RespReplies, RespSession, ScanPage, ServerInfo, StoreError,
+    StoreStats,
+};
 
 /// Serves one request as the guest's `rest` export would.
 pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response {
@@ -35,6 +40,26 @@ pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response 
 /// Runs one TCP command line as the guest's `command` export would.
 pub fn handle_line(store: &kv::Store, line: &[u8]) -> LineReply {
     kvs_guest::protocol::handle_line(&Native(store), line)
+}
+
+/// Runs a batch of Redis commands as the guest's `resp` export would.
+pub fn handle_resp(app: &App, session: RespSession, commands: Vec<Vec<Vec<u8>>>) -> RespReplies {
+    let server = NativeServer(app.host_info());
+    kvs_guest::resp::handle_batch(&Native(app.store()), &server, session, commands)
+}
+
+/// The host's facts, told directly.
+struct NativeServer<'a>(&'a HostInfo);
+
+impl kvs_guest::resp::Server for NativeServer<'_> {
+    fn info(&self) -> ServerInfo {
+        ServerInfo {
+            version: format!("kvs {}", env!("CARGO_PKG_VERSION")),
+            uptime_ms: self.0.uptime().as_millis() as u64,
+            connected_clients: self.0.connected_clients(),
+            resident_bytes: host_info::resident_bytes(),
+        }
+    }
 }
 
 /// The host's store behind the guest's storage seam, called directly: both
@@ -72,6 +97,18 @@ impl Storage for Native<'_> {
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         Ok(self.0.list(prefix, cursor, limit as usize))
+    }
+
+    fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
+        Ok(self.0.scan(cursor, count as usize))
+    }
+
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let usage = self.0.usage();
+        Ok(StoreStats {
+            keys: usage.keys as u64,
+            bytes: usage.bytes as u64,
+        })
     }
 
     fn limits(&self) -> Limits {

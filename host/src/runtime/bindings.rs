@@ -19,6 +19,6 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use self::kvs::store::{store, types};
+pub use self::kvs::store::{server, store, types};
 pub use exports::kvs::store::command::After;
-pub use exports::kvs::store::rest;
+pub use exports::kvs::store::{resp, rest};

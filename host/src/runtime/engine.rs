@@ -4,6 +4,7 @@
 //! and pre-instantiates it, all before any request can reach it; a component
 //! that does not fit the world is refused there with a clear error.
 
+use super::HostInfo;
 use super::bindings::ServicePre;
 use super::guest::Guest;
 use super::pool::Pool;
@@ -79,6 +80,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     kv: kv::Store,
+    host: HostInfo,
     /// Wall-clock time one guest call may take.
     timeout: Duration,
     /// Warm instances each guest keeps for reuse.
@@ -88,7 +90,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(config: GuestConfig, kv: kv::Store) -> anyhow::Result<Self> {
+    pub fn new(config: GuestConfig, kv: kv::Store, host: HostInfo) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)
@@ -113,10 +115,13 @@ impl Runtime {
             .map_err(anyhow::Error::from)?;
         super::bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
+        super::bindings::server::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)?;
         Ok(Self {
             engine,
             linker,
             kv,
+            host,
             timeout: config.timeout,
             // Leave most slots for calls that instantiate afresh, and for the
             // next guest while this one drains.
@@ -148,6 +153,7 @@ impl Runtime {
             pool: Pool::new(self.max_idle, self.max_retained_memory),
             max_idle: self.max_idle,
             kv: self.kv.clone(),
+            host: self.host.clone(),
             timeout: self.timeout,
             digest: digest(bytes),
             source: source.to_string(),

@@ -7,12 +7,12 @@
 //! Calls through `wasi:http/incoming-handler` instantiate afresh every time,
 //! as `wasmtime serve` does.
 
-use super::bindings::{After, ServicePre, rest};
+use super::bindings::{After, ServicePre, resp, rest};
 use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::store as kv;
 use anyhow::{Context as _, anyhow};
-use kvs_model::{Code, ErrorReply, LineReply, StoreError};
+use kvs_model::{Code, ErrorReply, LineReply, RespReplies, RespSession, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::UpdateDeadline;
@@ -28,6 +28,7 @@ pub struct Guest {
     /// The pool's capacity while this guest is current.
     pub(super) max_idle: usize,
     pub(super) kv: kv::Store,
+    pub(super) host: super::HostInfo,
     pub(super) timeout: Duration,
     pub(super) digest: String,
     pub(super) source: String,
@@ -107,7 +108,7 @@ impl Guest {
     /// and a call past it traps (`wasmtime::Trap::Interrupt`), however often it was
     /// resumed in between.
     fn new_store(&self, journaled: bool) -> wasmtime::Store<CallState> {
-        let mut state = CallState::new(self.kv.clone());
+        let mut state = CallState::new(self.kv.clone(), self.host.clone());
         if journaled {
             state = state.journaled();
         }
@@ -257,6 +258,36 @@ impl Guest {
         Ok(LineReply {
             line: reply.line,
             close: reply.after == After::Close,
+        })
+    }
+}
+
+impl Guest {
+    /// Runs a batch of Redis commands through the guest's `resp` export.
+    /// A call that fails has the writes of the whole batch reverted.
+    pub async fn handle_resp(
+        &self,
+        session: RespSession,
+        commands: &[Vec<Vec<u8>>],
+    ) -> Result<RespReplies, CallFailed> {
+        let mut warm = self.warm_instance().await?;
+        let session = resp::Session {
+            id: session.id,
+            name: session.name,
+        };
+        let called = warm
+            .service
+            .kvs_store_resp()
+            .call_handle(&mut warm.store, &session, commands)
+            .await;
+        let reply = self.finish(warm, called).await?;
+        Ok(RespReplies {
+            out: reply.out,
+            session: RespSession {
+                id: reply.session.id,
+                name: reply.session.name,
+            },
+            close: reply.close,
         })
     }
 }

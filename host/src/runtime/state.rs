@@ -4,7 +4,8 @@
 //! [`CallState`]: the WASI contexts (which grant nothing: no files, no
 //! network, no outgoing HTTP, no environment) and a handle to the shared [`crate::store::Store`].
 
-use super::bindings::{store, types};
+use super::bindings::{server, store, types};
+use super::host_info::{self, HostInfo};
 use crate::store::{self as kv, StoreError};
 use bytes::Bytes;
 use std::future::Future;
@@ -23,6 +24,7 @@ pub struct CallState {
     table: ResourceTable,
     hooks: DenyOutgoingHttp,
     kv: kv::Store,
+    host: HostInfo,
     memory: MemoryUse,
     /// When the call running on this store must have finished.
     deadline: Instant,
@@ -125,13 +127,14 @@ impl wasmtime::ResourceLimiter for MemoryUse {
 }
 
 impl CallState {
-    pub fn new(kv: kv::Store) -> Self {
+    pub fn new(kv: kv::Store, host: HostInfo) -> Self {
         Self {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: DenyOutgoingHttp,
             kv,
+            host,
             memory: MemoryUse::default(),
             deadline: Instant::now(),
             journal: None,
@@ -356,6 +359,22 @@ impl store::Host for CallState {
         })
     }
 
+    fn scan(&mut self, cursor: u64, count: u32) -> Result<types::ScanPage, StoreError> {
+        let page = self.kv.scan(cursor, count as usize);
+        Ok(types::ScanPage {
+            keys: page.keys,
+            next: page.next,
+        })
+    }
+
+    fn stats(&mut self) -> wasmtime::Result<types::StoreStats> {
+        let usage = self.kv.usage();
+        Ok(types::StoreStats {
+            keys: usage.keys as u64,
+            bytes: usage.bytes as u64,
+        })
+    }
+
     fn limits(&mut self) -> wasmtime::Result<types::StoreLimits> {
         let limits = self.kv.limits().advertised();
         Ok(types::StoreLimits {
@@ -363,6 +382,17 @@ impl store::Host for CallState {
             max_value_bytes: limits.max_value_bytes,
             max_page_size: limits.max_page_size,
         })
+    }
+}
+
+impl server::Host for CallState {
+    fn info(&mut self) -> server::ServerInfo {
+        server::ServerInfo {
+            version: format!("kvs {}", env!("CARGO_PKG_VERSION")),
+            uptime_ms: self.host.uptime().as_millis() as u64,
+            connected_clients: self.host.connected_clients(),
+            resident_bytes: host_info::resident_bytes(),
+        }
     }
 }
 

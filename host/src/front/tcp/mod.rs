@@ -4,6 +4,10 @@
 //! - [`framing`]: bytes to lines, with the line-length limit.
 //! - this module: accepting, limits, and the per-connection loop.
 //!
+//! A connection whose first byte is `*` speaks RESP (the Redis protocol)
+//! for its whole life and is handed to [`crate::front::resp`]; the line
+//! protocol's requests never start with `*`.
+//!
 //! Each connection is one task that reads, executes and writes, like an event
 //! loop: it writes queued replies whenever the socket takes them and reads the
 //! next requests meanwhile, so a client that pipelines many requests before
@@ -15,7 +19,7 @@
 pub mod framing;
 
 /// Numbers connections so the log lines of one connection can be told apart.
-static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+pub(crate) static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 use crate::app::App;
 use crate::front::listener::accept_loop;
@@ -80,7 +84,7 @@ pub async fn serve(
             connections.spawn(
                 async move {
                     tracing::debug!("TCP connection opened");
-                    if let Err(error) = serve_connection(app, socket, config, shutdown).await {
+                    if let Err(error) = serve_connection(app, socket, id, config, shutdown).await {
                         tracing::debug!(%error, "TCP connection ended with an error");
                     }
                     drop(slot);
@@ -110,9 +114,32 @@ async fn refuse(mut socket: TcpStream, limit: usize) {
 async fn serve_connection(
     app: App,
     mut socket: TcpStream,
+    id: u64,
     config: TcpConfig,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // The first byte tells the protocols apart; it stays in the socket.
+    let mut first = [0u8; 1];
+    let peeked = tokio::select! {
+        peeked = socket.peek(&mut first) => peeked?,
+        // Idle or stopping before a byte came: the line loop says so.
+        () = shutdown.cancelled() => 0,
+        () = tokio::time::sleep(config.idle_timeout) => 0,
+    };
+    if peeked == 1 && first[0] == b'*' {
+        tracing::debug!("the connection speaks RESP");
+        return crate::front::resp::serve_connection(
+            app,
+            socket,
+            Vec::new(),
+            id,
+            config,
+            shutdown,
+            false,
+        )
+        .await;
+    }
+    let _client = app.host_info().client();
     let (read_half, mut write_half) = socket.split();
     let mut lines = LineReader::new(BufReader::new(read_half), config.max_line_bytes);
     // Replies not yet written, in request order; `written` of them are out.

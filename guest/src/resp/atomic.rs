@@ -1,0 +1,179 @@
+//! Writes the store has no single function for, made atomic over the ones it
+//! has: each is a compare-and-swap loop. It reads the key, computes, and
+//! writes only if the key still holds what it read (`update` with
+//! `if-version`, or `create`, which never overwrites); if another write came
+//! between, it reads again. So each of these takes effect at one instant,
+//! as if no other write ran concurrently, and a loop retries only because
+//! another write succeeded: no client can stall the others.
+
+use super::command::Condition;
+use crate::storage::{Entry, Storage, StoreError};
+
+/// The type of values written over RESP.
+pub const RESP_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// What a `SET` did.
+#[derive(Debug, Default)]
+pub struct SetOutcome {
+    /// Whether the value was written (the condition held).
+    pub written: bool,
+    /// The entry the key held before, when asked for.
+    pub previous: Option<Entry>,
+}
+
+/// Sets `key` to `value` if `condition` holds, with the previous entry if
+/// `want_previous`. A value replaced over RESP takes RESP's content type.
+pub fn set(
+    store: &impl Storage,
+    key: &str,
+    value: &[u8],
+    condition: Condition,
+    want_previous: bool,
+) -> Result<SetOutcome, StoreError> {
+    let written = |previous| {
+        Ok(SetOutcome {
+            written: true,
+            previous,
+        })
+    };
+    let refused = |previous| {
+        Ok(SetOutcome {
+            written: false,
+            previous,
+        })
+    };
+    loop {
+        // Without the previous value, blind writes do: one store call.
+        if !want_previous {
+            match condition {
+                Condition::IfAbsent => {
+                    return match store.create(key, RESP_CONTENT_TYPE, value) {
+                        Ok(_) => written(None),
+                        Err(StoreError::AlreadyExists) => refused(None),
+                        Err(error) => Err(error),
+                    };
+                }
+                Condition::IfPresent | Condition::Always => {
+                    match store.update(key, RESP_CONTENT_TYPE, value, None) {
+                        Ok(_) => return written(None),
+                        Err(StoreError::NotFound) if condition == Condition::IfPresent => {
+                            return refused(None);
+                        }
+                        Err(StoreError::NotFound) => {}
+                        Err(error) => return Err(error),
+                    }
+                    match store.create(key, RESP_CONTENT_TYPE, value) {
+                        Ok(_) => return written(None),
+                        // Created meanwhile: overwrite it on the next turn.
+                        Err(StoreError::AlreadyExists) => continue,
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
+        match store.get(key) {
+            Ok(current) => {
+                if condition == Condition::IfAbsent {
+                    return refused(Some(current));
+                }
+                match store.update(key, RESP_CONTENT_TYPE, value, Some(current.version)) {
+                    Ok(_) => return written(Some(current)),
+                    Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(StoreError::NotFound) => {
+                if condition == Condition::IfPresent {
+                    return refused(None);
+                }
+                match store.create(key, RESP_CONTENT_TYPE, value) {
+                    Ok(_) => return written(None),
+                    Err(StoreError::AlreadyExists) => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Why a read-modify-write did not write.
+#[derive(Debug)]
+pub enum ModifyError<E> {
+    /// The new value could not be computed from the current one.
+    Value(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for ModifyError<E> {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Replaces the value of `key` with `change(current value)`, where a missing
+/// key counts as the empty value and is created with RESP's content type;
+/// an existing key keeps its type. Returns the value written.
+pub fn modify<E>(
+    store: &impl Storage,
+    key: &str,
+    mut change: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>, E>,
+) -> Result<Vec<u8>, ModifyError<E>> {
+    loop {
+        match store.get(key) {
+            Ok(current) => {
+                let new = change(Some(&current.value)).map_err(ModifyError::Value)?;
+                match store.update(key, &current.content_type, &new, Some(current.version)) {
+                    Ok(_) => return Ok(new),
+                    Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(StoreError::NotFound) => {
+                let new = change(None).map_err(ModifyError::Value)?;
+                match store.create(key, RESP_CONTENT_TYPE, &new) {
+                    Ok(_) => return Ok(new),
+                    Err(StoreError::AlreadyExists) => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[test]
+    fn set_honours_its_condition_and_reports_the_previous_value() {
+        let store = MemoryStorage::default();
+        let outcome = set(&store, "k", b"1", Condition::IfPresent, false).unwrap();
+        assert!(!outcome.written);
+        let outcome = set(&store, "k", b"1", Condition::IfAbsent, true).unwrap();
+        assert!(outcome.written && outcome.previous.is_none());
+        let outcome = set(&store, "k", b"2", Condition::IfAbsent, true).unwrap();
+        assert!(!outcome.written);
+        assert_eq!(outcome.previous.unwrap().value, b"1");
+        let outcome = set(&store, "k", b"3", Condition::Always, true).unwrap();
+        assert_eq!(outcome.previous.unwrap().value, b"1");
+        assert_eq!(store.get("k").unwrap().value, b"3");
+    }
+
+    #[test]
+    fn modify_creates_missing_keys_and_keeps_the_type_of_existing_ones() {
+        let store = MemoryStorage::default();
+        let append = |current: Option<&[u8]>| -> Result<Vec<u8>, ()> {
+            let mut value = current.unwrap_or_default().to_vec();
+            value.extend_from_slice(b"ab");
+            Ok(value)
+        };
+        modify(&store, "k", append).unwrap();
+        assert_eq!(store.get("k").unwrap().content_type, RESP_CONTENT_TYPE);
+        store.update("k", "text/plain", b"x", None).unwrap();
+        assert_eq!(modify(&store, "k", append).unwrap(), b"xab");
+        assert_eq!(store.get("k").unwrap().content_type, "text/plain");
+    }
+}

@@ -1,0 +1,160 @@
+//! The Redis protocol (RESP2): a batch of commands in, their replies out.
+//!
+//! The host frames the bytes (arrays of bulk strings, inline commands) and
+//! keeps each connection's [`Session`]; everything a command means is here:
+//! - [`command`]: the command table, and arguments checked into a typed
+//!   [`command::Request`], with Redis's error texts.
+//! - [`run`]: a request run against the store, its reply written.
+//! - [`atomic`]: the writes the store has no one function for (`SET` with
+//!   its conditions, counters, `APPEND`), as compare-and-swap loops.
+//! - [`glob`]: Redis's patterns, for `KEYS`, `SCAN MATCH`, `CONFIG GET`.
+//! - [`reply`]: RESP encoding.
+//!
+//! Values written over RESP are stored as `application/octet-stream`; any
+//! value, whatever its type, reads back as its bytes. Keys are UTF-8 text,
+//! as everywhere in kvs.
+
+pub mod atomic;
+pub mod command;
+pub mod glob;
+pub mod reply;
+pub mod run;
+
+pub use kvs_model::{RespReplies, RespSession as Session, ServerInfo};
+
+use crate::storage::Storage;
+use command::Request;
+use reply::Out;
+use run::After;
+
+/// What the host tells about itself, for `INFO`.
+pub trait Server {
+    fn info(&self) -> ServerInfo;
+}
+
+/// Runs `commands` in order and encodes their replies. Stops after `QUIT`:
+/// commands after it in the batch are not run.
+pub fn handle_batch(
+    store: &impl Storage,
+    server: &impl Server,
+    mut session: Session,
+    commands: Vec<Vec<Vec<u8>>>,
+) -> RespReplies {
+    let mut out = Out::default();
+    let mut close = false;
+    for args in commands {
+        let after = match Request::parse(args) {
+            Ok(request) => run::run(store, server, &mut session, request, &mut out),
+            Err(error) => {
+                out.error(&error.0);
+                After::KeepOpen
+            }
+        };
+        if after == After::Close {
+            close = true;
+            break;
+        }
+    }
+    RespReplies {
+        out: out.bytes,
+        session,
+        close,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    struct NoServer;
+
+    impl Server for NoServer {
+        fn info(&self) -> ServerInfo {
+            ServerInfo::default()
+        }
+    }
+
+    fn run(store: &MemoryStorage, commands: &[&[&str]]) -> String {
+        let commands = commands
+            .iter()
+            .map(|args| args.iter().map(|a| a.as_bytes().to_vec()).collect())
+            .collect();
+        let replies = handle_batch(store, &NoServer, Session::default(), commands);
+        String::from_utf8(replies.out).unwrap()
+    }
+
+    #[test]
+    fn strings_and_counters_answer_as_redis_does() {
+        let store = MemoryStorage::default();
+        assert_eq!(
+            run(
+                &store,
+                &[
+                    &["SET", "k", "v"],
+                    &["GET", "k"],
+                    &["SET", "k", "w", "NX"],
+                    &["SET", "k", "w", "XX", "GET"],
+                    &["GET", "missing"],
+                    &["INCR", "n"],
+                    &["INCRBY", "n", "41"],
+                    &["DECR", "n"],
+                    &["INCR", "k"],
+                    &["INCRBYFLOAT", "f", "10.5"],
+                    &["INCRBYFLOAT", "f", "0.1"],
+                    &["APPEND", "k", "xyz"],
+                    &["STRLEN", "k"],
+                    &["MSET", "a", "1", "b", "2"],
+                    &["MGET", "a", "missing", "b"],
+                    &["EXISTS", "a", "a", "missing"],
+                    &["DEL", "a", "b", "missing"],
+                    &["GETDEL", "k"],
+                    &["TYPE", "k"],
+                    &["TYPE", "n"],
+                ]
+            ),
+            concat!(
+                "+OK\r\n$1\r\nv\r\n$-1\r\n$1\r\nv\r\n$-1\r\n",
+                ":1\r\n:42\r\n:41\r\n-ERR value is not an integer or out of range\r\n",
+                "$4\r\n10.5\r\n$4\r\n10.6\r\n:4\r\n:4\r\n+OK\r\n",
+                "*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n2\r\n:2\r\n:2\r\n$4\r\nwxyz\r\n",
+                "+none\r\n+string\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn quit_closes_after_its_reply_and_runs_nothing_after_it() {
+        let store = MemoryStorage::default();
+        let replies = handle_batch(
+            &store,
+            &NoServer,
+            Session::default(),
+            vec![
+                vec![b"QUIT".to_vec()],
+                vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()],
+            ],
+        );
+        assert_eq!(replies.out, b"+OK\r\n");
+        assert!(replies.close);
+        assert!(store.get("k").is_err());
+    }
+
+    #[test]
+    fn keys_and_scan_find_every_matching_key() {
+        let store = MemoryStorage::default();
+        for i in 0..50 {
+            run(
+                &store,
+                &[
+                    &["SET", &format!("user:{i}"), "x"],
+                    &["SET", &format!("other:{i}"), "y"],
+                ],
+            );
+        }
+        let keys = run(&store, &[&["KEYS", "user:*"]]);
+        assert!(keys.starts_with("*50\r\n"), "{keys}");
+        assert_eq!(run(&store, &[&["DBSIZE"]]), ":100\r\n");
+        assert_eq!(run(&store, &[&["FLUSHDB"], &["DBSIZE"]]), "+OK\r\n:0\r\n");
+    }
+}

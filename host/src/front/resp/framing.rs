@@ -1,0 +1,306 @@
+//! RESP2 requests out of a byte stream: arrays of bulk strings
+//! (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`), and, where allowed, inline commands
+//! (`GET k\r\n`, as typed into telnet).
+//!
+//! The parser looks at the buffer's start and says how many bytes a whole
+//! command takes, or that more bytes are needed, or that the bytes cannot be
+//! RESP. It skips over bulk payloads by their length, so a large value that
+//! arrives in pieces is not scanned again on every piece. Limits are checked
+//! on the headers, before any payload is buffered.
+
+/// How large a request may be.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The longest bulk string (the store's value limit).
+    pub max_bulk: usize,
+    /// The most elements in one command's array.
+    pub max_elements: usize,
+    /// The most bytes one command may take, framing included.
+    pub max_command: usize,
+    /// The longest inline command line.
+    pub max_inline: usize,
+}
+
+/// What the start of the buffer holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole command (its arguments, the name first), and the bytes it
+    /// took. Its argument list may be empty (`*0`, a blank inline line),
+    /// which runs nothing.
+    Command(Vec<Vec<u8>>, usize),
+    /// The command is not complete yet.
+    Incomplete,
+    /// Not RESP, or over a limit: the reason, as the error reply's text
+    /// after `ERR Protocol error: `. The stream cannot be followed further.
+    Invalid(String),
+}
+
+/// Parses the first command in `buffer`.
+pub fn parse(buffer: &[u8], limits: &Limits, inline: bool) -> Parsed {
+    match buffer.first() {
+        None => Parsed::Incomplete,
+        Some(b'*') => parse_array(buffer, limits),
+        Some(_) if inline => parse_inline(buffer, limits),
+        Some(&byte) => Parsed::Invalid(format!(
+            "expected '*', got '{}'",
+            char::from(byte).escape_default()
+        )),
+    }
+}
+
+/// The line at `at`, up to `\r\n`: its text and where the next one starts.
+/// `Err(())` when the line would run past `max` bytes.
+fn line(buffer: &[u8], at: usize, max: usize) -> Result<Option<(&[u8], usize)>, ()> {
+    let window = &buffer[at..buffer.len().min(at + max + 2)];
+    match window.windows(2).position(|pair| pair == b"\r\n") {
+        Some(end) => Ok(Some((&window[..end], at + end + 2))),
+        None if window.len() >= max + 2 => Err(()),
+        None => Ok(None),
+    }
+}
+
+/// A length header's number: digits, maybe a leading `-`.
+fn number(text: &[u8]) -> Option<i64> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn parse_array(buffer: &[u8], limits: &Limits) -> Parsed {
+    let Ok(header) = line(buffer, 1, 32) else {
+        return Parsed::Invalid("invalid multibulk length".into());
+    };
+    let Some((count, mut at)) = header else {
+        return Parsed::Incomplete;
+    };
+    let Some(count) = number(count) else {
+        return Parsed::Invalid("invalid multibulk length".into());
+    };
+    if count <= 0 {
+        return Parsed::Command(Vec::new(), at);
+    }
+    if count as u64 > limits.max_elements as u64 {
+        return Parsed::Invalid("invalid multibulk length".into());
+    }
+    let mut args = Vec::with_capacity((count as usize).min(1024));
+    for _ in 0..count {
+        match buffer.get(at) {
+            None => return Parsed::Incomplete,
+            Some(b'$') => {}
+            Some(&byte) => {
+                return Parsed::Invalid(format!(
+                    "expected '$', got '{}'",
+                    char::from(byte).escape_default()
+                ));
+            }
+        }
+        let Ok(header) = line(buffer, at + 1, 32) else {
+            return Parsed::Invalid("invalid bulk length".into());
+        };
+        let Some((length, start)) = header else {
+            return Parsed::Incomplete;
+        };
+        let length = match number(length) {
+            Some(length) if length >= 0 && length as u64 <= limits.max_bulk as u64 => {
+                length as usize
+            }
+            _ => return Parsed::Invalid("invalid bulk length".into()),
+        };
+        let end = start + length;
+        if end + 2 > limits.max_command {
+            return Parsed::Invalid("command too large".into());
+        }
+        if buffer.len() < end + 2 {
+            return Parsed::Incomplete;
+        }
+        if &buffer[end..end + 2] != b"\r\n" {
+            return Parsed::Invalid("bulk string not followed by CRLF".into());
+        }
+        args.push(buffer[start..end].to_vec());
+        at = end + 2;
+    }
+    Parsed::Command(args, at)
+}
+
+fn parse_inline(buffer: &[u8], limits: &Limits) -> Parsed {
+    let window = &buffer[..buffer.len().min(limits.max_inline + 1)];
+    let Some(end) = window.iter().position(|&b| b == b'\n') else {
+        if window.len() > limits.max_inline {
+            return Parsed::Invalid("too big inline request".into());
+        }
+        return Parsed::Incomplete;
+    };
+    let text = buffer[..end].strip_suffix(b"\r").unwrap_or(&buffer[..end]);
+    match split_args(text) {
+        Some(args) => Parsed::Command(args, end + 1),
+        None => Parsed::Invalid("unbalanced quotes in request".into()),
+    }
+}
+
+/// Splits an inline command as Redis does: on spaces, with `"..."` (and
+/// its `\n`, `\r`, `\t`, `\"`, `\\`, `\xHH` escapes) and `'...'` quoting.
+/// `None` for unbalanced quotes, or a closing quote not followed by a space.
+fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < text.len() && text[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == text.len() {
+            return Some(args);
+        }
+        let mut arg = Vec::new();
+        match text[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match text.get(i)? {
+                        b'\\'
+                            if i + 3 < text.len()
+                                && text[i + 1] == b'x'
+                                && text[i + 2].is_ascii_hexdigit()
+                                && text[i + 3].is_ascii_hexdigit() =>
+                        {
+                            let hex = std::str::from_utf8(&text[i + 2..i + 4]).ok()?;
+                            arg.push(u8::from_str_radix(hex, 16).ok()?);
+                            i += 4;
+                        }
+                        b'\\' if i + 1 < text.len() => {
+                            arg.push(match text[i + 1] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 0x08,
+                                b'a' => 0x07,
+                                other => other,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            break;
+                        }
+                        &byte => {
+                            arg.push(byte);
+                            i += 1;
+                        }
+                    }
+                }
+                if text.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    return None;
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match text.get(i)? {
+                        b'\\' if text.get(i + 1) == Some(&b'\'') => {
+                            arg.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            break;
+                        }
+                        &byte => {
+                            arg.push(byte);
+                            i += 1;
+                        }
+                    }
+                }
+                if text.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                    return None;
+                }
+            }
+            _ => {
+                while i < text.len() && !text[i].is_ascii_whitespace() {
+                    arg.push(text[i]);
+                    i += 1;
+                }
+            }
+        }
+        args.push(arg);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_bulk: 16,
+        max_elements: 8,
+        max_command: 64,
+        max_inline: 32,
+    };
+
+    fn args(words: &[&str]) -> Vec<Vec<u8>> {
+        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn arrays_of_bulk_strings_parse_whole_or_wait_for_more() {
+        let frame = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1";
+        assert_eq!(
+            parse(frame, &LIMITS, false),
+            Parsed::Command(args(&["GET", "k"]), 20)
+        );
+        for cut in 1..20 {
+            assert_eq!(
+                parse(&frame[..cut], &LIMITS, false),
+                Parsed::Incomplete,
+                "{cut}"
+            );
+        }
+        assert_eq!(parse(b"*0\r\n", &LIMITS, false), Parsed::Command(vec![], 4));
+        assert_eq!(
+            parse(b"*1\r\n$0\r\n\r\n", &LIMITS, false),
+            Parsed::Command(vec![vec![]], 10)
+        );
+    }
+
+    #[test]
+    fn malformed_or_oversized_frames_are_refused() {
+        let invalid = |bytes: &[u8]| match parse(bytes, &LIMITS, false) {
+            Parsed::Invalid(reason) => reason,
+            other => panic!("{other:?} for {bytes:?}"),
+        };
+        assert_eq!(invalid(b"*x\r\n"), "invalid multibulk length");
+        assert_eq!(invalid(b"*9\r\n"), "invalid multibulk length");
+        assert_eq!(invalid(b"*1\r\n$-1\r\n"), "invalid bulk length");
+        assert_eq!(invalid(b"*1\r\n$17\r\n"), "invalid bulk length");
+        assert_eq!(invalid(b"*1\r\n+OK\r\n"), "expected '$', got '+'");
+        assert_eq!(
+            invalid(b"*1\r\n$1\r\nab\r\n"),
+            "bulk string not followed by CRLF"
+        );
+        assert_eq!(
+            invalid(b"*1\r\n$99999999999999999999999\r\n"),
+            "invalid bulk length"
+        );
+        assert_eq!(invalid(b"GET k\r\n"), "expected '*', got 'G'");
+        assert_eq!(invalid(&[b'*'; 40]), "invalid multibulk length");
+    }
+
+    #[test]
+    fn inline_commands_split_like_redis() {
+        let parsed = parse(b"SET k \"a b\\x41\\n\" 'c d'\r\nrest", &LIMITS, true);
+        assert_eq!(
+            parsed,
+            Parsed::Command(args(&["SET", "k", "a bA\n", "c d"]), 25)
+        );
+        assert_eq!(
+            parse(b"PING\n", &LIMITS, true),
+            Parsed::Command(args(&["PING"]), 5)
+        );
+        assert_eq!(parse(b"\r\n", &LIMITS, true), Parsed::Command(vec![], 2));
+        assert_eq!(
+            parse(b"GET \"k\r\n", &LIMITS, true),
+            Parsed::Invalid("unbalanced quotes in request".into())
+        );
+        assert_eq!(parse(b"PING", &LIMITS, true), Parsed::Incomplete);
+        assert_eq!(
+            parse(&[b'a'; 40], &LIMITS, true),
+            Parsed::Invalid("too big inline request".into())
+        );
+    }
+}

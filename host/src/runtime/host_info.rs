@@ -1,0 +1,73 @@
+//! What the host tells its guests about itself (the WIT `server`
+//! interface): its version, uptime, open connections and memory, for
+//! replies such as Redis's `INFO`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Shared by the front ends, which count connections, and the guests'
+/// calls, which read it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    started: Instant,
+    clients: AtomicU32,
+}
+
+impl Default for HostInfo {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                clients: AtomicU32::new(0),
+            }),
+        }
+    }
+}
+
+/// A connection counted by [`HostInfo::client`], until dropped.
+#[derive(Debug)]
+pub struct Client(HostInfo);
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.0.inner.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl HostInfo {
+    /// Counts an open connection of the TCP or RESP port while the result
+    /// lives.
+    pub fn client(&self) -> Client {
+        self.inner.clients.fetch_add(1, Ordering::Relaxed);
+        Client(self.clone())
+    }
+
+    pub fn connected_clients(&self) -> u32 {
+        self.inner.clients.load(Ordering::Relaxed)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+}
+
+/// The process's resident memory in bytes, from `/proc/self/statm`; 0 where
+/// that cannot be read.
+pub fn resident_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    // The page size of every Linux target kvs builds for.
+    pages * 4096
+}
