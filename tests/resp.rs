@@ -142,7 +142,7 @@ async fn redis_cli_sessions_get_redis_replies_on_both_ports() {
                 "",
                 "ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' ",
                 "ERR wrong number of arguments for 'get' command",
-                "ERR kvs does not support expiry yet (EX, PX, EXAT, PXAT)",
+                "ERR syntax error",
                 "ERR syntax error",
             ],
             "on {addr}"

@@ -462,7 +462,12 @@ async fn a_failed_call_reverts_its_write() {
     let version = server
         .app
         .store()
-        .create("fault-after-delete", "text/plain".into(), "precious".into())
+        .create(
+            "fault-after-delete",
+            "text/plain".into(),
+            "precious".into(),
+            None,
+        )
         .unwrap();
     let mut tcp = Line::connect(server.tcp).await;
     let reply = tcp.request("cmd=delete | key=fault-after-delete").await;

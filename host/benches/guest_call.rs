@@ -46,6 +46,7 @@ fn calls(c: &mut Criterion) {
             "bench",
             "text/plain".into(),
             Bytes::from_static(&[b'v'; 100]),
+            None,
         )
         .unwrap();
     let guest = app.guest();

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kvs::store::{Limits, Store};
+use kvs::store::{Expiry, Limits, Store};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,12 @@ fn inserts(c: &mut Criterion) {
                         move || {
                             for key in keys {
                                 store
-                                    .create(key, "text/plain".into(), Bytes::from_static(VALUE))
+                                    .create(
+                                        key,
+                                        "text/plain".into(),
+                                        Bytes::from_static(VALUE),
+                                        None,
+                                    )
                                     .expect("a new key");
                             }
                         }
@@ -85,7 +90,7 @@ fn filled() -> Store {
     let store = unlimited();
     for key in keys(0, READ_KEYS as u64) {
         store
-            .create(&key, "text/plain".into(), Bytes::from_static(VALUE))
+            .create(&key, "text/plain".into(), Bytes::from_static(VALUE), None)
             .unwrap();
     }
     store
@@ -129,6 +134,7 @@ fn reads_and_mix(c: &mut Criterion) {
                                             "text/plain".into(),
                                             Bytes::from_static(VALUE),
                                             None,
+                                            Expiry::Clear,
                                         )
                                         .expect("a stored key");
                                 }
@@ -141,6 +147,7 @@ fn reads_and_mix(c: &mut Criterion) {
                                             &own,
                                             "text/plain".into(),
                                             Bytes::from_static(VALUE),
+                                            None,
                                         )
                                         .expect("its own key");
                                 }

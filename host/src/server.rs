@@ -195,6 +195,7 @@ impl Server {
                 shutdown.clone(),
             ))
         });
+        tokio::spawn(crate::ops::expiry::sweep(app.clone(), shutdown.clone()));
         tokio::spawn(admin::serve(
             reloader.clone(),
             listeners.admin,

@@ -13,10 +13,12 @@ use ahash::RandomState;
 use bytes::Bytes;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
+use std::collections::BTreeSet;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
+pub use kvs_model::store::{ExpireCondition, Expiry};
 pub use kvs_model::{KeyPage, StoreError};
 use kvs_model::{ScanPage, check_version};
 
@@ -72,6 +74,36 @@ pub struct Entry {
     pub content_type: Arc<str>,
     pub value: Bytes,
     pub version: u64,
+    /// When the entry expires, in milliseconds since the Unix epoch: from
+    /// then on it is gone for every reader, and the sweep reclaims it.
+    pub expires_at: Option<u64>,
+}
+
+impl Entry {
+    /// Whether the entry still exists at `now` (milliseconds since the
+    /// Unix epoch).
+    pub fn live_at(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// What [`Store::expire`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The condition did not hold, or there was nothing to clear.
+    Unchanged,
+    /// The expiry was set or cleared.
+    Set,
+    /// The instant had passed: the entry was removed.
+    Removed,
+}
+
+/// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 /// The entry as the shared model has it, for the guest and the native
@@ -82,6 +114,7 @@ impl From<Entry> for kvs_model::Entry {
             content_type: entry.content_type.to_string(),
             value: entry.value.into(),
             version: entry.version,
+            expires_at: entry.expires_at,
         }
     }
 }
@@ -110,6 +143,10 @@ struct Shared {
     /// With `--data-dir`, the write-ahead log every change is appended to,
     /// under the key's lock, so the log has each key's changes in order.
     log: OnceLock<Log>,
+    /// Every entry with an expiry, by when: the sweep takes the due ones
+    /// from the front, and the count of keys leaves them out before it
+    /// runs. Changed under the key's lock, so it matches the map.
+    expiring: Mutex<BTreeSet<(u64, String)>>,
 }
 
 /// The counters every write updates, on cache lines of their own: the map's
@@ -144,11 +181,25 @@ impl Store {
         self.shared.limits
     }
 
+    /// Keys and bytes now. Entries past their expiry that the sweep has not
+    /// reclaimed yet are not counted as keys (their bytes are, until then).
     pub fn usage(&self) -> Usage {
+        let now = now_ms();
+        let due = self
+            .expiring()
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .count();
         Usage {
-            keys: self.shared.map.len(),
+            keys: self.shared.map.len().saturating_sub(due),
             bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many keys have an expiry, for Redis's `INFO keyspace`.
+    pub fn expiring_keys(&self) -> usize {
+        let now = now_ms();
+        self.expiring().iter().filter(|(at, _)| *at > now).count()
     }
 
     /// A number that grows with every change to the store.
@@ -177,58 +228,96 @@ impl Store {
     /// one instant: writes racing the copy may or may not be in it). Values
     /// are shared, not copied, and no lock is held once this returns.
     pub fn entries(&self) -> Vec<(String, Entry)> {
+        let now = now_ms();
         self.shared
             .map
             .iter()
+            .filter(|item| item.value().live_at(now))
             .map(|item| (item.key().clone(), item.value().clone()))
             .collect()
     }
 
-    /// Puts back an entry from a snapshot with its version, before the store
-    /// serves: later versions are handed out above every restored one.
+    /// Puts back an entry from a snapshot or the log with its version,
+    /// before the store serves: later versions are handed out above every
+    /// restored one. An entry already expired is not restored, and removes
+    /// what `key` held before it (as its sweep would have).
     pub fn restore(&self, key: String, entry: Entry) -> Result<(), StoreError> {
-        self.check(&key, &entry.content_type, &entry.value)?;
-        self.reserve(charge(&key, &entry.content_type, &entry.value))?;
         self.shared
             .counters
             .last_version
             .fetch_max(entry.version, Ordering::Relaxed);
+        if !entry.live_at(now_ms()) {
+            self.forget(&key);
+            return Ok(());
+        }
+        self.check(&key, &entry.content_type, &entry.value)?;
+        self.reserve(charge(&key, &entry.content_type, &entry.value))?;
+        let expires_at = entry.expires_at;
         if let Some(replaced) = self.shared.map.insert(key.clone(), entry) {
+            self.track(&key, replaced.expires_at, None);
             self.release(charge(&key, &replaced.content_type, &replaced.value));
         }
+        self.track(&key, None, expires_at);
         Ok(())
     }
 
     pub fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        let now = now_ms();
         self.shared
             .map
             .get(key)
             .map(|entry| entry.value().clone())
+            .filter(|entry| entry.live_at(now))
             .ok_or(StoreError::NotFound)
     }
 
     /// Takes the key by value where the caller has one to give (the guest's
     /// import hands over an owned string), so the map keeps it uncopied.
+    ///
+    /// An entry past its expiry counts as absent: it is replaced.
     pub fn create(
         &self,
         key: impl Into<String>,
         content_type: String,
         value: Bytes,
+        expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
         let key = key.into();
         self.check(&key, &content_type, &value)?;
         self.check_durable()?;
         let cost = charge(&key, &content_type, &value);
+        let now = now_ms();
+        let fresh = |version| Entry {
+            content_type: content_type.into(),
+            value,
+            version,
+            expires_at,
+        };
         match self.shared.map.entry(key) {
-            MapEntry::Occupied(_) => Err(StoreError::AlreadyExists),
+            MapEntry::Occupied(slot) if slot.get().live_at(now) => Err(StoreError::AlreadyExists),
+            MapEntry::Occupied(mut slot) => {
+                let old_cost = charge(slot.key(), &slot.get().content_type, &slot.get().value);
+                if cost > old_cost {
+                    self.reserve(cost - old_cost)?;
+                }
+                let version = self.next_version();
+                let old = std::mem::replace(slot.get_mut(), fresh(version));
+                self.track(slot.key(), old.expires_at, expires_at);
+                self.append_to_log(|| Record::Put {
+                    key: slot.key().clone(),
+                    entry: slot.get().clone(),
+                });
+                drop(slot);
+                if old_cost > cost {
+                    self.release(old_cost - cost);
+                }
+                Ok(version)
+            }
             MapEntry::Vacant(slot) => {
                 self.reserve(cost)?;
                 let version = self.next_version();
-                let entry = Entry {
-                    content_type: content_type.into(),
-                    value,
-                    version,
-                };
+                let entry = fresh(version);
+                self.track(slot.key(), None, expires_at);
                 self.append_to_log(|| Record::Put {
                     key: slot.key().clone(),
                     entry: entry.clone(),
@@ -245,8 +334,9 @@ impl Store {
         content_type: String,
         value: Bytes,
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError> {
-        self.replace(key, content_type, value, if_version)
+        self.replace(key, content_type, value, if_version, expiry)
             .map(|(version, _)| version)
     }
 
@@ -258,12 +348,23 @@ impl Store {
         content_type: String,
         value: Bytes,
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<(u64, Entry), StoreError> {
         self.check(key, &content_type, &value)?;
         self.check_durable()?;
         let cost = charge(key, &content_type, &value);
-        let mut current = self.shared.map.get_mut(key).ok_or(StoreError::NotFound)?;
+        let mut current = self
+            .shared
+            .map
+            .get_mut(key)
+            .filter(|current| current.live_at(now_ms()))
+            .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
+        let expires_at = match expiry {
+            Expiry::Keep => current.expires_at,
+            Expiry::Clear => None,
+            Expiry::At(at) => Some(at),
+        };
         // Only growth is claimed: the replaced entry's bytes are credited, so
         // an update that keeps or shrinks a value succeeds in a full store.
         let old_cost = charge(key, &current.content_type, &current.value);
@@ -277,8 +378,10 @@ impl Store {
                 content_type: content_type.into(),
                 value,
                 version,
+                expires_at,
             },
         );
+        self.track(key, old.expires_at, expires_at);
         self.append_to_log(|| Record::Put {
             key: key.to_string(),
             entry: current.value().clone(),
@@ -294,11 +397,13 @@ impl Store {
         self.check_durable()?;
         match self.shared.map.entry(key.to_string()) {
             MapEntry::Vacant(_) => Err(StoreError::NotFound),
+            MapEntry::Occupied(slot) if !slot.get().live_at(now_ms()) => Err(StoreError::NotFound),
             MapEntry::Occupied(slot) => {
                 check_version(slot.get().version, if_version)?;
                 self.append_to_log(|| Record::Remove {
                     key: slot.key().clone(),
                 });
+                self.track(slot.key(), slot.get().expires_at, None);
                 let (key, entry) = slot.remove_entry();
                 self.shared
                     .counters
@@ -330,7 +435,9 @@ impl Store {
         // The previous entry fitted the budget before the update; it is
         // charged back as it was, without a check that could refuse it.
         self.charge_unchecked(charge(key, &previous.content_type, &previous.value));
+        let expires_at = previous.expires_at;
         let undone = std::mem::replace(current.value_mut(), previous);
+        self.track(key, undone.expires_at, expires_at);
         self.append_to_log(|| Record::Put {
             key: key.to_string(),
             entry: current.value().clone(),
@@ -352,6 +459,7 @@ impl Store {
             MapEntry::Occupied(_) => false,
             MapEntry::Vacant(slot) => {
                 self.charge_unchecked(charge(slot.key(), &entry.content_type, &entry.value));
+                self.track(slot.key(), None, entry.expires_at);
                 self.append_to_log(|| Record::Put {
                     key: slot.key().clone(),
                     entry: entry.clone(),
@@ -371,6 +479,7 @@ impl Store {
             let remove = condition(entry);
             if remove {
                 self.append_to_log(|| Record::Remove { key: key.clone() });
+                self.track(key, entry.expires_at, None);
             }
             remove
         })?;
@@ -386,6 +495,7 @@ impl Store {
     /// not logged again.
     pub fn forget(&self, key: &str) {
         if let Some((key, entry)) = self.shared.map.remove(key) {
+            self.track(&key, entry.expires_at, None);
             self.shared
                 .counters
                 .unversioned
@@ -443,10 +553,14 @@ impl Store {
     /// `limit + 1` in a bounded heap: O(n log limit) time, O(limit) memory.
     pub fn list(&self, prefix: &str, cursor: Option<&str>, limit: usize) -> KeyPage {
         let limit = limit.clamp(1, self.shared.limits.max_page_size);
+        let now = now_ms();
         let mut smallest: BinaryHeap<String> = BinaryHeap::with_capacity(limit + 2);
         for item in self.shared.map.iter() {
             let key = item.key();
-            if !key.starts_with(prefix) || cursor.is_some_and(|after| key.as_str() <= after) {
+            if !key.starts_with(prefix)
+                || cursor.is_some_and(|after| key.as_str() <= after)
+                || !item.value().live_at(now)
+            {
                 continue;
             }
             if smallest.len() <= limit {
@@ -464,11 +578,124 @@ impl Store {
     /// Two passes over every key: O(n log count) time, O(count) memory.
     pub fn scan(&self, cursor: u64, count: usize) -> ScanPage {
         let count = count.clamp(1, self.shared.limits.max_page_size);
+        let now = now_ms();
         kvs_model::scan::page(cursor, count, |visit| {
             for item in self.shared.map.iter() {
-                visit(item.key());
+                if item.value().live_at(now) {
+                    visit(item.key());
+                }
             }
         })
+    }
+
+    /// Sets (`Some`) or clears (`None`) the expiry of `key` if `condition`
+    /// holds (and, with `if_version`, the key holds that version). The value
+    /// and its version stay. An instant already past deletes the key, as
+    /// Redis does.
+    pub fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<Expired, StoreError> {
+        self.check_durable()?;
+        let now = now_ms();
+        let mut current = self
+            .shared
+            .map
+            .get_mut(key)
+            .filter(|current| current.live_at(now))
+            .ok_or(StoreError::NotFound)?;
+        check_version(current.version, if_version)?;
+        let allowed = match (condition, current.expires_at, at) {
+            (ExpireCondition::Always, _, _) => true,
+            (ExpireCondition::IfNone, existing, _) => existing.is_none(),
+            (ExpireCondition::IfSome, existing, _) => existing.is_some(),
+            // No expiry is later than any instant.
+            (ExpireCondition::IfLater, Some(existing), Some(new)) => new > existing,
+            (ExpireCondition::IfLater, _, _) => false,
+            (ExpireCondition::IfEarlier, None, Some(_)) => true,
+            (ExpireCondition::IfEarlier, Some(existing), Some(new)) => new < existing,
+            (ExpireCondition::IfEarlier, _, None) => false,
+        };
+        if !allowed {
+            return Ok(Expired::Unchanged);
+        }
+        if at.is_some_and(|at| at <= now) {
+            let version = current.version;
+            drop(current);
+            return Ok(
+                match self.remove_if(key, |entry| entry.version == version) {
+                    Some(_) => Expired::Removed,
+                    None => Expired::Unchanged,
+                },
+            );
+        }
+        if current.expires_at == at {
+            // Persisting a key without an expiry changes nothing; setting
+            // the same instant again counts as set, as in Redis.
+            return Ok(if at.is_some() {
+                Expired::Set
+            } else {
+                Expired::Unchanged
+            });
+        }
+        let old = std::mem::replace(&mut current.expires_at, at);
+        self.track(key, old, at);
+        self.append_to_log(|| Record::Put {
+            key: key.to_string(),
+            entry: current.value().clone(),
+        });
+        drop(current);
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add(1, Ordering::AcqRel);
+        Ok(Expired::Set)
+    }
+
+    /// Removes every entry whose expiry has passed, and returns how many:
+    /// the active sweep, which reclaims expired entries nobody reads.
+    pub fn sweep_expired(&self) -> usize {
+        let now = now_ms();
+        let due: Vec<(u64, String)> = {
+            let expiring = self.expiring();
+            expiring
+                .iter()
+                .take_while(|(at, _)| *at <= now)
+                .cloned()
+                .collect()
+        };
+        due.into_iter()
+            .filter(|(at, key)| {
+                self.remove_if(key, |entry| entry.expires_at == Some(*at))
+                    .is_some()
+            })
+            .count()
+    }
+
+    fn expiring(&self) -> std::sync::MutexGuard<'_, BTreeSet<(u64, String)>> {
+        self.shared
+            .expiring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps the expiry index in step with an entry whose expiry went from
+    /// `old` to `new` (`None`: no entry, or no expiry). Called under the
+    /// key's lock.
+    fn track(&self, key: &str, old: Option<u64>, new: Option<u64>) {
+        if old == new {
+            return;
+        }
+        let mut expiring = self.expiring();
+        if let Some(old) = old {
+            expiring.remove(&(old, key.to_string()));
+        }
+        if let Some(new) = new {
+            expiring.insert((new, key.to_string()));
+        }
     }
 
     /// The key and value checks every backend applies (`kvs-model`'s), and
@@ -542,16 +769,18 @@ mod tests {
     fn create_never_overwrites_and_update_never_creates() {
         let store = Store::default();
         assert_eq!(
-            store.update("k", "t".into(), text("x"), None),
+            store.update("k", "t".into(), text("x"), None, Expiry::Clear),
             Err(StoreError::NotFound)
         );
-        let v1 = store.create("k", "t".into(), text("a")).unwrap();
+        let v1 = store.create("k", "t".into(), text("a"), None).unwrap();
         assert_eq!(
-            store.create("k", "t".into(), text("b")),
+            store.create("k", "t".into(), text("b"), None),
             Err(StoreError::AlreadyExists)
         );
         assert_eq!(store.get("k").unwrap().value, text("a"));
-        let v2 = store.update("k", "u".into(), text("c"), Some(v1)).unwrap();
+        let v2 = store
+            .update("k", "u".into(), text("c"), Some(v1), Expiry::Clear)
+            .unwrap();
         assert!(v2 > v1);
         let entry = store.get("k").unwrap();
         assert_eq!(
@@ -563,10 +792,12 @@ mod tests {
     #[test]
     fn conditional_writes_check_the_version() {
         let store = Store::default();
-        let v1 = store.create("k", "t".into(), text("a")).unwrap();
-        let v2 = store.update("k", "t".into(), text("b"), None).unwrap();
+        let v1 = store.create("k", "t".into(), text("a"), None).unwrap();
+        let v2 = store
+            .update("k", "t".into(), text("b"), None, Expiry::Clear)
+            .unwrap();
         assert_eq!(
-            store.update("k", "t".into(), text("c"), Some(v1)),
+            store.update("k", "t".into(), text("c"), Some(v1), Expiry::Clear),
             Err(StoreError::VersionMismatch { current: v2 })
         );
         assert_eq!(
@@ -580,9 +811,9 @@ mod tests {
     #[test]
     fn versions_are_never_reused_across_recreation() {
         let store = Store::default();
-        let first = store.create("k", "t".into(), text("a")).unwrap();
+        let first = store.create("k", "t".into(), text("a"), None).unwrap();
         store.delete("k", None).unwrap();
-        let second = store.create("k", "t".into(), text("a")).unwrap();
+        let second = store.create("k", "t".into(), text("a"), None).unwrap();
         assert_ne!(first, second);
     }
 
@@ -594,15 +825,15 @@ mod tests {
             ..Limits::default()
         });
         assert!(matches!(
-            store.create("", "t".into(), text("a")),
+            store.create("", "t".into(), text("a"), None),
             Err(StoreError::InvalidKey(_))
         ));
         assert_eq!(
-            store.create("12345", "t".into(), text("a")),
+            store.create("12345", "t".into(), text("a"), None),
             Err(StoreError::TooLarge { limit: 4 })
         );
         assert_eq!(
-            store.create("k", "t".into(), text("123456789")),
+            store.create("k", "t".into(), text("123456789"), None),
             Err(StoreError::TooLarge { limit: 8 })
         );
     }
@@ -616,22 +847,28 @@ mod tests {
         });
         for i in 0..3 {
             store
-                .create(format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]))
+                .create(format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]), None)
                 .unwrap();
         }
         assert_eq!(
-            store.create("k3", "t".into(), Bytes::from(vec![0; 100])),
+            store.create("k3", "t".into(), Bytes::from(vec![0; 100]), None),
             Err(StoreError::StoreFull)
         );
         // A growing update is refused too, and leaves the old value intact.
         assert_eq!(
-            store.update("k0", "t".into(), Bytes::from(vec![1; 200]), None),
+            store.update(
+                "k0",
+                "t".into(),
+                Bytes::from(vec![1; 200]),
+                None,
+                Expiry::Clear
+            ),
             Err(StoreError::StoreFull)
         );
         assert_eq!(store.get("k0").unwrap().value, Bytes::from(vec![0; 100]));
         store.delete("k1", None).unwrap();
         store
-            .create("k3", "t".into(), Bytes::from(vec![0; 100]))
+            .create("k3", "t".into(), Bytes::from(vec![0; 100]), None)
             .unwrap();
         assert_eq!(store.usage().bytes, 3 * entry_cost);
         for i in [0, 2, 3] {
@@ -649,28 +886,40 @@ mod tests {
             ..Limits::default()
         });
         store
-            .create("big", "t".into(), Bytes::from(vec![0; 2000]))
+            .create("big", "t".into(), Bytes::from(vec![0; 2000]), None)
             .unwrap();
         store
-            .create("small", "t".into(), Bytes::from(vec![0; 1]))
+            .create("small", "t".into(), Bytes::from(vec![0; 1]), None)
             .unwrap();
         assert_eq!(store.usage().bytes, big + small, "the store is full");
-        store.update("small", "t".into(), text("x"), None).unwrap();
-        store.update("big", "t".into(), text("y"), None).unwrap();
+        store
+            .update("small", "t".into(), text("x"), None, Expiry::Clear)
+            .unwrap();
+        store
+            .update("big", "t".into(), text("y"), None, Expiry::Clear)
+            .unwrap();
         assert_eq!(store.usage().bytes, 2 * small - "small".len() + "big".len());
         // The bytes freed by the shrink are there for a growing update.
         store
-            .update("small", "t".into(), Bytes::from(vec![0; 1500]), None)
+            .update(
+                "small",
+                "t".into(),
+                Bytes::from(vec![0; 1500]),
+                None,
+                Expiry::Clear,
+            )
             .unwrap();
     }
 
     #[test]
     fn reverted_writes_leave_the_store_as_before() {
         let store = Store::default();
-        let v1 = store.create("k", "a".into(), text("one")).unwrap();
+        let v1 = store.create("k", "a".into(), text("one"), None).unwrap();
         let before = (store.get("k").unwrap(), store.usage());
 
-        let (v2, previous) = store.replace("k", "b".into(), text("two!"), None).unwrap();
+        let (v2, previous) = store
+            .replace("k", "b".into(), text("two!"), None, Expiry::Clear)
+            .unwrap();
         assert!(store.revert_update("k", v2, previous));
         assert_eq!((store.get("k").unwrap(), store.usage()), before);
 
@@ -679,18 +928,24 @@ mod tests {
         assert_eq!((store.get("k").unwrap(), store.usage()), before);
         assert_eq!(store.get("k").unwrap().version, v1);
 
-        let v3 = store.create("fresh", "t".into(), text("x")).unwrap();
+        let v3 = store.create("fresh", "t".into(), text("x"), None).unwrap();
         assert!(store.revert_create("fresh", v3));
         assert_eq!(store.get("fresh"), Err(StoreError::NotFound));
         assert_eq!(store.usage(), before.1);
 
         // A revert never undoes someone else's later write.
-        let (v4, previous) = store.replace("k", "b".into(), text("mine"), None).unwrap();
-        let theirs = store.update("k", "c".into(), text("theirs"), None).unwrap();
+        let (v4, previous) = store
+            .replace("k", "b".into(), text("mine"), None, Expiry::Clear)
+            .unwrap();
+        let theirs = store
+            .update("k", "c".into(), text("theirs"), None, Expiry::Clear)
+            .unwrap();
         assert!(!store.revert_update("k", v4, previous));
         assert_eq!(store.get("k").unwrap().version, theirs);
         let removed = store.delete("k", None).unwrap();
-        store.create("k", "d".into(), text("recreated")).unwrap();
+        store
+            .create("k", "d".into(), text("recreated"), None)
+            .unwrap();
         assert!(!store.revert_delete("k".into(), removed));
         assert_eq!(store.get("k").unwrap().value, text("recreated"));
         assert!(!store.revert_create("k", v3));
@@ -701,7 +956,7 @@ mod tests {
     fn list_pages_through_keys_in_order() {
         let store = Store::default();
         for key in ["b2", "a1", "b1", "b3", "c1"] {
-            store.create(key, "t".into(), text("v")).unwrap();
+            store.create(key, "t".into(), text("v"), None).unwrap();
         }
         let page = store.list("b", None, 2);
         assert_eq!(page.keys, ["b1", "b2"]);
@@ -721,7 +976,7 @@ mod tests {
                     let store = store.clone();
                     scope.spawn(move || {
                         store
-                            .create("shared", "t".into(), Bytes::from(vec![i; 10]))
+                            .create("shared", "t".into(), Bytes::from(vec![i; 10]), None)
                             .is_ok() as usize
                     })
                 })

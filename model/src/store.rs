@@ -7,6 +7,36 @@ pub struct Entry {
     pub content_type: String,
     pub value: Vec<u8>,
     pub version: u64,
+    /// When the entry expires, in milliseconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+}
+
+/// How a write treats the expiry of the entry it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The new value expires when the old one would have (Redis's
+    /// `KEEPTTL`; counters and `APPEND`).
+    Keep,
+    /// The new value never expires (a plain `SET`, a REST `PUT`).
+    Clear,
+    /// The new value expires at this instant (milliseconds since the Unix
+    /// epoch).
+    At(u64),
+}
+
+/// When `EXPIRE` and its kin may change an expiry (Redis's options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpireCondition {
+    #[default]
+    Always,
+    /// Only if the key has no expiry.
+    IfNone,
+    /// Only if the key has one.
+    IfSome,
+    /// Only if the new expiry is later (no expiry counts as never).
+    IfLater,
+    /// Only if the new expiry is earlier (no expiry counts as never).
+    IfEarlier,
 }
 
 /// Why a store operation was refused. Mirrors the WIT `error` variant.
@@ -49,10 +79,34 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// The longest time to live a client may give (`?ttl=`, `ttl=`): 100
+/// years, far past any real use, and far from overflowing an instant.
+pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600;
+
+/// A time to live as REST's `?ttl=` and the line protocol's `ttl=` take it:
+/// whole seconds, at least 1, at most [`MAX_TTL_SECONDS`]; `None` for
+/// anything else.
+pub fn parse_ttl_seconds(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<u64>()
+        .ok()
+        .filter(|seconds| (1..=MAX_TTL_SECONDS).contains(seconds))
+}
+
+/// The whole seconds an entry expiring at `at` has left at `now` (both in
+/// milliseconds), rounded up, so a live entry never shows 0.
+pub fn seconds_left(at: u64, now: u64) -> u64 {
+    at.saturating_sub(now).div_ceil(1000)
+}
+
 /// How much a store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
     pub keys: u64,
+    /// Keys with an expiry.
+    pub expiring: u64,
     /// The bytes the entries are charged for (keys, types and values).
     pub bytes: u64,
 }

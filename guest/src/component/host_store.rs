@@ -9,7 +9,9 @@
 use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
-use crate::storage::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats};
+use crate::storage::{
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
+};
 
 /// The host's store, reached through the `kvs:store/store` imports.
 pub struct HostStore;
@@ -20,9 +22,15 @@ impl Storage for HostStore {
         host::get(key).map(entry).map_err(error)
     }
 
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+    fn create(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
         misbehave_for(key);
-        let created = host::create(key, content_type, value).map_err(error);
+        let created = host::create(key, content_type, value, expires_at).map_err(error);
         misbehave_after_write(key);
         created
     }
@@ -33,11 +41,37 @@ impl Storage for HostStore {
         content_type: &str,
         value: &[u8],
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError> {
         misbehave_for(key);
-        let updated = host::update(key, content_type, value, if_version).map_err(error);
+        let expiry = match expiry {
+            Expiry::Keep => wit::Expiry::Keep,
+            Expiry::Clear => wit::Expiry::Clear,
+            Expiry::At(at) => wit::Expiry::At(at),
+        };
+        let updated = host::update(key, content_type, value, if_version, expiry).map_err(error);
         misbehave_after_write(key);
         updated
+    }
+
+    fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        misbehave_for(key);
+        let condition = match condition {
+            ExpireCondition::Always => wit::ExpireCondition::Always,
+            ExpireCondition::IfNone => wit::ExpireCondition::IfNone,
+            ExpireCondition::IfSome => wit::ExpireCondition::IfSome,
+            ExpireCondition::IfLater => wit::ExpireCondition::IfLater,
+            ExpireCondition::IfEarlier => wit::ExpireCondition::IfEarlier,
+        };
+        let expired = host::expire(key, at, condition, if_version).map_err(error);
+        misbehave_after_write(key);
+        expired
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -69,6 +103,7 @@ impl Storage for HostStore {
         let stats = host::stats();
         Ok(StoreStats {
             keys: stats.keys,
+            expiring: stats.expiring,
             bytes: stats.bytes,
         })
     }
@@ -88,6 +123,7 @@ fn entry(entry: wit::Entry) -> Entry {
         content_type: entry.content_type,
         value: entry.value,
         version: entry.version,
+        expires_at: entry.expires_at,
     }
 }
 

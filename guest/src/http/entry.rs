@@ -3,7 +3,7 @@
 use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
 use super::{BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
 use crate::envelope::{Code, ErrorReply};
-use crate::storage::{Entry, Storage, StoreError};
+use crate::storage::{Entry, Expiry, Storage, StoreError, now_ms};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters left as they are in the `Location` of a created key.
@@ -12,6 +12,33 @@ const KEY_SAFE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// The header that tells how many whole seconds an expiring entry has left
+/// (rounded up); absent for an entry that does not expire.
+pub const TTL_HEADER: &str = "kvs-ttl";
+
+/// `?ttl=SECONDS` of a write: `Ok(None)` without one, an error reply for
+/// one that is not a whole number of seconds from 1 to 100 years.
+fn ttl(query: &str) -> Result<Option<u64>, Response> {
+    let Some(raw) = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(name, _)| *name == "ttl")
+        .map(|(_, value)| value)
+    else {
+        return Ok(None);
+    };
+    match kvs_model::store::parse_ttl_seconds(raw) {
+        Some(seconds) => Ok(Some(now_ms() + seconds * 1000)),
+        None => Err(Response::error(ErrorReply::new(
+            Code::ArgumentException,
+            format!(
+                "Error argument exception: ttl must be whole seconds from 1 to {}, not {raw:?}",
+                kvs_model::store::MAX_TTL_SECONDS
+            ),
+        ))),
+    }
+}
 
 /// `GET` and `HEAD`: the stored bytes and type exactly as written.
 pub fn get(store: &impl Storage, key: &str) -> Response {
@@ -27,9 +54,14 @@ pub fn get(store: &impl Storage, key: &str) -> Response {
 pub fn create(
     store: &impl Storage,
     key: &str,
+    query: &str,
     request: &Request,
     body: impl BodyReader,
 ) -> Response {
+    let expires_at = match ttl(query) {
+        Ok(expires_at) => expires_at,
+        Err(response) => return response,
+    };
     let condition = if_match(request);
     if condition != IfMatch::Absent {
         let refusal = match store.get(key) {
@@ -51,7 +83,7 @@ pub fn create(
         Ok(value) => value,
         Err(response) => return response,
     };
-    match store.create(key, &content_type, &value) {
+    match store.create(key, &content_type, &value, expires_at) {
         Ok(version) => Response::new(201)
             .header(
                 "location",
@@ -70,13 +102,20 @@ fn condition_holds(condition: &IfMatch, version: u64) -> bool {
     }
 }
 
-/// `PUT`: update, never create; honours `If-Match`.
+/// `PUT`: update, never create; honours `If-Match`. Without `?ttl=` the
+/// new value never expires, as a Redis `SET` has it.
 pub fn update(
     store: &impl Storage,
     key: &str,
+    query: &str,
     request: &Request,
     body: impl BodyReader,
 ) -> Response {
+    let expiry = match ttl(query) {
+        Ok(Some(at)) => Expiry::At(at),
+        Ok(None) => Expiry::Clear,
+        Err(response) => return response,
+    };
     let condition = if_match(request);
     let content_type = match content_type(request) {
         Ok(content_type) => content_type,
@@ -90,7 +129,7 @@ pub fn update(
         store,
         key,
         &condition,
-        |if_version| store.update(key, &content_type, &value, if_version),
+        |if_version| store.update(key, &content_type, &value, if_version, expiry),
         |error| write_error(error, key, &content_type, value.len()),
     );
     match updated {
@@ -116,9 +155,15 @@ pub fn delete(store: &impl Storage, key: &str, request: &Request) -> Response {
 }
 
 fn entry_response(status: u16, entry: Entry) -> Response {
-    Response::new(status)
-        .header("etag", etag(entry.version))
-        .body(&entry.content_type, entry.value)
+    let response = Response::new(status).header("etag", etag(entry.version));
+    let response = match entry.expires_at {
+        Some(at) => response.header(
+            TTL_HEADER,
+            kvs_model::store::seconds_left(at, now_ms()).to_string(),
+        ),
+        None => response,
+    };
+    response.body(&entry.content_type, entry.value)
 }
 
 /// The request's `If-Match` condition, all its headers read as one list.

@@ -22,8 +22,8 @@ pub fn handle(store: &impl Storage, request: &Request, body: impl BodyReader) ->
             Err(reply) => Response::error(reply),
             Ok(key) => match &request.method {
                 Method::Get | Method::Head => entry::get(store, &key),
-                Method::Post => entry::create(store, &key, request, body),
-                Method::Put => entry::update(store, &key, request, body),
+                Method::Post => entry::create(store, &key, query, request, body),
+                Method::Put => entry::update(store, &key, query, request, body),
                 Method::Delete => entry::delete(store, &key, request),
                 Method::Other(_) => not_allowed(ENTRY_METHODS),
             },

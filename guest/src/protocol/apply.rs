@@ -4,7 +4,7 @@
 
 use super::command::{Command, Value};
 use crate::envelope::{ErrorReply, write_refused};
-use crate::storage::{Entry, KeyPage, Storage};
+use crate::storage::{Entry, ExpireCondition, Expiry, KeyPage, Storage, now_ms};
 
 /// What a command did, before it is encoded for the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +21,17 @@ pub enum Outcome {
     },
     /// A page of keys.
     Keys(KeyPage),
+    /// The seconds `key` has left (rounded up), or `None`: it never
+    /// expires.
+    Ttl {
+        key: String,
+        seconds: Option<u64>,
+    },
+    /// Whether `persist` removed an expiry.
+    Persisted {
+        key: String,
+        changed: bool,
+    },
     Help,
     Stop,
 }
@@ -33,13 +44,14 @@ pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorRep
             let entry = store.get(&key)?;
             Outcome::Entry { key, entry }
         }
-        Command::Create { key, value } => {
+        Command::Create { key, value, ttl } => {
             let Value {
                 content_type,
                 bytes,
             } = &value;
+            let expires_at = ttl.map(|seconds| now_ms() + seconds * 1000);
             let version = store
-                .create(&key, content_type, bytes)
+                .create(&key, content_type, bytes, expires_at)
                 .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
             Outcome::Written { key, version }
         }
@@ -47,13 +59,18 @@ pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorRep
             key,
             value,
             if_version,
+            ttl,
         } => {
             let Value {
                 content_type,
                 bytes,
             } = &value;
+            let expiry = match ttl {
+                Some(seconds) => Expiry::At(now_ms() + seconds * 1000),
+                None => Expiry::Clear,
+            };
             let version = store
-                .update(&key, content_type, bytes, if_version)
+                .update(&key, content_type, bytes, if_version, expiry)
                 .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
             Outcome::Written { key, version }
         }
@@ -62,6 +79,25 @@ pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorRep
             Outcome::Entry { key, entry }
         }
         Command::Keys(page) => Outcome::Keys(page.fetch(store)?),
+        Command::Expire { key, ttl } => {
+            let at = now_ms() + ttl * 1000;
+            store.expire(&key, Some(at), ExpireCondition::Always, None)?;
+            Outcome::Ttl {
+                key,
+                seconds: Some(ttl),
+            }
+        }
+        Command::Persist { key } => {
+            let changed = store.expire(&key, None, ExpireCondition::Always, None)?;
+            Outcome::Persisted { key, changed }
+        }
+        Command::Ttl { key } => {
+            let entry = store.get(&key)?;
+            let seconds = entry
+                .expires_at
+                .map(|at| kvs_model::store::seconds_left(at, now_ms()));
+            Outcome::Ttl { key, seconds }
+        }
         Command::Help => Outcome::Help,
         Command::Stop => Outcome::Stop,
     })

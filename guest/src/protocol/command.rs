@@ -16,9 +16,10 @@ pub const BINARY_CONTENT_TYPE: &str = "application/octet-stream";
 /// What `cmd=help` answers: one entry per command.
 pub const HELP: &[&str] = &[
     "cmd=get | key=K",
-    "cmd=create | key=K | [type=T |] body=TEXT (rest of line) or body64=BASE64",
-    "cmd=update | key=K | [type=T |] [version=N |] body=TEXT or body64=BASE64",
+    "cmd=create | key=K | [type=T |] [ttl=SECONDS |] body=TEXT (rest of line) or body64=BASE64",
+    "cmd=update | key=K | [type=T |] [version=N |] [ttl=SECONDS |] body=TEXT or body64=BASE64 (no ttl: never expires)",
     "cmd=delete | key=K [| version=N]",
+    "cmd=expire | key=K | ttl=SECONDS   cmd=persist | key=K   cmd=ttl | key=K",
     "cmd=keys [| prefix=P] [| limit=N] [| cursor=C]   (alias: getall)",
     "cmd=help",
     "cmd=stop   (closes this connection)",
@@ -34,16 +35,33 @@ pub enum Command {
     Get {
         key: String,
     },
-    /// Never overwrites.
+    /// Never overwrites; with `ttl`, the entry expires that many seconds
+    /// from now.
     Create {
         key: String,
         value: Value,
+        ttl: Option<u64>,
     },
-    /// Never creates; with `if_version`, only over that version.
+    /// Never creates; with `if_version`, only over that version. Without
+    /// `ttl`, the new value never expires.
     Update {
         key: String,
         value: Value,
         if_version: Option<u64>,
+        ttl: Option<u64>,
+    },
+    /// The entry expires `ttl` seconds from now.
+    Expire {
+        key: String,
+        ttl: u64,
+    },
+    /// The entry no longer expires.
+    Persist {
+        key: String,
+    },
+    /// How long the entry has left.
+    Ttl {
+        key: String,
     },
     /// With `if_version`, only that version.
     Delete {
@@ -77,11 +95,23 @@ impl Command {
             "create" => Self::Create {
                 value: value(&mut fields)?,
                 key: key(&mut fields)?,
+                ttl: ttl(&fields)?,
             },
             "update" => Self::Update {
                 value: value(&mut fields)?,
                 key: key(&mut fields)?,
                 if_version: version(&fields)?,
+                ttl: ttl(&fields)?,
+            },
+            "expire" => Self::Expire {
+                key: key(&mut fields)?,
+                ttl: ttl(&fields)?.ok_or_else(|| argument("missing ttl (seconds)"))?,
+            },
+            "persist" => Self::Persist {
+                key: key(&mut fields)?,
+            },
+            "ttl" => Self::Ttl {
+                key: key(&mut fields)?,
             },
             "delete" => Self::Delete {
                 key: key(&mut fields)?,
@@ -129,6 +159,21 @@ fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
         .transpose()
 }
 
+fn ttl(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
+    fields
+        .ttl
+        .as_deref()
+        .map(|raw| {
+            kvs_model::store::parse_ttl_seconds(raw).ok_or_else(|| {
+                argument(format!(
+                    "bad ttl {raw:?}: expected whole seconds from 1 to {}",
+                    kvs_model::store::MAX_TTL_SECONDS
+                ))
+            })
+        })
+        .transpose()
+}
+
 fn page(fields: Fields) -> Result<PageRequest, ErrorReply> {
     let mut page = PageRequest {
         prefix: fields.prefix.unwrap_or_default(),
@@ -167,6 +212,14 @@ mod tests {
                     bytes: vec![0, 1],
                 },
                 if_version: Some(3),
+                ttl: None,
+            }
+        );
+        assert_eq!(
+            command("cmd=expire | key=k | ttl=10").unwrap(),
+            Command::Expire {
+                key: "k".into(),
+                ttl: 10
             }
         );
         assert_eq!(
@@ -189,6 +242,9 @@ mod tests {
             "cmd=delete | key=k | version=x",
             "cmd=keys | limit=0",
             "cmd=keys | cursor=!",
+            "cmd=expire | key=k",
+            "cmd=expire | key=k | ttl=0",
+            "cmd=create | key=k | ttl=-1 | body=x",
             "cmd=frobnicate",
         ] {
             assert!(command(line).is_err(), "{line}");

@@ -32,6 +32,8 @@ pub struct Fields {
     pub prefix: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    /// `ttl=`: seconds to live.
+    pub ttl: Option<String>,
 }
 
 /// Splits a line (without its `\n`; a trailing `\r` is dropped here).
@@ -100,6 +102,7 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
             "prefix" => set(&mut fields.prefix, name, value)?,
             "limit" => set(&mut fields.limit, name, value)?,
             "cursor" => set(&mut fields.cursor, name, value)?,
+            "ttl" => set(&mut fields.ttl, name, value)?,
             _ => {}
         }
     }

@@ -6,7 +6,7 @@ use super::command::HELP;
 use crate::envelope::{Code, ErrorReply};
 use crate::json::ObjectWriter;
 use crate::paging;
-use crate::storage::{Entry, KeyPage};
+use crate::storage::{Entry, KeyPage, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kvs_model::LineReply;
@@ -18,6 +18,12 @@ pub fn encode(outcome: Outcome) -> LineReply {
         Outcome::Entry { key, entry } => entry_json(&key, entry),
         Outcome::Written { key, version } => written(&key, version),
         Outcome::Keys(page) => keys(page).to_string(),
+        Outcome::Ttl { key, seconds } => {
+            json!({"ok": true, "key": key, "ttl": seconds}).to_string()
+        }
+        Outcome::Persisted { key, changed } => {
+            json!({"ok": true, "key": key, "persisted": changed}).to_string()
+        }
         Outcome::Help => {
             json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}).to_string()
         }
@@ -94,6 +100,10 @@ fn entry_json(key: &str, entry: Entry) -> String {
     .str("key", key)
     .str("type", &entry.content_type)
     .u64("version", entry.version);
+    let reply = match entry.expires_at {
+        Some(at) => reply.u64("ttl", kvs_model::store::seconds_left(at, now_ms())),
+        None => reply,
+    };
     match text {
         Some(text) => reply.str("body", text),
         None => reply.base64("body64", &entry.value),

@@ -7,7 +7,7 @@
 //! another write succeeded: no client can stall the others.
 
 use super::command::Condition;
-use crate::storage::{Entry, Storage, StoreError};
+use crate::storage::{Entry, ExpireCondition, Expiry, Storage, StoreError};
 
 /// The type of values written over RESP.
 pub const RESP_CONTENT_TYPE: &str = "application/octet-stream";
@@ -22,14 +22,20 @@ pub struct SetOutcome {
 }
 
 /// Sets `key` to `value` if `condition` holds, with the previous entry if
-/// `want_previous`. A value replaced over RESP takes RESP's content type.
+/// `want_previous`. A value replaced over RESP takes RESP's content type;
+/// `expiry` says what becomes of the key's expiry.
 pub fn set(
     store: &impl Storage,
     key: &str,
     value: &[u8],
     condition: Condition,
+    expiry: Expiry,
     want_previous: bool,
 ) -> Result<SetOutcome, StoreError> {
+    let expires_at = match expiry {
+        Expiry::At(at) => Some(at),
+        Expiry::Keep | Expiry::Clear => None,
+    };
     let written = |previous| {
         Ok(SetOutcome {
             written: true,
@@ -47,14 +53,14 @@ pub fn set(
         if !want_previous {
             match condition {
                 Condition::IfAbsent => {
-                    return match store.create(key, RESP_CONTENT_TYPE, value) {
+                    return match store.create(key, RESP_CONTENT_TYPE, value, expires_at) {
                         Ok(_) => written(None),
                         Err(StoreError::AlreadyExists) => refused(None),
                         Err(error) => Err(error),
                     };
                 }
                 Condition::IfPresent | Condition::Always => {
-                    match store.update(key, RESP_CONTENT_TYPE, value, None) {
+                    match store.update(key, RESP_CONTENT_TYPE, value, None, expiry) {
                         Ok(_) => return written(None),
                         Err(StoreError::NotFound) if condition == Condition::IfPresent => {
                             return refused(None);
@@ -62,7 +68,7 @@ pub fn set(
                         Err(StoreError::NotFound) => {}
                         Err(error) => return Err(error),
                     }
-                    match store.create(key, RESP_CONTENT_TYPE, value) {
+                    match store.create(key, RESP_CONTENT_TYPE, value, expires_at) {
                         Ok(_) => return written(None),
                         // Created meanwhile: overwrite it on the next turn.
                         Err(StoreError::AlreadyExists) => continue,
@@ -76,7 +82,7 @@ pub fn set(
                 if condition == Condition::IfAbsent {
                     return refused(Some(current));
                 }
-                match store.update(key, RESP_CONTENT_TYPE, value, Some(current.version)) {
+                match store.update(key, RESP_CONTENT_TYPE, value, Some(current.version), expiry) {
                     Ok(_) => return written(Some(current)),
                     Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
                     Err(error) => return Err(error),
@@ -86,12 +92,35 @@ pub fn set(
                 if condition == Condition::IfPresent {
                     return refused(None);
                 }
-                match store.create(key, RESP_CONTENT_TYPE, value) {
+                match store.create(key, RESP_CONTENT_TYPE, value, expires_at) {
                     Ok(_) => return written(None),
                     Err(StoreError::AlreadyExists) => continue,
                     Err(error) => return Err(error),
                 }
             }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// The entry under `key`, its expiry changed to `expiry` if given
+/// (`GETEX`): read and changed at one instant, since the change applies
+/// only if the key still holds the version read.
+pub fn get_ex(
+    store: &impl Storage,
+    key: &str,
+    expiry: Option<Expiry>,
+) -> Result<Entry, StoreError> {
+    loop {
+        let entry = store.get(key)?;
+        let at = match expiry {
+            None | Some(Expiry::Keep) => return Ok(entry),
+            Some(Expiry::Clear) => None,
+            Some(Expiry::At(at)) => Some(at),
+        };
+        match store.expire(key, at, ExpireCondition::Always, Some(entry.version)) {
+            Ok(_) => return Ok(entry),
+            Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
             Err(error) => return Err(error),
         }
     }
@@ -113,7 +142,7 @@ impl<E> From<StoreError> for ModifyError<E> {
 
 /// Replaces the value of `key` with `change(current value)`, where a missing
 /// key counts as the empty value and is created with RESP's content type;
-/// an existing key keeps its type. Returns the value written.
+/// an existing key keeps its type and its expiry. Returns the value written.
 pub fn modify<E>(
     store: &impl Storage,
     key: &str,
@@ -123,7 +152,13 @@ pub fn modify<E>(
         match store.get(key) {
             Ok(current) => {
                 let new = change(Some(&current.value)).map_err(ModifyError::Value)?;
-                match store.update(key, &current.content_type, &new, Some(current.version)) {
+                match store.update(
+                    key,
+                    &current.content_type,
+                    &new,
+                    Some(current.version),
+                    Expiry::Keep,
+                ) {
                     Ok(_) => return Ok(new),
                     Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
                     Err(error) => return Err(error.into()),
@@ -131,7 +166,7 @@ pub fn modify<E>(
             }
             Err(StoreError::NotFound) => {
                 let new = change(None).map_err(ModifyError::Value)?;
-                match store.create(key, RESP_CONTENT_TYPE, &new) {
+                match store.create(key, RESP_CONTENT_TYPE, &new, None) {
                     Ok(_) => return Ok(new),
                     Err(StoreError::AlreadyExists) => continue,
                     Err(error) => return Err(error.into()),
@@ -150,14 +185,22 @@ mod tests {
     #[test]
     fn set_honours_its_condition_and_reports_the_previous_value() {
         let store = MemoryStorage::default();
-        let outcome = set(&store, "k", b"1", Condition::IfPresent, false).unwrap();
+        let outcome = set(
+            &store,
+            "k",
+            b"1",
+            Condition::IfPresent,
+            Expiry::Clear,
+            false,
+        )
+        .unwrap();
         assert!(!outcome.written);
-        let outcome = set(&store, "k", b"1", Condition::IfAbsent, true).unwrap();
+        let outcome = set(&store, "k", b"1", Condition::IfAbsent, Expiry::Clear, true).unwrap();
         assert!(outcome.written && outcome.previous.is_none());
-        let outcome = set(&store, "k", b"2", Condition::IfAbsent, true).unwrap();
+        let outcome = set(&store, "k", b"2", Condition::IfAbsent, Expiry::Clear, true).unwrap();
         assert!(!outcome.written);
         assert_eq!(outcome.previous.unwrap().value, b"1");
-        let outcome = set(&store, "k", b"3", Condition::Always, true).unwrap();
+        let outcome = set(&store, "k", b"3", Condition::Always, Expiry::Clear, true).unwrap();
         assert_eq!(outcome.previous.unwrap().value, b"1");
         assert_eq!(store.get("k").unwrap().value, b"3");
     }
@@ -172,7 +215,9 @@ mod tests {
         };
         modify(&store, "k", append).unwrap();
         assert_eq!(store.get("k").unwrap().content_type, RESP_CONTENT_TYPE);
-        store.update("k", "text/plain", b"x", None).unwrap();
+        store
+            .update("k", "text/plain", b"x", None, Expiry::Clear)
+            .unwrap();
         assert_eq!(modify(&store, "k", append).unwrap(), b"xab");
         assert_eq!(store.get("k").unwrap().content_type, "text/plain");
     }

@@ -47,280 +47,55 @@ const WRITE: &[&str] = &["write", "denyoom", "fast"];
 const CONN: &[&str] = &["fast", "loading", "stale"];
 
 /// Every command kvs answers, in `COMMAND`'s order.
+#[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
-    spec(
-        "append",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
-    ),
-    spec(
-        "auth",
-        -2,
-        CONN,
-        NONE,
-        "connection",
-        "Authenticates the connection.",
-    ),
-    spec(
-        "client",
-        -2,
-        &["slow"],
-        NONE,
-        "connection",
-        "A container for client connection commands.",
-    ),
-    spec(
-        "command",
-        -1,
-        &["loading", "stale"],
-        NONE,
-        "server",
-        "Returns detailed information about all commands.",
-    ),
-    spec(
-        "config",
-        -2,
-        &["admin", "loading", "stale"],
-        NONE,
-        "server",
-        "A container for server configuration commands.",
-    ),
-    spec(
-        "dbsize",
-        1,
-        READ,
-        NONE,
-        "server",
-        "Returns the number of keys in the database.",
-    ),
-    spec(
-        "decr",
-        2,
-        WRITE,
-        ONE,
-        "string",
-        "Decrements the integer value of a key by one.",
-    ),
-    spec(
-        "decrby",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Decrements a number from the integer value of a key.",
-    ),
-    spec(
-        "del",
-        -2,
-        &["write"],
-        ALL,
-        "generic",
-        "Deletes one or more keys.",
-    ),
-    spec(
-        "echo",
-        2,
-        CONN,
-        NONE,
-        "connection",
-        "Returns the given string.",
-    ),
-    spec(
-        "exists",
-        -2,
-        READ,
-        ALL,
-        "generic",
-        "Determines whether one or more keys exist.",
-    ),
-    spec(
-        "flushall",
-        -1,
-        &["write"],
-        NONE,
-        "server",
-        "Removes all keys.",
-    ),
-    spec(
-        "flushdb",
-        -1,
-        &["write"],
-        NONE,
-        "server",
-        "Removes all keys from the current database.",
-    ),
-    spec(
-        "get",
-        2,
-        READ,
-        ONE,
-        "string",
-        "Returns the string value of a key.",
-    ),
-    spec(
-        "getdel",
-        2,
-        &["write", "fast"],
-        ONE,
-        "string",
-        "Returns the string value of a key after deleting the key.",
-    ),
-    spec(
-        "getset",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Returns the previous string value of a key after setting it to a new value.",
-    ),
-    spec(
-        "hello",
-        -1,
-        CONN,
-        NONE,
-        "connection",
-        "Handshakes with the server.",
-    ),
-    spec(
-        "incr",
-        2,
-        WRITE,
-        ONE,
-        "string",
-        "Increments the integer value of a key by one.",
-    ),
-    spec(
-        "incrby",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Increments the integer value of a key by a number.",
-    ),
-    spec(
-        "incrbyfloat",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Increment the floating point value of a key by a number.",
-    ),
-    spec(
-        "info",
-        -1,
-        &["loading", "stale"],
-        NONE,
-        "server",
-        "Returns information and statistics about the server.",
-    ),
-    spec(
-        "keys",
-        2,
-        &["readonly"],
-        NONE,
-        "generic",
-        "Returns all key names that match a pattern.",
-    ),
-    spec(
-        "mget",
-        -2,
-        READ,
-        ALL,
-        "string",
-        "Atomically returns the string values of one or more keys.",
-    ),
-    spec(
-        "mset",
-        -3,
-        &["write", "denyoom"],
-        (1, -1, 2),
-        "string",
-        "Sets the string values of one or more keys.",
-    ),
-    spec(
-        "ping",
-        -1,
-        CONN,
-        NONE,
-        "connection",
-        "Returns the server's liveliness response.",
-    ),
-    spec(
-        "quit",
-        -1,
-        CONN,
-        NONE,
-        "connection",
-        "Closes the connection.",
-    ),
-    spec(
-        "randomkey",
-        1,
-        &["readonly"],
-        NONE,
-        "generic",
-        "Returns a random key name from the database.",
-    ),
-    spec(
-        "scan",
-        -2,
-        &["readonly"],
-        NONE,
-        "generic",
-        "Iterates over the key names in the database.",
-    ),
-    spec(
-        "select",
-        2,
-        CONN,
-        NONE,
-        "connection",
-        "Changes the selected database.",
-    ),
-    spec(
-        "set",
-        -3,
-        &["write", "denyoom"],
-        ONE,
-        "string",
-        "Sets the string value of a key, ignoring its type.",
-    ),
-    spec(
-        "setnx",
-        3,
-        WRITE,
-        ONE,
-        "string",
-        "Set the string value of a key only when the key doesn't exist.",
-    ),
-    spec(
-        "strlen",
-        2,
-        READ,
-        ONE,
-        "string",
-        "Returns the length of a string value.",
-    ),
+    spec("append", 3, WRITE, ONE, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    spec("auth", -2, CONN, NONE, "connection", "Authenticates the connection."),
+    spec("client", -2, &["slow"], NONE, "connection", "A container for client connection commands."),
+    spec("command", -1, &["loading", "stale"], NONE, "server", "Returns detailed information about all commands."),
+    spec("config", -2, &["admin", "loading", "stale"], NONE, "server", "A container for server configuration commands."),
+    spec("dbsize", 1, READ, NONE, "server", "Returns the number of keys in the database."),
+    spec("decr", 2, WRITE, ONE, "string", "Decrements the integer value of a key by one."),
+    spec("decrby", 3, WRITE, ONE, "string", "Decrements a number from the integer value of a key."),
+    spec("del", -2, &["write"], ALL, "generic", "Deletes one or more keys."),
+    spec("echo", 2, CONN, NONE, "connection", "Returns the given string."),
+    spec("exists", -2, READ, ALL, "generic", "Determines whether one or more keys exist."),
+    spec("expire", -3, WRITE, ONE, "generic", "Sets the expiration time of a key in seconds."),
+    spec("expireat", -3, WRITE, ONE, "generic", "Sets the expiration time of a key to a Unix timestamp."),
+    spec("expiretime", 2, READ, ONE, "generic", "Returns the expiration time of a key as a Unix timestamp."),
+    spec("flushall", -1, &["write"], NONE, "server", "Removes all keys."),
+    spec("flushdb", -1, &["write"], NONE, "server", "Removes all keys from the current database."),
+    spec("get", 2, READ, ONE, "string", "Returns the string value of a key."),
+    spec("getdel", 2, &["write", "fast"], ONE, "string", "Returns the string value of a key after deleting the key."),
+    spec("getex", -2, &["write", "fast"], ONE, "string", "Returns the string value of a key after setting its expiration time."),
+    spec("getset", 3, WRITE, ONE, "string", "Returns the previous string value of a key after setting it to a new value."),
+    spec("hello", -1, CONN, NONE, "connection", "Handshakes with the server."),
+    spec("incr", 2, WRITE, ONE, "string", "Increments the integer value of a key by one."),
+    spec("incrby", 3, WRITE, ONE, "string", "Increments the integer value of a key by a number."),
+    spec("incrbyfloat", 3, WRITE, ONE, "string", "Increment the floating point value of a key by a number."),
+    spec("info", -1, &["loading", "stale"], NONE, "server", "Returns information and statistics about the server."),
+    spec("keys", 2, &["readonly"], NONE, "generic", "Returns all key names that match a pattern."),
+    spec("mget", -2, READ, ALL, "string", "Atomically returns the string values of one or more keys."),
+    spec("mset", -3, &["write", "denyoom"], (1, -1, 2), "string", "Sets the string values of one or more keys."),
+    spec("persist", 2, WRITE, ONE, "generic", "Removes the expiration time of a key."),
+    spec("pexpire", -3, WRITE, ONE, "generic", "Sets the expiration time of a key in milliseconds."),
+    spec("pexpireat", -3, WRITE, ONE, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    spec("pexpiretime", 2, READ, ONE, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    spec("ping", -1, CONN, NONE, "connection", "Returns the server's liveliness response."),
+    spec("psetex", 4, WRITE, ONE, "string", "Sets both string value and expiration time in milliseconds of a key."),
+    spec("pttl", 2, READ, ONE, "generic", "Returns the expiration time in milliseconds of a key."),
+    spec("quit", -1, CONN, NONE, "connection", "Closes the connection."),
+    spec("randomkey", 1, &["readonly"], NONE, "generic", "Returns a random key name from the database."),
+    spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over the key names in the database."),
+    spec("select", 2, CONN, NONE, "connection", "Changes the selected database."),
+    spec("set", -3, &["write", "denyoom"], ONE, "string", "Sets the string value of a key, ignoring its type."),
+    spec("setex", 4, WRITE, ONE, "string", "Sets the string value and expiration time of a key."),
+    spec("setnx", 3, WRITE, ONE, "string", "Set the string value of a key only when the key doesn't exist."),
+    spec("strlen", 2, READ, ONE, "string", "Returns the length of a string value."),
     spec("time", 1, CONN, NONE, "server", "Returns the server time."),
-    spec(
-        "type",
-        2,
-        READ,
-        ONE,
-        "generic",
-        "Determines the type of value stored at a key.",
-    ),
-    spec(
-        "unlink",
-        -2,
-        &["write", "fast"],
-        ALL,
-        "generic",
-        "Asynchronously deletes one or more keys.",
-    ),
+    spec("ttl", 2, READ, ONE, "generic", "Returns the expiration time in seconds of a key."),
+    spec("type", 2, READ, ONE, "generic", "Determines the type of value stored at a key."),
+    spec("unlink", -2, &["write", "fast"], ALL, "generic", "Asynchronously deletes one or more keys."),
 ];
 
 /// The spec of the command `name`, whatever its case.
@@ -361,6 +136,9 @@ impl RespError {
         ))
     }
 }
+
+use crate::storage::now_ms;
+pub use crate::storage::{ExpireCondition, Expiry};
 
 /// Which existing state a `SET` requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -415,8 +193,36 @@ pub enum Request {
         key: String,
         value: Vec<u8>,
         condition: Condition,
+        /// `EX` and its kin, `KEEPTTL`, or neither (the expiry is cleared).
+        expiry: Expiry,
         /// `GET`: reply with the value replaced.
         get: bool,
+    },
+    /// `SETEX` and `PSETEX`: a `SET` with an expiry, replying `OK`.
+    SetEx {
+        key: String,
+        value: Vec<u8>,
+        at: u64,
+    },
+    /// `GETEX`: the value, and the expiry changed if asked (`PERSIST`
+    /// clears it).
+    GetEx {
+        key: String,
+        expiry: Option<Expiry>,
+    },
+    /// `EXPIRE` and its kin: the instant, in milliseconds since the Unix
+    /// epoch, may be past (the key is deleted).
+    Expire {
+        key: String,
+        at: i64,
+        condition: ExpireCondition,
+    },
+    Persist(String),
+    /// `TTL`, `PTTL`, `EXPIRETIME`, `PEXPIRETIME`.
+    Ttl {
+        key: String,
+        milliseconds: bool,
+        absolute: bool,
     },
     /// `SETNX`: `SET NX` replying 1 or 0.
     SetNx {
@@ -506,6 +312,25 @@ impl Request {
             "time" => Self::Time,
             "get" => Self::Get(key(next())?),
             "set" => set(count, &mut next)?,
+            "setex" | "psetex" => {
+                let key = key(next())?;
+                let amount = integer(&next())?;
+                let unit = if spec.name == "setex" { 1000 } else { 1 };
+                let at = expire_at(amount, unit, false, spec.name)?;
+                Self::SetEx {
+                    key,
+                    value: next(),
+                    at,
+                }
+            }
+            "getex" => getex(count, &mut next)?,
+            "expire" | "pexpire" | "expireat" | "pexpireat" => expire(spec.name, count, &mut next)?,
+            "persist" => Self::Persist(key(next())?),
+            "ttl" | "pttl" | "expiretime" | "pexpiretime" => Self::Ttl {
+                key: key(next())?,
+                milliseconds: spec.name.starts_with('p'),
+                absolute: spec.name.ends_with("time"),
+            },
             "setnx" => Self::SetNx {
                 key: key(next())?,
                 value: next(),
@@ -743,11 +568,46 @@ fn command(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, Re
     Ok(Request::Command(query))
 }
 
+/// The absolute expiry of `SET ... EX` and its kin: `amount` in `unit`
+/// milliseconds, from now unless `absolute`. It must be positive, as Redis
+/// has it.
+fn expire_at(amount: i64, unit: i64, absolute: bool, command: &str) -> Result<u64, RespError> {
+    let invalid = || RespError(format!("ERR invalid expire time in '{command}' command"));
+    if amount <= 0 {
+        return Err(invalid());
+    }
+    let ms = amount.checked_mul(unit).ok_or_else(invalid)?;
+    let at = if absolute {
+        ms
+    } else {
+        ms.checked_add(now_ms() as i64).ok_or_else(invalid)?
+    };
+    Ok(at as u64)
+}
+
+/// Reads the argument after an expiry option (`EX 10`) as the instant it
+/// names.
+fn expiry_option(
+    option: &[u8],
+    next: &mut impl FnMut() -> Vec<u8>,
+    command: &str,
+) -> Result<u64, RespError> {
+    let amount = integer(&next())?;
+    let (unit, absolute) = match option {
+        b"EX" => (1000, false),
+        b"PX" => (1, false),
+        b"EXAT" => (1000, true),
+        _ => (1, true),
+    };
+    expire_at(amount, unit, absolute, command)
+}
+
 fn set(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespError> {
     let key = key(next())?;
     let value = next();
     let mut condition = Condition::Always;
     let mut get = false;
+    let mut expiry: Option<Expiry> = None;
     let mut i = 3;
     while i < count {
         let option = next().to_ascii_uppercase();
@@ -755,12 +615,10 @@ fn set(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespEr
             b"NX" if condition == Condition::Always => condition = Condition::IfAbsent,
             b"XX" if condition == Condition::Always => condition = Condition::IfPresent,
             b"GET" if !get => get = true,
-            // No key has an expiry yet, so keeping it keeps nothing.
-            b"KEEPTTL" => {}
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
-                return Err(RespError::new(
-                    "ERR kvs does not support expiry yet (EX, PX, EXAT, PXAT)",
-                ));
+            b"KEEPTTL" if expiry.is_none() => expiry = Some(Expiry::Keep),
+            b"EX" | b"PX" | b"EXAT" | b"PXAT" if expiry.is_none() && i + 1 < count => {
+                expiry = Some(Expiry::At(expiry_option(&option, next, "set")?));
+                i += 1;
             }
             _ => return Err(RespError::syntax()),
         }
@@ -770,8 +628,81 @@ fn set(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespEr
         key,
         value,
         condition,
+        expiry: expiry.unwrap_or(Expiry::Clear),
         get,
     })
+}
+
+fn getex(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespError> {
+    let key = key(next())?;
+    let option = if count > 2 {
+        next().to_ascii_uppercase()
+    } else {
+        Vec::new()
+    };
+    let expiry = match (option.as_slice(), count) {
+        (_, 2) => None,
+        (b"PERSIST", 3) => Some(Expiry::Clear),
+        (b"EX" | b"PX" | b"EXAT" | b"PXAT", 4) => {
+            Some(Expiry::At(expiry_option(&option, next, "getex")?))
+        }
+        _ => return Err(RespError::syntax()),
+    };
+    Ok(Request::GetEx { key, expiry })
+}
+
+/// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT` with `NX|XX|GT|LT`.
+fn expire(
+    name: &str,
+    count: i64,
+    next: &mut impl FnMut() -> Vec<u8>,
+) -> Result<Request, RespError> {
+    let key = key(next())?;
+    let amount = integer(&next())?;
+    let unit = if name.starts_with('p') { 1 } else { 1000 };
+    let absolute = name.ends_with("at");
+    let at = amount
+        .checked_mul(unit)
+        .and_then(|ms| {
+            if absolute {
+                Some(ms)
+            } else {
+                ms.checked_add(now_ms() as i64)
+            }
+        })
+        .ok_or_else(|| RespError(format!("ERR invalid expire time in '{name}' command")))?;
+    let mut condition = ExpireCondition::Always;
+    for _ in 3..count {
+        let option = next().to_ascii_uppercase();
+        let wanted = match option.as_slice() {
+            b"NX" => ExpireCondition::IfNone,
+            b"XX" => ExpireCondition::IfSome,
+            b"GT" => ExpireCondition::IfLater,
+            b"LT" => ExpireCondition::IfEarlier,
+            _ => {
+                return Err(RespError(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(&option)
+                )));
+            }
+        };
+        condition = match (condition, wanted) {
+            (ExpireCondition::Always, wanted) => wanted,
+            (current, wanted) if current == wanted => wanted,
+            (ExpireCondition::IfLater, ExpireCondition::IfEarlier)
+            | (ExpireCondition::IfEarlier, ExpireCondition::IfLater) => {
+                return Err(RespError::new(
+                    "ERR GT and LT options at the same time are not compatible",
+                ));
+            }
+            _ => {
+                return Err(RespError::new(
+                    "ERR NX and XX, GT or LT options at the same time are not compatible",
+                ));
+            }
+        };
+    }
+    Ok(Request::Expire { key, at, condition })
 }
 
 fn scan(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespError> {
@@ -857,6 +788,27 @@ mod tests {
             error(&["HELLO", "x"]),
             "NOPROTO unsupported protocol version"
         );
+        assert_eq!(
+            error(&["SET", "k", "v", "EX", "0"]),
+            "ERR invalid expire time in 'set' command"
+        );
+        assert_eq!(
+            error(&["SET", "k", "v", "EX", "1", "PX", "1"]),
+            "ERR syntax error"
+        );
+        assert_eq!(error(&["SET", "k", "v", "EX"]), "ERR syntax error");
+        assert_eq!(
+            error(&["SETEX", "k", "-1", "v"]),
+            "ERR invalid expire time in 'setex' command"
+        );
+        assert_eq!(
+            error(&["EXPIRE", "k", "10", "NX", "XX"]),
+            "ERR NX and XX, GT or LT options at the same time are not compatible"
+        );
+        assert_eq!(
+            error(&["EXPIRE", "k", "10", "GT", "LT"]),
+            "ERR GT and LT options at the same time are not compatible"
+        );
     }
 
     #[test]
@@ -868,6 +820,7 @@ mod tests {
                 key: "k".into(),
                 value: b"v".to_vec(),
                 condition: Condition::IfAbsent,
+                expiry: Expiry::Clear,
                 get: true
             }
         );

@@ -5,7 +5,7 @@ use super::command::{COMMANDS, ClientRequest, CommandQuery, Condition, Request, 
 use super::glob;
 use super::reply::Out;
 use super::{Server, Session};
-use crate::storage::{Storage, StoreError};
+use crate::storage::{ExpireCondition, Expiry, Storage, StoreError, now_ms};
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,9 +144,11 @@ fn execute(
             key,
             value,
             condition,
+            expiry,
             get,
         } => {
-            let outcome = atomic::set(store, &key, &value, condition, get).map_err(store_error)?;
+            let outcome =
+                atomic::set(store, &key, &value, condition, expiry, get).map_err(store_error)?;
             if get {
                 match outcome.previous {
                     Some(previous) => out.bulk(&previous.value),
@@ -158,14 +160,33 @@ fn execute(
                 out.nil();
             }
         }
+        Request::SetEx { key, value, at } => {
+            atomic::set(
+                store,
+                &key,
+                &value,
+                Condition::Always,
+                Expiry::At(at),
+                false,
+            )
+            .map_err(store_error)?;
+            out.simple("OK");
+        }
         Request::SetNx { key, value } => {
-            let outcome = atomic::set(store, &key, &value, Condition::IfAbsent, false)
-                .map_err(store_error)?;
+            let outcome = atomic::set(
+                store,
+                &key,
+                &value,
+                Condition::IfAbsent,
+                Expiry::Clear,
+                false,
+            )
+            .map_err(store_error)?;
             out.integer(i64::from(outcome.written));
         }
         Request::GetSet { key, value } => {
-            let outcome =
-                atomic::set(store, &key, &value, Condition::Always, true).map_err(store_error)?;
+            let outcome = atomic::set(store, &key, &value, Condition::Always, Expiry::Clear, true)
+                .map_err(store_error)?;
             match outcome.previous {
                 Some(previous) => out.bulk(&previous.value),
                 None => out.nil(),
@@ -197,10 +218,50 @@ fn execute(
         }
         Request::MSet(pairs) => {
             for (key, value) in &pairs {
-                atomic::set(store, key, value, Condition::Always, false).map_err(store_error)?;
+                atomic::set(store, key, value, Condition::Always, Expiry::Clear, false)
+                    .map_err(store_error)?;
             }
             out.simple("OK");
         }
+        Request::GetEx { key, expiry } => match atomic::get_ex(store, &key, expiry) {
+            Ok(entry) => out.bulk(&entry.value),
+            Err(StoreError::NotFound) => out.nil(),
+            Err(error) => return Err(store_error(error)),
+        },
+        Request::Expire { key, at, condition } => {
+            let at = u64::try_from(at).unwrap_or(0);
+            match store.expire(&key, Some(at), condition, None) {
+                Ok(changed) => out.integer(i64::from(changed)),
+                Err(StoreError::NotFound) => out.integer(0),
+                Err(error) => return Err(store_error(error)),
+            }
+        }
+        Request::Persist(key) => match store.expire(&key, None, ExpireCondition::Always, None) {
+            Ok(changed) => out.integer(i64::from(changed)),
+            Err(StoreError::NotFound) => out.integer(0),
+            Err(error) => return Err(store_error(error)),
+        },
+        Request::Ttl {
+            key,
+            milliseconds,
+            absolute,
+        } => match store.get(&key) {
+            Err(StoreError::NotFound) => out.integer(-2),
+            Err(error) => return Err(store_error(error)),
+            Ok(entry) => match entry.expires_at {
+                None => out.integer(-1),
+                Some(at) => {
+                    let value = match (absolute, milliseconds) {
+                        (true, true) => at,
+                        (true, false) => at / 1000,
+                        (false, true) => at.saturating_sub(now_ms()),
+                        // Rounded, as Redis does.
+                        (false, false) => (at.saturating_sub(now_ms()) + 500) / 1000,
+                    };
+                    out.integer(value as i64);
+                }
+            },
+        },
         Request::StrLen(key) => match store.get(&key) {
             Ok(entry) => out.integer(entry.value.len() as i64),
             Err(StoreError::NotFound) => out.integer(0),
@@ -523,13 +584,13 @@ fn info(
             stats.bytes, host.resident_bytes
         ));
     }
-    if wanted("stats") {
-        text.push_str("# Stats\r\nexpired_keys:0\r\nevicted_keys:0\r\n\r\n");
-    }
     if wanted("keyspace") {
         text.push_str("# Keyspace\r\n");
         if stats.keys > 0 {
-            text.push_str(&format!("db0:keys={},expires=0,avg_ttl=0\r\n", stats.keys));
+            text.push_str(&format!(
+                "db0:keys={},expires={},avg_ttl=0\r\n",
+                stats.keys, stats.expiring
+            ));
         }
     }
     Ok(text)

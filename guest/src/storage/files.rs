@@ -17,7 +17,10 @@
 //!   entry exists and its version, then rename a new file over it or remove it;
 //! - readers open the entry file, whose content never changes once linked.
 
-use super::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats, check_version};
+use super::{
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
+    check_version,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::fs;
@@ -158,7 +161,16 @@ impl Storage for FileStorage {
         read_entry(&self.entry_path(key))
     }
 
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+    fn create(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        if expires_at.is_some() {
+            return Err(no_expiry());
+        }
         self.check(key, content_type, value)?;
         let version = random_u64();
         let temp = self.write_temp(content_type, value, version)?;
@@ -180,7 +192,11 @@ impl Storage for FileStorage {
         content_type: &str,
         value: &[u8],
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError> {
+        if matches!(expiry, Expiry::At(_)) {
+            return Err(no_expiry());
+        }
         self.check(key, content_type, value)?;
         let target = self.entry_path(key);
         self.locked(key, || {
@@ -215,6 +231,20 @@ impl Storage for FileStorage {
         Ok(KeyPage::from_sorted(keys, limit))
     }
 
+    fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        _condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        check_version(self.get(key)?.version, if_version)?;
+        match at {
+            Some(_) => Err(no_expiry()),
+            None => Ok(false),
+        }
+    }
+
     fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
         let count = count.clamp(1, self.limits.max_page_size) as usize;
         let keys = self.all_keys()?;
@@ -233,6 +263,7 @@ impl Storage for FileStorage {
         }
         Ok(StoreStats {
             keys: keys.len() as u64,
+            expiring: 0,
             bytes,
         })
     }
@@ -273,7 +304,14 @@ fn parse_entry(bytes: &[u8]) -> Option<Entry> {
         content_type,
         value,
         version,
+        expires_at: None,
     })
+}
+
+/// The files keep no expiry: the portable build refuses to set one rather
+/// than keep a value past the time it was asked to vanish.
+fn no_expiry() -> StoreError {
+    StoreError::Unavailable("the portable build keeps no expiry (no ttl)".into())
 }
 
 /// A random version number below 2^53, so JSON clients read it exactly.
@@ -311,9 +349,12 @@ mod tests {
         let store = FileStorage::open(&root, 1 << 20).unwrap();
         let key = "a/b c|ü";
         let v1 = store
-            .create(key, "image/png", &[0, 10, 255, b'\n'])
+            .create(key, "image/png", &[0, 10, 255, b'\n'], None)
             .unwrap();
-        assert_eq!(store.create(key, "x", b"y"), Err(StoreError::AlreadyExists));
+        assert_eq!(
+            store.create(key, "x", b"y", None),
+            Err(StoreError::AlreadyExists)
+        );
         let entry = store.get(key).unwrap();
         assert_eq!(
             (
@@ -324,20 +365,22 @@ mod tests {
             ("image/png", &[0, 10, 255, b'\n'][..], v1)
         );
         assert_eq!(
-            store.update("missing", "t", b"", None),
+            store.update("missing", "t", b"", None, Expiry::Clear),
             Err(StoreError::NotFound)
         );
-        let v2 = store.update(key, "text/plain", b"new", Some(v1)).unwrap();
+        let v2 = store
+            .update(key, "text/plain", b"new", Some(v1), Expiry::Clear)
+            .unwrap();
         assert_ne!(v1, v2);
         assert_eq!(
-            store.update(key, "t", b"x", Some(v1)),
+            store.update(key, "t", b"x", Some(v1), Expiry::Clear),
             Err(StoreError::VersionMismatch { current: v2 })
         );
         assert_eq!(store.list("a/", None, 10).unwrap().keys, [key]);
         assert_eq!(store.delete(key, None).unwrap().value, b"new");
         assert_eq!(store.get(key), Err(StoreError::NotFound));
         // A fresh handle on the same directory sees the same data.
-        store.create("kept", "t", b"v").unwrap();
+        store.create("kept", "t", b"v", None).unwrap();
         let reopened = FileStorage::open(&root, 1 << 20).unwrap();
         assert_eq!(reopened.get("kept").unwrap().value, b"v");
         fs::remove_dir_all(&root).unwrap();
@@ -360,7 +403,7 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|i| {
                     let store = store.clone();
-                    scope.spawn(move || store.create("k", "t", &[i]).is_ok() as usize)
+                    scope.spawn(move || store.create("k", "t", &[i], None).is_ok() as usize)
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).sum()

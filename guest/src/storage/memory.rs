@@ -1,6 +1,9 @@
 //! An in-memory [`Storage`] with the host store's semantics, for native tests.
 
-use super::{Entry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats, check_version};
+use super::{
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
+    check_version, now_ms,
+};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
@@ -33,15 +36,25 @@ impl MemoryStorage {
     }
 
     /// Stores an entry under a fresh version and returns the version.
-    fn put(&self, key: &str, content_type: &str, value: &[u8]) -> u64 {
+    fn put(&self, key: &str, content_type: &str, value: &[u8], expires_at: Option<u64>) -> u64 {
         let version = self.bump();
         let entry = Entry {
             content_type: content_type.into(),
             value: value.into(),
             version,
+            expires_at,
         };
         self.entries.borrow_mut().insert(key.into(), entry);
         version
+    }
+
+    /// Drops every entry past its expiry: each operation starts with it, so
+    /// none ever sees one (slow, and fine for tests).
+    fn purge(&self) {
+        let now = now_ms();
+        self.entries
+            .borrow_mut()
+            .retain(|_, entry| entry.expires_at.is_none_or(|at| at > now));
     }
 
     fn bump(&self) -> u64 {
@@ -54,6 +67,7 @@ impl MemoryStorage {
 
 impl Storage for MemoryStorage {
     fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        self.purge();
         self.entries
             .borrow()
             .get(key)
@@ -61,12 +75,19 @@ impl Storage for MemoryStorage {
             .ok_or(StoreError::NotFound)
     }
 
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
+    fn create(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.purge();
         self.limits.check_write(key, value.len())?;
         if self.entries.borrow().contains_key(key) {
             return Err(StoreError::AlreadyExists);
         }
-        Ok(self.put(key, content_type, value))
+        Ok(self.put(key, content_type, value, expires_at))
     }
 
     fn update(
@@ -75,10 +96,47 @@ impl Storage for MemoryStorage {
         content_type: &str,
         value: &[u8],
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError> {
         self.limits.check_write(key, value.len())?;
-        check_version(self.get(key)?.version, if_version)?;
-        Ok(self.put(key, content_type, value))
+        let current = self.get(key)?;
+        check_version(current.version, if_version)?;
+        let expires_at = match expiry {
+            Expiry::Keep => current.expires_at,
+            Expiry::Clear => None,
+            Expiry::At(at) => Some(at),
+        };
+        Ok(self.put(key, content_type, value, expires_at))
+    }
+
+    fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let current = self.get(key)?;
+        check_version(current.version, if_version)?;
+        let allowed = match (condition, current.expires_at, at) {
+            (ExpireCondition::Always, _, _) => true,
+            (ExpireCondition::IfNone, existing, _) => existing.is_none(),
+            (ExpireCondition::IfSome, existing, _) => existing.is_some(),
+            (ExpireCondition::IfLater, Some(existing), Some(new)) => new > existing,
+            (ExpireCondition::IfEarlier, None, Some(_)) => true,
+            (ExpireCondition::IfEarlier, Some(existing), Some(new)) => new < existing,
+            _ => false,
+        };
+        if !allowed || (at.is_none() && current.expires_at.is_none()) {
+            return Ok(false);
+        }
+        let mut entries = self.entries.borrow_mut();
+        if at.is_some_and(|at| at <= now_ms()) {
+            entries.remove(key);
+        } else if let Some(entry) = entries.get_mut(key) {
+            entry.expires_at = at;
+        }
+        Ok(true)
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -90,6 +148,7 @@ impl Storage for MemoryStorage {
     }
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
+        self.purge();
         let limit = limit.clamp(1, self.limits.max_page_size) as usize;
         let entries = self.entries.borrow();
         let keys: Vec<String> = entries
@@ -102,6 +161,7 @@ impl Storage for MemoryStorage {
     }
 
     fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError> {
+        self.purge();
         let count = count.clamp(1, self.limits.max_page_size) as usize;
         let entries = self.entries.borrow();
         Ok(kvs_model::scan::page(cursor, count, |visit| {
@@ -110,6 +170,7 @@ impl Storage for MemoryStorage {
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.purge();
         let entries = self.entries.borrow();
         let bytes = entries
             .iter()
@@ -117,6 +178,7 @@ impl Storage for MemoryStorage {
             .sum::<usize>();
         Ok(StoreStats {
             keys: entries.len() as u64,
+            expiring: entries.values().filter(|e| e.expires_at.is_some()).count() as u64,
             bytes: bytes as u64,
         })
     }

@@ -5,6 +5,8 @@
 //! directory of files (the portable component for stock `wasmtime serve`), and
 //! over [`MemoryStorage`] in native unit tests.
 //!
+//! Expiry instants are milliseconds since the Unix epoch ([`now_ms`]).
+//!
 //! The model the trait speaks (entries, errors, limits, pages) is the
 //! `kvs-model` crate's, shared with the host.
 //!
@@ -19,20 +21,46 @@ pub use memory::MemoryStorage;
 
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
-pub use kvs_model::store::{Entry, Limits, StoreError, StoreStats, check_version};
+pub use kvs_model::store::{
+    Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, check_version,
+};
+
+/// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
 
 /// The operations of a key-value store, each atomic. See `wit/kvs.wit` for
 /// the exact guarantees under concurrency.
 pub trait Storage {
     fn get(&self, key: &str) -> Result<Entry, StoreError>;
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError>;
+    fn create(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError>;
     fn update(
         &self,
         key: &str,
         content_type: &str,
         value: &[u8],
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError>;
+    /// Sets or clears the expiry of `key` if `condition` holds; true if it
+    /// changed. An instant already past deletes the key.
+    fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError>;
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError>;
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError>;
     /// The page of the walk in hash order at `cursor` (see

@@ -5,6 +5,8 @@
 //! payload = 1, u64 version, u32 key length, key, u32 type length, type,
 //!           u64 value length, value                      ; put
 //!         | 2, u32 key length, key                       ; remove
+//!         | 3, u64 expires at (ms since the Unix epoch), then as 1
+//!                                                        ; put, expiring
 //! ```
 //! Integers are little-endian. A record states what a key holds after the
 //! write (a put), or that it holds nothing (a remove), so replaying the log
@@ -18,6 +20,7 @@ use std::sync::Arc;
 /// The payload's first byte.
 const PUT: u8 = 1;
 const REMOVE: u8 = 2;
+const PUT_EXPIRING: u8 = 3;
 /// Bytes before a payload: its length and checksum.
 pub const HEADER: usize = 8;
 /// A length past this is not a record's: the largest value a store takes
@@ -46,7 +49,13 @@ impl Record {
         out.extend_from_slice(&[0; HEADER]);
         match self {
             Self::Put { key, entry } => {
-                out.push(PUT);
+                match entry.expires_at {
+                    None => out.push(PUT),
+                    Some(at) => {
+                        out.push(PUT_EXPIRING);
+                        out.extend_from_slice(&at.to_le_bytes());
+                    }
+                }
                 out.extend_from_slice(&entry.version.to_le_bytes());
                 put_bytes32(out, key.as_bytes());
                 put_bytes32(out, entry.content_type.as_bytes());
@@ -110,7 +119,12 @@ pub fn decode(bytes: &[u8]) -> Decoded {
 fn parse(payload: &[u8]) -> Option<Record> {
     let mut input = Input(payload);
     let record = match input.u8()? {
-        PUT => {
+        kind @ (PUT | PUT_EXPIRING) => {
+            let expires_at = if kind == PUT_EXPIRING {
+                Some(input.u64()?)
+            } else {
+                None
+            };
             let version = input.u64()?;
             let key = input.string32()?;
             let content_type = input.string32()?;
@@ -122,6 +136,7 @@ fn parse(payload: &[u8]) -> Option<Record> {
                     content_type: Arc::from(content_type),
                     value,
                     version,
+                    expires_at,
                 },
             }
         }
@@ -170,6 +185,9 @@ mod tests {
                 content_type: Arc::from("text/plain"),
                 value: Bytes::copy_from_slice(value),
                 version,
+                expires_at: version
+                    .is_multiple_of(2)
+                    .then_some(1_800_000_000_000 + version),
             },
         }
     }

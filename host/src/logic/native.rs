@@ -13,8 +13,8 @@ use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::Storage;
 use kvs_model::{
-    Entry, KeyPage, Limits, LineReply, RespReplies, RespSession, ScanPage, ServerInfo, StoreError,
-    StoreStats,
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReply, RespReplies, RespSession, ScanPage,
+    ServerInfo, StoreError, StoreStats,
 };
 
 /// Serves one request as the guest's `rest` export would.
@@ -71,9 +71,19 @@ impl Storage for Native<'_> {
         self.0.get(key).map(Entry::from)
     }
 
-    fn create(&self, key: &str, content_type: &str, value: &[u8]) -> Result<u64, StoreError> {
-        self.0
-            .create(key, content_type.to_string(), value.to_vec().into())
+    fn create(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.0.create(
+            key,
+            content_type.to_string(),
+            value.to_vec().into(),
+            expires_at,
+        )
     }
 
     fn update(
@@ -82,13 +92,26 @@ impl Storage for Native<'_> {
         content_type: &str,
         value: &[u8],
         if_version: Option<u64>,
+        expiry: Expiry,
     ) -> Result<u64, StoreError> {
         self.0.update(
             key,
             content_type.to_string(),
             value.to_vec().into(),
             if_version,
+            expiry,
         )
+    }
+
+    fn expire(
+        &self,
+        key: &str,
+        at: Option<u64>,
+        condition: ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let expired = self.0.expire(key, at, condition, if_version)?;
+        Ok(expired != kv::Expired::Unchanged)
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -107,6 +130,7 @@ impl Storage for Native<'_> {
         let usage = self.0.usage();
         Ok(StoreStats {
             keys: usage.keys as u64,
+            expiring: self.0.expiring_keys() as u64,
             bytes: usage.bytes as u64,
         })
     }

@@ -11,9 +11,10 @@
 //! The format, integers little-endian:
 //!
 //! ```text
-//! "KVSSNAP2"
+//! "KVSSNAP3"
 //! per entry: u32 key length, key, u32 type length, type,
-//!            u64 version, u64 value length, value
+//!            u64 version, u64 expires at (ms since the Unix epoch; 0: never),
+//!            u64 value length, value
 //! "END!", u64 entry count, u64 last version handed out,
 //! 32-byte SHA-256 of every byte before it
 //! ```
@@ -21,7 +22,9 @@
 //! The last version handed out is the store's high-water mark: versions of
 //! keys deleted before the snapshot are above every stored one, and without
 //! it a restart would hand them out again, letting a stale `If-Match` match.
-//! Files of the first format (`KVSSNAP1`, without it) still load.
+//! Files of the earlier formats (`KVSSNAP1`, without it, and `KVSSNAP2`,
+//! without expiry) still load. An entry whose expiry has passed by the time
+//! it is loaded is dropped.
 
 use crate::app::App;
 use crate::store::{Entry, Store};
@@ -34,7 +37,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-const MAGIC: &[u8; 8] = b"KVSSNAP2";
+const MAGIC: &[u8; 8] = b"KVSSNAP3";
+/// The second format, without expiry.
+const MAGIC_V2: &[u8; 8] = b"KVSSNAP2";
 /// The first format, without the last version handed out.
 const MAGIC_V1: &[u8; 8] = b"KVSSNAP1";
 const END: &[u8; 4] = b"END!";
@@ -107,6 +112,7 @@ fn write_file(
         out.put(&(entry.content_type.len() as u32).to_le_bytes())?;
         out.put(entry.content_type.as_bytes())?;
         out.put(&entry.version.to_le_bytes())?;
+        out.put(&entry.expires_at.unwrap_or(0).to_le_bytes())?;
         out.put(&(entry.value.len() as u64).to_le_bytes())?;
         out.put(&entry.value)?;
     }
@@ -221,9 +227,10 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
         left: size,
     };
     let magic = input.take(8, "the header")?;
-    let has_last_version = match &magic[..] {
-        m if m == MAGIC => true,
-        m if m == MAGIC_V1 => false,
+    let (has_last_version, has_expiry) = match &magic[..] {
+        m if m == MAGIC => (true, true),
+        m if m == MAGIC_V2 => (true, false),
+        m if m == MAGIC_V1 => (false, false),
         _ => anyhow::bail!(
             "it does not start with {:?}",
             std::str::from_utf8(MAGIC).unwrap_or_default()
@@ -243,12 +250,18 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
         let content_type = String::from_utf8(input.take(type_length.into(), "a content type")?)
             .context("a content type is not UTF-8")?;
         let version = input.u64("a version")?;
+        let expires_at = if has_expiry {
+            Some(input.u64("an expiry")?).filter(|&at| at != 0)
+        } else {
+            None
+        };
         let value_length = input.u64("a value length")?;
         let value = input.take(value_length, "a value")?;
         let entry = Entry {
             content_type: content_type.into(),
             value: value.into(),
             version,
+            expires_at,
         };
         store
             .restore(key.clone(), entry)
@@ -437,19 +450,27 @@ mod tests {
     fn filled() -> Store {
         let store = Store::new(Limits::default());
         store
-            .create("text", "text/plain".into(), Bytes::from_static(b"hello"))
+            .create(
+                "text",
+                "text/plain".into(),
+                Bytes::from_static(b"hello"),
+                None,
+            )
             .unwrap();
         store
             .create(
                 "binary",
                 "image/png".into(),
                 Bytes::from(vec![0, 255, 10, 13]),
+                None,
             )
             .unwrap();
-        store.create("empty", String::new(), Bytes::new()).unwrap();
+        store
+            .create("empty", String::new(), Bytes::new(), None)
+            .unwrap();
         store.delete("empty", None).unwrap();
         store
-            .create("ünïcode key", "a/b".into(), Bytes::from_static(b"x"))
+            .create("ünïcode key", "a/b".into(), Bytes::from_static(b"x"), None)
             .unwrap();
         store
     }
@@ -478,7 +499,7 @@ mod tests {
         assert_eq!(loaded.usage(), store.usage(), "the budget is charged");
         // New versions continue above the restored ones.
         let next = loaded
-            .create("new", "t".into(), Bytes::from_static(b"n"))
+            .create("new", "t".into(), Bytes::from_static(b"n"), None)
             .unwrap();
         assert!(after.iter().all(|(_, entry)| entry.version < next));
     }

@@ -6,7 +6,7 @@
 
 use super::bindings::{server, store, types};
 use super::host_info::{self, HostInfo};
-use crate::store::{self as kv, StoreError};
+use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
 use bytes::Bytes;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -306,9 +306,12 @@ impl store::Host for CallState {
         key: String,
         content_type: String,
         value: Vec<u8>,
+        expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
         let journaled = self.journal.as_ref().map(|_| key.clone());
-        let version = self.kv.create(key, content_type, Bytes::from(value))?;
+        let version = self
+            .kv
+            .create(key, content_type, Bytes::from(value), expires_at)?;
         if let Some(key) = journaled {
             self.record(|| Write::Created { key, version });
         }
@@ -321,10 +324,16 @@ impl store::Host for CallState {
         content_type: String,
         value: Vec<u8>,
         if_version: Option<u64>,
+        expiry: types::Expiry,
     ) -> Result<u64, StoreError> {
+        let expiry = match expiry {
+            types::Expiry::Keep => Expiry::Keep,
+            types::Expiry::Clear => Expiry::Clear,
+            types::Expiry::At(at) => Expiry::At(at),
+        };
         let (version, previous) =
             self.kv
-                .replace(&key, content_type, Bytes::from(value), if_version)?;
+                .replace(&key, content_type, Bytes::from(value), if_version, expiry)?;
         self.record(|| Write::Updated {
             key,
             version,
@@ -344,6 +353,52 @@ impl store::Host for CallState {
             entry: removed,
         });
         Ok(reply)
+    }
+
+    /// Journaled as the update or delete it amounts to, so a failed call
+    /// puts the old expiry, or the removed entry, back.
+    fn expire(
+        &mut self,
+        key: String,
+        at: Option<u64>,
+        condition: types::ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let condition = match condition {
+            types::ExpireCondition::Always => ExpireCondition::Always,
+            types::ExpireCondition::IfNone => ExpireCondition::IfNone,
+            types::ExpireCondition::IfSome => ExpireCondition::IfSome,
+            types::ExpireCondition::IfLater => ExpireCondition::IfLater,
+            types::ExpireCondition::IfEarlier => ExpireCondition::IfEarlier,
+        };
+        if self.journal.is_none() {
+            let expired = self.kv.expire(&key, at, condition, if_version)?;
+            return Ok(expired != Expired::Unchanged);
+        }
+        loop {
+            let before = self.kv.get(&key)?;
+            kvs_model::check_version(before.version, if_version)?;
+            match self.kv.expire(&key, at, condition, Some(before.version)) {
+                Ok(Expired::Unchanged) => return Ok(false),
+                Ok(Expired::Set) => {
+                    self.record(|| Write::Updated {
+                        key,
+                        version: before.version,
+                        previous: before,
+                    });
+                    return Ok(true);
+                }
+                Ok(Expired::Removed) => {
+                    self.record(|| Write::Deleted { key, entry: before });
+                    return Ok(true);
+                }
+                // Written meanwhile: look again, unless the caller named
+                // the version.
+                Err(StoreError::VersionMismatch { .. } | StoreError::NotFound)
+                    if if_version.is_none() => {}
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     fn list_keys(
@@ -371,6 +426,7 @@ impl store::Host for CallState {
         let usage = self.kv.usage();
         Ok(types::StoreStats {
             keys: usage.keys as u64,
+            expiring: self.kv.expiring_keys() as u64,
             bytes: usage.bytes as u64,
         })
     }
@@ -402,5 +458,6 @@ fn entry(entry: kv::Entry) -> types::Entry {
         content_type: entry.content_type,
         value: entry.value,
         version: entry.version,
+        expires_at: entry.expires_at,
     }
 }
