@@ -185,9 +185,7 @@ mod tests {
                 content_type: Arc::from("text/plain"),
                 value: Bytes::copy_from_slice(value),
                 version,
-                expires_at: version
-                    .is_multiple_of(2)
-                    .then_some(1_800_000_000_000 + version),
+                expires_at: version.is_multiple_of(2).then_some(1_800_000_000_000),
             },
         }
     }
