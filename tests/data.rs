@@ -512,13 +512,15 @@ fn data_survives_a_graceful_restart_in_one_snapshot() {
 #[test]
 fn a_full_disk_refuses_writes_clearly_serves_reads_and_recovers() {
     let scratch = Scratch::new("full");
+    // Large enough for wasmtime's image of the guest's memory (a file too),
+    // small enough that 200 writes of 20 KB run into it.
     let (server, http, tcp, _admin) = start_wrapped(
-        &["prlimit", "--fsize=65536:unlimited", "--"],
+        &["prlimit", "--fsize=2097152:unlimited", "--"],
         &["--data-dir", scratch.path(), "--fsync", "always"],
         "warn",
     );
     let client = client();
-    let value = "v".repeat(1000);
+    let value = "v".repeat(20_000);
     let mut acknowledged = Vec::new();
     let mut refused = None;
     for i in 0..200 {

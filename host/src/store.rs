@@ -608,18 +608,7 @@ impl Store {
             .filter(|current| current.live_at(now))
             .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
-        let allowed = match (condition, current.expires_at, at) {
-            (ExpireCondition::Always, _, _) => true,
-            (ExpireCondition::IfNone, existing, _) => existing.is_none(),
-            (ExpireCondition::IfSome, existing, _) => existing.is_some(),
-            // No expiry is later than any instant.
-            (ExpireCondition::IfLater, Some(existing), Some(new)) => new > existing,
-            (ExpireCondition::IfLater, _, _) => false,
-            (ExpireCondition::IfEarlier, None, Some(_)) => true,
-            (ExpireCondition::IfEarlier, Some(existing), Some(new)) => new < existing,
-            (ExpireCondition::IfEarlier, _, None) => false,
-        };
-        if !allowed {
+        if !condition.allows(current.expires_at, at) {
             return Ok(Expired::Unchanged);
         }
         if at.is_some_and(|at| at <= now) {

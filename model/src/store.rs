@@ -39,6 +39,23 @@ pub enum ExpireCondition {
     IfEarlier,
 }
 
+impl ExpireCondition {
+    /// Whether an expiry may go from `existing` to `new` (`None`: none,
+    /// which counts as never for the comparisons).
+    pub fn allows(self, existing: Option<u64>, new: Option<u64>) -> bool {
+        match (self, existing, new) {
+            (Self::Always, _, _) => true,
+            (Self::IfNone, existing, _) => existing.is_none(),
+            (Self::IfSome, existing, _) => existing.is_some(),
+            (Self::IfLater, Some(existing), Some(new)) => new > existing,
+            (Self::IfLater, _, _) => false,
+            (Self::IfEarlier, None, Some(_)) => true,
+            (Self::IfEarlier, Some(existing), Some(new)) => new < existing,
+            (Self::IfEarlier, _, None) => false,
+        }
+    }
+}
+
 /// Why a store operation was refused. Mirrors the WIT `error` variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {

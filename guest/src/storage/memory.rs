@@ -118,16 +118,9 @@ impl Storage for MemoryStorage {
     ) -> Result<bool, StoreError> {
         let current = self.get(key)?;
         check_version(current.version, if_version)?;
-        let allowed = match (condition, current.expires_at, at) {
-            (ExpireCondition::Always, _, _) => true,
-            (ExpireCondition::IfNone, existing, _) => existing.is_none(),
-            (ExpireCondition::IfSome, existing, _) => existing.is_some(),
-            (ExpireCondition::IfLater, Some(existing), Some(new)) => new > existing,
-            (ExpireCondition::IfEarlier, None, Some(_)) => true,
-            (ExpireCondition::IfEarlier, Some(existing), Some(new)) => new < existing,
-            _ => false,
-        };
-        if !allowed || (at.is_none() && current.expires_at.is_none()) {
+        if !condition.allows(current.expires_at, at)
+            || (at.is_none() && current.expires_at.is_none())
+        {
             return Ok(false);
         }
         let mut entries = self.entries.borrow_mut();

@@ -9,7 +9,12 @@
 //! is on PATH). Every server is a child process, stopped when the command
 //! ends; a server that is missing is reported and skipped.
 //!
-//! A second table measures durability: the write cycle on kvs with
+//! A second table drives kvs's RESP front end and `redis-server` with
+//! `redis-benchmark` itself (Redis's own client, so neither side is judged
+//! by a harness of ours), `SET` and `GET` at 64 connections, unpipelined and
+//! 16 deep.
+//!
+//! A third table measures durability: the write cycle on kvs with
 //! `--data-dir` in each fsync mode, next to kvs in memory and `redis-server`
 //! with its append-only file; then the log's sync times, and how long kvs
 //! takes to start on 1,000,000 entries after a SIGKILL.
@@ -355,6 +360,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
         }
     }
     drop(servers);
+    redis_benchmark_table(&args)?;
     memory_per_entry().await?;
     if !args.no_durability {
         durability(&args).await?;
@@ -435,6 +441,93 @@ fn print_table(
         };
         println!("| {} | {} | {quotient} |", row.label, texts.join(" | "));
     }
+}
+
+/// `redis-benchmark -t set,get -c 64` against kvs (its TCP port, where a
+/// connection opening with `*` speaks RESP) and `redis-server`, plain and
+/// `-P 16`, in rounds, the servers taking turns; a cell is the median.
+fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
+    println!(
+        "\nThe Redis protocol: redis-benchmark -t set,get -c 64, against kvs and redis-server"
+    );
+    if Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipping: redis-benchmark is not on PATH (apt-get install redis-tools)");
+        return Ok(());
+    }
+    let mut servers = Vec::new();
+    for (name, started) in [
+        ("kvs", start_kvs_with("kvs", &[], None)),
+        ("redis-server", start_redis()),
+    ] {
+        match started {
+            Ok(server) => servers.push(server),
+            Err(error) => {
+                println!("skipping the table: {name} did not start: {error:#}");
+                return Ok(());
+            }
+        }
+    }
+    println!("| workload | kvs | redis-server | kvs / redis-server |");
+    println!("|---|---|---|---|");
+    for pipeline in [1u32, 16] {
+        // About `--duration` seconds a run at the rates this machine gets.
+        let per_second = if pipeline == 1 { 40_000.0 } else { 300_000.0 };
+        let requests = ((args.duration * per_second) as u64).max(10_000);
+        let mut figures: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; 2];
+        for _ in 0..args.rounds {
+            for (column, server) in servers.iter().enumerate() {
+                let Some((addr, _)) = server.tcp else {
+                    continue;
+                };
+                for (row, rate) in redis_benchmark(addr, pipeline, requests)?
+                    .into_iter()
+                    .enumerate()
+                {
+                    figures[row][column].push(rate);
+                }
+            }
+        }
+        for (row, command) in ["SET", "GET"].iter().enumerate() {
+            let [kvs, redis] = &mut figures[row];
+            let (kvs, redis) = (median_of(kvs), median_of(redis));
+            println!(
+                "| {command}, 64 connections, pipeline {pipeline} | {kvs:.0} ops/s | {redis:.0} ops/s | {:.2}x |",
+                kvs / redis.max(f64::EPSILON)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One `redis-benchmark -t set,get` run: the SET and GET rates.
+fn redis_benchmark(addr: SocketAddr, pipeline: u32, requests: u64) -> anyhow::Result<[f64; 2]> {
+    let output = Command::new("redis-benchmark")
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .args(["-t", "set,get", "-c", "64", "-q"])
+        .args(["-n", &requests.to_string(), "-P", &pipeline.to_string()])
+        .output()
+        .context("running redis-benchmark")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rate = |command: &str| -> anyhow::Result<f64> {
+        // `-q` prints progress lines ending in `\r`, then `SET: 12345.67
+        // requests per second, p50=...`.
+        text.split(['\r', '\n'])
+            .filter_map(|line| line.trim().strip_prefix(&format!("{command}: ")))
+            .filter_map(|rest| rest.split_once(" requests per second"))
+            .filter_map(|(figure, _)| figure.trim().parse().ok())
+            .next_back()
+            .with_context(|| format!("no {command} result from redis-benchmark: {text}"))
+    };
+    Ok([rate("SET")?, rate("GET")?])
+}
+
+fn median_of(figures: &mut [f64]) -> f64 {
+    figures.sort_by(f64::total_cmp);
+    figures.get(figures.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The write cycle with durability: kvs in memory, kvs with `--data-dir` in
