@@ -184,22 +184,30 @@ impl Store {
     /// Keys and bytes now. Entries past their expiry that the sweep has not
     /// reclaimed yet are not counted as keys (their bytes are, until then).
     pub fn usage(&self) -> Usage {
-        let now = now_ms();
-        let due = self
-            .expiring()
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .count();
+        let stats = self.stats();
         Usage {
-            keys: self.shared.map.len().saturating_sub(due),
-            bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed),
+            keys: stats.keys as usize,
+            bytes: stats.bytes as usize,
         }
     }
 
-    /// How many keys have an expiry, for Redis's `INFO keyspace`.
-    pub fn expiring_keys(&self) -> usize {
+    /// Keys, keys with an expiry (for Redis's `INFO keyspace`) and bytes,
+    /// as the store imports report them. Counts only the due front of the
+    /// expiry index, never all of it.
+    pub fn stats(&self) -> kvs_model::StoreStats {
         let now = now_ms();
-        self.expiring().iter().filter(|(at, _)| *at > now).count()
+        // The index's lock is let go before the map's shards are read: a
+        // write takes them the other way round.
+        let (due, expiring) = {
+            let index = self.expiring();
+            let due = index.iter().take_while(|(at, _)| *at <= now).count();
+            (due, index.len() - due)
+        };
+        kvs_model::StoreStats {
+            keys: self.shared.map.len().saturating_sub(due) as u64,
+            expiring: expiring as u64,
+            bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed) as u64,
+        }
     }
 
     /// A number that grows with every change to the store.

@@ -7,7 +7,7 @@
 //! be reloaded: there is no guest.
 
 use crate::app::App;
-use crate::runtime::host_info::{self, HostInfo};
+use crate::runtime::host_info::HostInfo;
 use crate::runtime::rest;
 use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
@@ -53,12 +53,7 @@ struct NativeServer<'a>(&'a HostInfo);
 
 impl kvs_guest::resp::Server for NativeServer<'_> {
     fn info(&self) -> ServerInfo {
-        ServerInfo {
-            version: format!("kvs {}", env!("CARGO_PKG_VERSION")),
-            uptime_ms: self.0.uptime().as_millis() as u64,
-            connected_clients: self.0.connected_clients(),
-            resident_bytes: host_info::resident_bytes(),
-        }
+        self.0.facts()
     }
 }
 
@@ -127,12 +122,7 @@ impl Storage for Native<'_> {
     }
 
     fn stats(&self) -> Result<StoreStats, StoreError> {
-        let usage = self.0.usage();
-        Ok(StoreStats {
-            keys: usage.keys as u64,
-            expiring: self.0.expiring_keys() as u64,
-            bytes: usage.bytes as u64,
-        })
+        Ok(self.0.stats())
     }
 
     fn limits(&self) -> Limits {

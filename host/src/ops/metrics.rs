@@ -236,6 +236,11 @@ impl Metrics {
         self.tcp_commands.inc();
     }
 
+    /// A batch of `count` RESP commands.
+    pub fn tcp_commands(&self, count: u64) {
+        self.tcp_commands.inc_by(count);
+    }
+
     pub fn tcp_refused(&self) {
         self.tcp_refused.inc();
     }

@@ -55,6 +55,17 @@ impl HostInfo {
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
     }
+
+    /// Everything a guest is told, now: the one place it is gathered for
+    /// both the `server` import and the native ceiling.
+    pub fn facts(&self) -> kvs_model::ServerInfo {
+        kvs_model::ServerInfo {
+            version: format!("kvs {}", env!("CARGO_PKG_VERSION")),
+            uptime_ms: self.uptime().as_millis() as u64,
+            connected_clients: self.connected_clients(),
+            resident_bytes: resident_bytes(),
+        }
+    }
 }
 
 /// The process's resident memory in bytes, from `/proc/self/statm`; 0 where

@@ -5,7 +5,7 @@
 //! network, no outgoing HTTP, no environment) and a handle to the shared [`crate::store::Store`].
 
 use super::bindings::{server, store, types};
-use super::host_info::{self, HostInfo};
+use super::host_info::HostInfo;
 use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
 use bytes::Bytes;
 use std::future::Future;
@@ -423,11 +423,11 @@ impl store::Host for CallState {
     }
 
     fn stats(&mut self) -> wasmtime::Result<types::StoreStats> {
-        let usage = self.kv.usage();
+        let stats = self.kv.stats();
         Ok(types::StoreStats {
-            keys: usage.keys as u64,
-            expiring: self.kv.expiring_keys() as u64,
-            bytes: usage.bytes as u64,
+            keys: stats.keys,
+            expiring: stats.expiring,
+            bytes: stats.bytes,
         })
     }
 
@@ -443,11 +443,12 @@ impl store::Host for CallState {
 
 impl server::Host for CallState {
     fn info(&mut self) -> server::ServerInfo {
+        let facts = self.host.facts();
         server::ServerInfo {
-            version: format!("kvs {}", env!("CARGO_PKG_VERSION")),
-            uptime_ms: self.host.uptime().as_millis() as u64,
-            connected_clients: self.host.connected_clients(),
-            resident_bytes: host_info::resident_bytes(),
+            version: facts.version,
+            uptime_ms: facts.uptime_ms,
+            connected_clients: facts.connected_clients,
+            resident_bytes: facts.resident_bytes,
         }
     }
 }

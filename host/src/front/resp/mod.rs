@@ -224,9 +224,7 @@ fn more_whole_commands(input: &[u8], limits: &Limits, inline: bool) -> bool {
 /// not the connection; its writes were taken back.
 async fn execute(app: &App, session: &mut RespSession, commands: Vec<Vec<Vec<u8>>>) -> RespReplies {
     let count = commands.len();
-    for _ in 0..count {
-        app.metrics().tcp_command();
-    }
+    app.metrics().tcp_commands(count as u64);
     let started = Instant::now();
     match logic::serve_resp(app, session.clone(), commands).await {
         Ok(replies) => {
