@@ -197,9 +197,10 @@ impl Server {
         });
         tokio::spawn(crate::ops::expiry::sweep(app.clone(), shutdown.clone()));
         tokio::spawn(admin::serve(
+            app.clone(),
             reloader.clone(),
             listeners.admin,
-            settings.admin.clone(),
+            (settings.admin.clone(), settings.http),
             shutdown.clone(),
         ));
         #[cfg(unix)]

@@ -47,6 +47,10 @@ pub enum Code {
     /// write-ahead log cannot be written: a full disk, an I/O error); reads
     /// still work, and writes resume once the log can be written.
     NotDurable = 25,
+    /// The admin listener refused a request a browser sent for another
+    /// site, or one naming a host that is not this loopback listener (DNS
+    /// rebinding).
+    Forbidden = 26,
 }
 
 /// An error reply: a code and a message for people.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod browser;
 pub mod process;
 
 use kvs::app::App;

@@ -198,6 +198,7 @@ impl Response {
             Code::Unavailable | Code::NotDurable => 503,
             Code::Unknown => 500,
             Code::Unauthorized => 401,
+            Code::Forbidden => 403,
             Code::Timeout => 408,
             Code::GuestRejected => 422,
             Code::NotImplemented => 501,

@@ -121,11 +121,13 @@ async fn handle(
 ) -> Result<hyper::Response<HyperOutgoingBody>, Infallible> {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("http", request_id = id);
-    Ok(serve_request(app, config, request).instrument(span).await)
+    Ok(answer(app, config, request).instrument(span).await)
 }
 
-/// Runs one request through the guest, records it, and logs one line.
-async fn serve_request(
+/// Runs one request through the REST logic, records it, and logs one line:
+/// the public listener's answer, which the admin listener's explorer calls
+/// get too.
+pub async fn answer(
     app: App,
     config: HttpConfig,
     request: hyper::Request<Incoming>,
