@@ -90,15 +90,12 @@ async fn the_page_is_served_with_a_strict_content_policy() {
             assert!(!body.contains("<script>"), "inline script in the page");
         }
     }
-    assert_eq!(
-        client()
-            .post(admin_url(&server, "/"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::METHOD_NOT_ALLOWED
-    );
+    let head = client().head(admin_url(&server, "/")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.headers().contains_key("content-security-policy"));
+    let post = client().post(admin_url(&server, "/")).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
     server.stop().await;
 }
 

@@ -118,7 +118,7 @@ async fn handle(admin: &Admin, peer: SocketAddr, request: Request<Incoming>) -> 
             &format!("Error forbidden: {reason}"),
         );
     }
-    if request.method() == Method::GET
+    if matches!(*request.method(), Method::GET | Method::HEAD)
         && let Some(file) = explorer::page_file(request.uri().path())
     {
         return file;
@@ -164,9 +164,10 @@ async fn handle(admin: &Admin, peer: SocketAddr, request: Request<Incoming>) -> 
             }
         },
         (&Method::POST, "/rollback") => reloader.rollback(trigger).await,
-        (_, "/" | "/index.html" | "/explorer.js" | "/explorer.css" | "/status" | "/metrics") => {
-            return not_allowed("GET");
+        (_, "/" | "/index.html" | "/explorer.js" | "/explorer.css") => {
+            return not_allowed("GET, HEAD");
         }
+        (_, "/status" | "/metrics") => return not_allowed("GET"),
         (_, "/reload" | "/rollback") => return not_allowed("POST"),
         _ => {
             return error(
