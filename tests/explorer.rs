@@ -51,6 +51,17 @@ fn fill(server: &TestServer, key: &str, value: &'static [u8]) {
         .unwrap();
 }
 
+/// A browser and a server, or `None` where there is no browser to drive.
+async fn start(options: Options) -> Option<(Browser, TestServer)> {
+    let browser = Browser::start().await?;
+    Some((browser, TestServer::start_with(options).await))
+}
+
+async fn finish(browser: Browser, server: TestServer) {
+    browser.close().await;
+    server.stop().await;
+}
+
 /// Opens the explorer and waits until it has listed the first page.
 async fn open(browser: &Browser, server: &TestServer) {
     browser.goto(&admin_url(server, "/")).await;
@@ -231,10 +242,9 @@ async fn with_a_token_only_the_page_files_are_open() {
 
 #[tokio::test]
 async fn lists_and_pages_through_keys_by_prefix() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     let mut expected = Vec::new();
     for i in 0..2_500 {
         let key = format!("user:{i:04}");
@@ -293,16 +303,14 @@ async fn lists_and_pages_through_keys_by_prefix() {
                 .collect::<Vec<_>>()
         )
     );
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }
 
 #[tokio::test]
 async fn shows_json_images_text_and_bytes_as_what_they_are() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     let document =
         br#"{"name":"kvs","tags":["a","b"],"nested":{"deep":{"n":1.5,"ok":true,"none":null}}}"#;
     put(&server, "doc.json", "application/json", document.to_vec()).await;
@@ -401,16 +409,14 @@ async fn shows_json_images_text_and_bytes_as_what_they_are() {
             .await,
         "line one\n  line two ✓"
     );
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }
 
 #[tokio::test]
 async fn a_stale_edit_is_shown_as_a_conflict_never_saved_over() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     put(&server, "config", "text/plain", b"first".to_vec()).await;
     open(&browser, &server).await;
     browser.open_key("config").await;
@@ -439,16 +445,14 @@ async fn a_stale_edit_is_shown_as_a_conflict_never_saved_over() {
         .wait_until("!document.getElementById('entry').hidden && document.querySelector('#value pre') && document.querySelector('#value pre').textContent === 'mine'")
         .await;
     assert_eq!(get(&server, "config").await.text().await.unwrap(), "mine");
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }
 
 #[tokio::test]
 async fn creates_from_a_file_sets_expiry_and_deletes() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     let image = png_image(16, 16);
     let folder = std::env::temp_dir().join(format!("kvs-explorer-upload-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
@@ -541,17 +545,15 @@ async fn creates_from_a_file_sets_expiry_and_deletes() {
         get(&server, "images%2Fupload.png").await.status(),
         StatusCode::NOT_FOUND
     );
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
     let _ = std::fs::remove_dir_all(folder);
 }
 
 #[tokio::test]
 async fn swaps_and_rolls_back_the_guest_from_the_page() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     let folder = std::env::temp_dir().join(format!("kvs-explorer-guests-{}", std::process::id()));
     std::fs::create_dir_all(&folder).unwrap();
     let broken = folder.join("broken.wasm");
@@ -611,17 +613,15 @@ async fn swaps_and_rolls_back_the_guest_from_the_page() {
             .starts_with("Swapped: generation 1 ")
     );
     assert_eq!(browser.text("#guest-previous .generation").await, "2");
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
     let _ = std::fs::remove_dir_all(folder);
 }
 
 #[tokio::test]
 async fn stored_markup_and_scripts_are_shown_never_run() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     let html = r#"<img src=x onerror="window.pwned=1;alert(1)"><script>window.pwned=2</script>"#;
     put(&server, "xss.html", "text/html", html.as_bytes().to_vec()).await;
     let svg = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="window.pwned=3;alert(3)"><script>window.pwned=4;alert(4)</script><rect width="10" height="10"/></svg>"#;
@@ -679,20 +679,19 @@ async fn stored_markup_and_scripts_are_shown_never_run() {
             .await,
         0
     );
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }
 
 #[tokio::test]
 async fn with_a_token_nothing_loads_before_sign_in() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
-    let server = TestServer::start_with(Options {
+    let Some((browser, server)) = start(Options {
         admin_token: Some("s3cret".into()),
         ..Options::default()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     put(&server, "private", "text/plain", b"value-7731".to_vec()).await;
     let reads = || async {
         let metrics = client()
@@ -783,16 +782,14 @@ async fn with_a_token_nothing_loads_before_sign_in() {
     browser
         .wait_until("!document.getElementById('sign-in').hidden")
         .await;
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }
 
 #[tokio::test]
 async fn the_live_panel_shows_the_traffic() {
-    let Some(browser) = Browser::start().await else {
+    let Some((browser, server)) = start(Options::default()).await else {
         return;
     };
-    let server = TestServer::start().await;
     open(&browser, &server).await;
     browser.click("button[data-view=live]").await;
     // Traffic for a few seconds, with a 404 or two (not errors: 5xx are).
@@ -818,6 +815,5 @@ async fn the_live_panel_shows_the_traffic() {
         .await;
     assert_eq!(browser.text("#live-errors").await, "0.0");
     browser.screenshot("live").await;
-    browser.close().await;
-    server.stop().await;
+    finish(browser, server).await;
 }

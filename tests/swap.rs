@@ -346,7 +346,7 @@ async fn empty_and_oversized_uploads_are_refused_at_once() {
     assert_eq!(server.metric("kvs_guest_generation").await, 1.0);
 
     let head = format!(
-        "POST /reload HTTP/1.1\r\nhost: x\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\n\r\n",
+        "POST /reload HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\n\r\n",
         kvs::front::admin::MAX_UPLOAD_BYTES + 1
     );
     let started = std::time::Instant::now();

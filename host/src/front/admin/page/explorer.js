@@ -109,16 +109,23 @@ function showSignIn(message) {
   $('token').focus();
 }
 
-async function signIn(event) {
-  event.preventDefault();
-  state.token = $('token').value;
+// Whether the admin listener answers with the token at hand; a refused
+// token brings up the sign-in form.
+async function admitted() {
   try {
     const response = await api('/status');
     if (!response.ok) throw new Error(await errorText(response));
+    return true;
   } catch (error) {
     failed(error);
-    return;
+    return false;
   }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  state.token = $('token').value;
+  if (!(await admitted())) return;
   sessionStorage.setItem(TOKEN_KEY, state.token);
   $('token').value = '';
   await start();
@@ -133,13 +140,7 @@ function signOut() {
 // Opens the app once the admin listener answers; with a token set and none
 // given, the sign-in form comes up and nothing else is loaded.
 async function start() {
-  try {
-    const response = await api('/status');
-    if (!response.ok) throw new Error(await errorText(response));
-  } catch (error) {
-    failed(error);
-    return;
-  }
+  if (!(await admitted())) return;
   state.signedIn = true;
   $('sign-in').hidden = true;
   $('app').hidden = false;
