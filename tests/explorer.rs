@@ -270,6 +270,19 @@ async fn lists_and_pages_through_keys_by_prefix() {
         let keys = browser
             .eval("Array.from(document.querySelectorAll('#keys button'), b => b.textContent)")
             .await;
+        if page == 2 {
+            // The search typed above is still pending its pause when the button runs
+            // it; once the pause is over, the reader must still be on page 2.
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            assert!(
+                browser
+                    .eval("document.getElementById('page-label').textContent")
+                    .await
+                    .as_str()
+                    .is_some_and(|label| label.starts_with("Page 2 ")),
+                "a search already run sent the reader back"
+            );
+        }
         let keys: Vec<String> = serde_json::from_value(keys).unwrap();
         assert_eq!(keys.len(), 100, "page {page}");
         seen.extend(keys);

@@ -29,6 +29,7 @@ const state = {
   cursors: [null], // cursors[n] opens page n
   page: 0,
   nextCursor: null,
+  listing: 0, // the number of the latest listing asked for; older answers are dropped
   entry: null, // the entry shown: {key, type, etag, version, ttl, bytes}
   editing: null, // {mode: 'create'|'edit', key, etag}
   pending: null, // a save refused by a conflict: {key, type, ttl, body}
@@ -166,16 +167,24 @@ function showView(name) {
 
 // ---- the key list -------------------------------------------------------
 
+// A listing answered after a newer one was asked for (a search typed on while a page
+// loads, a click on Next before the page came) would show a page the state no longer
+// describes, so only the latest listing is shown, and paging waits for it.
 async function loadPage() {
+  const listing = ++state.listing;
+  $('prev-page').disabled = true;
+  $('next-page').disabled = true;
   const params = new URLSearchParams({ prefix: state.prefix, limit: String(PAGE_SIZE) });
   const cursor = state.cursors[state.page];
   if (cursor !== null) params.set('cursor', cursor);
   const response = await api(`/kvs?${params}`);
+  const page = response.ok ? await response.json() : null;
+  if (listing !== state.listing) return;
   if (!response.ok) {
     notice(await errorText(response));
+    $('prev-page').disabled = state.page === 0;
     return;
   }
-  const page = await response.json();
   state.nextCursor = page.next_cursor;
   const list = $('keys');
   list.replaceChildren(...page.keys.map((key) => {
@@ -205,14 +214,14 @@ function search(prefix) {
 }
 
 function nextPage() {
-  if (state.nextCursor === null) return Promise.resolve();
+  if (state.nextCursor === null || $('next-page').disabled) return Promise.resolve();
   state.page += 1;
   state.cursors[state.page] = state.nextCursor;
   return loadPage();
 }
 
 function previousPage() {
-  if (state.page === 0) return Promise.resolve();
+  if (state.page === 0 || $('prev-page').disabled) return Promise.resolve();
   state.page -= 1;
   return loadPage();
 }
@@ -789,11 +798,14 @@ function wire() {
   }
   on('sign-in-form', 'submit', signIn);
   on('sign-out', 'click', signOut);
+  // Typing searches after a pause; Enter or the button searches at once and drops
+  // the pending one, which would otherwise send the reader back to page 1 later.
+  let typing = null;
   on('search-form', 'submit', (event) => {
     event.preventDefault();
+    clearTimeout(typing);
     return search($('prefix').value);
   });
-  let typing = null;
   $('prefix').addEventListener('input', () => {
     clearTimeout(typing);
     typing = setTimeout(() => search($('prefix').value).catch(failed), 250);
