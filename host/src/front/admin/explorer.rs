@@ -32,14 +32,25 @@ const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 /// stored page cannot act with the listener's authority.
 const DATA_POLICY: &str = "sandbox; default-src 'none'; frame-ancestors 'none'";
 
+/// The page's file at `path` with its content type, if `path` names one:
+/// the one list of the page's files.
+fn file(path: &str) -> Option<(&'static str, &'static str)> {
+    match path {
+        "/" | "/index.html" => Some((INDEX, "text/html; charset=utf-8")),
+        "/explorer.js" => Some((SCRIPT, "text/javascript; charset=utf-8")),
+        "/explorer.css" => Some((STYLE, "text/css; charset=utf-8")),
+        _ => None,
+    }
+}
+
+/// Whether `path` names one of the page's files.
+pub fn is_page_file(path: &str) -> bool {
+    file(path).is_some()
+}
+
 /// The page's file at `path`, if `path` names one.
 pub fn page_file(path: &str) -> Option<Response<HyperOutgoingBody>> {
-    let (text, content_type) = match path {
-        "/" | "/index.html" => (INDEX, "text/html; charset=utf-8"),
-        "/explorer.js" => (SCRIPT, "text/javascript; charset=utf-8"),
-        "/explorer.css" => (STYLE, "text/css; charset=utf-8"),
-        _ => return None,
-    };
+    let (text, content_type) = file(path)?;
     let mut response = Response::builder()
         .status(StatusCode::OK)
         .header(CONTENT_TYPE, content_type)

@@ -164,9 +164,7 @@ async fn handle(admin: &Admin, peer: SocketAddr, request: Request<Incoming>) -> 
             }
         },
         (&Method::POST, "/rollback") => reloader.rollback(trigger).await,
-        (_, "/" | "/index.html" | "/explorer.js" | "/explorer.css") => {
-            return not_allowed("GET, HEAD");
-        }
+        (_, path) if explorer::is_page_file(path) => return not_allowed("GET, HEAD"),
         (_, "/status" | "/metrics") => return not_allowed("GET"),
         (_, "/reload" | "/rollback") => return not_allowed("POST"),
         _ => {
