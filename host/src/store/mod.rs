@@ -1,18 +1,18 @@
 //! The concurrent in-memory store every request and connection shares.
 //!
-//! [`Store`] is a cheap-to-clone handle (an `Arc`) over a sharded map. Each
-//! operation locks one shard for the duration of a map operation and never
-//! across an `.await`, so readers and writers of different keys do not
-//! contend. Memory is accounted for on every write against a fixed budget:
+//! [`Store`] is a cheap-to-clone handle (an `Arc`) over a sharded map
+//! ([`shards`]). Each operation locks one shard for the duration of a map
+//! operation and never across an `.await`, so readers and writers of
+//! different keys do not contend. Memory is accounted for on every write against a fixed budget:
 //! a write that would exceed it is refused with [`StoreError::StoreFull`]
 //! instead of letting the process run out of memory.
 
+pub mod shards;
+
 use crate::data::log::Log;
 use crate::data::record::Record;
-use ahash::RandomState;
 use bytes::Bytes;
-use dashmap::DashMap;
-use dashmap::mapref::entry::Entry as MapEntry;
+use shards::Shards;
 use std::collections::BTreeSet;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -134,10 +134,7 @@ pub struct Store {
 
 #[derive(Debug, Default)]
 struct Shared {
-    /// Keyed by `ahash`: keys come from clients, so the hasher is seeded at
-    /// random per process (no collision floods), and it is several times
-    /// faster than the standard SipHash on short keys.
-    map: DashMap<String, Entry, RandomState>,
+    map: Shards<Entry>,
     limits: Limits,
     counters: Counters,
     /// With `--data-dir`, the write-ahead log every change is appended to,
@@ -237,12 +234,13 @@ impl Store {
     /// are shared, not copied, and no lock is held once this returns.
     pub fn entries(&self) -> Vec<(String, Entry)> {
         let now = now_ms();
-        self.shared
-            .map
-            .iter()
-            .filter(|item| item.value().live_at(now))
-            .map(|item| (item.key().clone(), item.value().clone()))
-            .collect()
+        let mut entries = Vec::new();
+        self.shared.map.for_each(|key, entry| {
+            if entry.live_at(now) {
+                entries.push((key.clone(), entry.clone()));
+            }
+        });
+        entries
     }
 
     /// Puts back an entry from a snapshot or the log with its version,
@@ -261,7 +259,9 @@ impl Store {
         self.check(&key, &entry.content_type, &entry.value)?;
         self.reserve(charge(&key, &entry.content_type, &entry.value))?;
         let expires_at = entry.expires_at;
-        if let Some(replaced) = self.shared.map.insert(key.clone(), entry) {
+        let hash = self.shared.map.hash(&key);
+        let replaced = self.shared.map.write(hash).insert(hash, key.clone(), entry);
+        if let Some(replaced) = replaced {
             self.track(&key, replaced.expires_at, None);
             self.release(charge(&key, &replaced.content_type, &replaced.value));
         }
@@ -271,11 +271,13 @@ impl Store {
 
     pub fn get(&self, key: &str) -> Result<Entry, StoreError> {
         let now = now_ms();
+        let hash = self.shared.map.hash(key);
         self.shared
             .map
-            .get(key)
-            .map(|entry| entry.value().clone())
+            .read(hash)
+            .get(hash, key)
             .filter(|entry| entry.live_at(now))
+            .cloned()
             .ok_or(StoreError::NotFound)
     }
 
@@ -301,36 +303,39 @@ impl Store {
             version,
             expires_at,
         };
-        match self.shared.map.entry(key) {
-            MapEntry::Occupied(slot) if slot.get().live_at(now) => Err(StoreError::AlreadyExists),
-            MapEntry::Occupied(mut slot) => {
-                let old_cost = charge(slot.key(), &slot.get().content_type, &slot.get().value);
+        let hash = self.shared.map.hash(&key);
+        let mut table = self.shared.map.write(hash);
+        match table.get_mut(hash, &key) {
+            Some(current) if current.live_at(now) => Err(StoreError::AlreadyExists),
+            Some(current) => {
+                // An expired entry the sweep has not reclaimed yet: replaced.
+                let old_cost = charge(&key, &current.content_type, &current.value);
                 if cost > old_cost {
                     self.reserve(cost - old_cost)?;
                 }
                 let version = self.next_version();
-                let old = std::mem::replace(slot.get_mut(), fresh(version));
-                self.track(slot.key(), old.expires_at, expires_at);
+                let old = std::mem::replace(current, fresh(version));
+                self.track(&key, old.expires_at, expires_at);
                 self.append_to_log(|| Record::Put {
-                    key: slot.key().clone(),
-                    entry: slot.get().clone(),
+                    key: key.clone(),
+                    entry: current.clone(),
                 });
-                drop(slot);
+                drop(table);
                 if old_cost > cost {
                     self.release(old_cost - cost);
                 }
                 Ok(version)
             }
-            MapEntry::Vacant(slot) => {
+            None => {
                 self.reserve(cost)?;
                 let version = self.next_version();
                 let entry = fresh(version);
-                self.track(slot.key(), None, expires_at);
+                self.track(&key, None, expires_at);
                 self.append_to_log(|| Record::Put {
-                    key: slot.key().clone(),
+                    key: key.clone(),
                     entry: entry.clone(),
                 });
-                slot.insert(entry);
+                table.insert(hash, key, entry);
                 Ok(version)
             }
         }
@@ -361,10 +366,10 @@ impl Store {
         self.check(key, &content_type, &value)?;
         self.check_durable()?;
         let cost = charge(key, &content_type, &value);
-        let mut current = self
-            .shared
-            .map
-            .get_mut(key)
+        let hash = self.shared.map.hash(key);
+        let mut table = self.shared.map.write(hash);
+        let current = table
+            .get_mut(hash, key)
             .filter(|current| current.live_at(now_ms()))
             .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
@@ -381,7 +386,7 @@ impl Store {
         }
         let version = self.next_version();
         let old = std::mem::replace(
-            current.value_mut(),
+            current,
             Entry {
                 content_type: content_type.into(),
                 value,
@@ -392,9 +397,9 @@ impl Store {
         self.track(key, old.expires_at, expires_at);
         self.append_to_log(|| Record::Put {
             key: key.to_string(),
-            entry: current.value().clone(),
+            entry: current.clone(),
         });
-        drop(current);
+        drop(table);
         if old_cost > cost {
             self.release(old_cost - cost);
         }
@@ -403,24 +408,25 @@ impl Store {
 
     pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
         self.check_durable()?;
-        match self.shared.map.entry(key.to_string()) {
-            MapEntry::Vacant(_) => Err(StoreError::NotFound),
-            MapEntry::Occupied(slot) if !slot.get().live_at(now_ms()) => Err(StoreError::NotFound),
-            MapEntry::Occupied(slot) => {
-                check_version(slot.get().version, if_version)?;
-                self.append_to_log(|| Record::Remove {
-                    key: slot.key().clone(),
-                });
-                self.track(slot.key(), slot.get().expires_at, None);
-                let (key, entry) = slot.remove_entry();
-                self.shared
-                    .counters
-                    .unversioned
-                    .fetch_add(1, Ordering::AcqRel);
-                self.release(charge(&key, &entry.content_type, &entry.value));
-                Ok(entry)
-            }
-        }
+        let hash = self.shared.map.hash(key);
+        let mut table = self.shared.map.write(hash);
+        let current = table
+            .get(hash, key)
+            .filter(|current| current.live_at(now_ms()))
+            .ok_or(StoreError::NotFound)?;
+        check_version(current.version, if_version)?;
+        self.append_to_log(|| Record::Remove {
+            key: key.to_string(),
+        });
+        self.track(key, current.expires_at, None);
+        let (key, entry) = table.remove(hash, key).expect("the entry was just read");
+        drop(table);
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add(1, Ordering::AcqRel);
+        self.release(charge(&key, &entry.content_type, &entry.value));
+        Ok(entry)
     }
 
     /// Takes back a create whose guest call failed: removes `key` if it still
@@ -434,7 +440,9 @@ impl Store {
     /// the key still holds `version`. False when another write has changed
     /// the key since.
     pub fn revert_update(&self, key: &str, version: u64, previous: Entry) -> bool {
-        let Some(mut current) = self.shared.map.get_mut(key) else {
+        let hash = self.shared.map.hash(key);
+        let mut table = self.shared.map.write(hash);
+        let Some(current) = table.get_mut(hash, key) else {
             return false;
         };
         if current.version != version {
@@ -444,13 +452,13 @@ impl Store {
         // charged back as it was, without a check that could refuse it.
         self.charge_unchecked(charge(key, &previous.content_type, &previous.value));
         let expires_at = previous.expires_at;
-        let undone = std::mem::replace(current.value_mut(), previous);
+        let undone = std::mem::replace(current, previous);
         self.track(key, undone.expires_at, expires_at);
         self.append_to_log(|| Record::Put {
             key: key.to_string(),
-            entry: current.value().clone(),
+            entry: current.clone(),
         });
-        drop(current);
+        drop(table);
         self.shared
             .counters
             .unversioned
@@ -463,34 +471,39 @@ impl Store {
     /// its version, if the key is still free. False when another write has
     /// created the key since.
     pub fn revert_delete(&self, key: String, entry: Entry) -> bool {
-        match self.shared.map.entry(key) {
-            MapEntry::Occupied(_) => false,
-            MapEntry::Vacant(slot) => {
-                self.charge_unchecked(charge(slot.key(), &entry.content_type, &entry.value));
-                self.track(slot.key(), None, entry.expires_at);
-                self.append_to_log(|| Record::Put {
-                    key: slot.key().clone(),
-                    entry: entry.clone(),
-                });
-                slot.insert(entry);
-                self.shared
-                    .counters
-                    .unversioned
-                    .fetch_add(1, Ordering::AcqRel);
-                true
-            }
+        let hash = self.shared.map.hash(&key);
+        let mut table = self.shared.map.write(hash);
+        if table.get(hash, &key).is_some() {
+            return false;
         }
+        self.charge_unchecked(charge(&key, &entry.content_type, &entry.value));
+        self.track(&key, None, entry.expires_at);
+        self.append_to_log(|| Record::Put {
+            key: key.clone(),
+            entry: entry.clone(),
+        });
+        table.insert(hash, key, entry);
+        drop(table);
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add(1, Ordering::AcqRel);
+        true
     }
 
     fn remove_if(&self, key: &str, condition: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
-        let (key, entry) = self.shared.map.remove_if(key, |key, entry| {
-            let remove = condition(entry);
-            if remove {
-                self.append_to_log(|| Record::Remove { key: key.clone() });
-                self.track(key, entry.expires_at, None);
-            }
-            remove
-        })?;
+        let hash = self.shared.map.hash(key);
+        let mut table = self.shared.map.write(hash);
+        let current = table.get(hash, key)?;
+        if !condition(current) {
+            return None;
+        }
+        self.append_to_log(|| Record::Remove {
+            key: key.to_string(),
+        });
+        self.track(key, current.expires_at, None);
+        let (key, entry) = table.remove(hash, key).expect("the entry was just read");
+        drop(table);
         self.shared
             .counters
             .unversioned
@@ -502,7 +515,9 @@ impl Store {
     /// Removes `key` while recovering from the log, before the store serves;
     /// not logged again.
     pub fn forget(&self, key: &str) {
-        if let Some((key, entry)) = self.shared.map.remove(key) {
+        let hash = self.shared.map.hash(key);
+        let removed = self.shared.map.write(hash).remove(hash, key);
+        if let Some((key, entry)) = removed {
             self.track(&key, entry.expires_at, None);
             self.shared
                 .counters
@@ -563,13 +578,12 @@ impl Store {
         let limit = limit.clamp(1, self.shared.limits.max_page_size);
         let now = now_ms();
         let mut smallest: BinaryHeap<String> = BinaryHeap::with_capacity(limit + 2);
-        for item in self.shared.map.iter() {
-            let key = item.key();
+        self.shared.map.for_each(|key, entry| {
             if !key.starts_with(prefix)
                 || cursor.is_some_and(|after| key.as_str() <= after)
-                || !item.value().live_at(now)
+                || !entry.live_at(now)
             {
-                continue;
+                return;
             }
             if smallest.len() <= limit {
                 smallest.push(key.clone());
@@ -577,7 +591,7 @@ impl Store {
                 smallest.pop();
                 smallest.push(key.clone());
             }
-        }
+        });
         KeyPage::from_sorted(smallest.into_sorted_vec(), limit)
     }
 
@@ -588,11 +602,11 @@ impl Store {
         let count = count.clamp(1, self.shared.limits.max_page_size);
         let now = now_ms();
         kvs_model::scan::page(cursor, count, |visit| {
-            for item in self.shared.map.iter() {
-                if item.value().live_at(now) {
-                    visit(item.key());
+            self.shared.map.for_each(|key, entry| {
+                if entry.live_at(now) {
+                    visit(key);
                 }
-            }
+            });
         })
     }
 
@@ -609,10 +623,10 @@ impl Store {
     ) -> Result<Expired, StoreError> {
         self.check_durable()?;
         let now = now_ms();
-        let mut current = self
-            .shared
-            .map
-            .get_mut(key)
+        let hash = self.shared.map.hash(key);
+        let mut table = self.shared.map.write(hash);
+        let current = table
+            .get_mut(hash, key)
             .filter(|current| current.live_at(now))
             .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
@@ -621,7 +635,7 @@ impl Store {
         }
         if at.is_some_and(|at| at <= now) {
             let version = current.version;
-            drop(current);
+            drop(table);
             return Ok(
                 match self.remove_if(key, |entry| entry.version == version) {
                     Some(_) => Expired::Removed,
@@ -642,9 +656,9 @@ impl Store {
         self.track(key, old, at);
         self.append_to_log(|| Record::Put {
             key: key.to_string(),
-            entry: current.value().clone(),
+            entry: current.clone(),
         });
-        drop(current);
+        drop(table);
         self.shared
             .counters
             .unversioned

@@ -1,0 +1,253 @@
+//! The map under the store: keys spread over a fixed number of shards, each
+//! a hash table behind its own reader-writer lock.
+//!
+//! It does what `DashMap` did for the store, and two things DashMap offers
+//! only through `unsafe`: several shards locked at once, always in ascending
+//! order so that two such operations cannot deadlock (for writes to more
+//! than one key that must happen together: a rename, a multi-key set or
+//! delete); and a walk over every key that takes one read lock per shard
+//! instead of a guard per item.
+//!
+//! A key is hashed once per operation (its [`KeyHash`]); the hash picks the
+//! shard from bits 32-37, which a table does not use for its own placement
+//! (the bucket comes from the low bits, the tag from the top seven), so the
+//! keys of one shard spread over its table as well as any. Each slot keeps
+//! its hash, so a growing table never hashes a key again.
+
+use ahash::RandomState;
+use hashbrown::HashTable;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// 64 shards: on a few cores, writers of different keys almost never meet.
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+/// A key's hash, computed once and used for both its shard and its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash(u64);
+
+impl KeyHash {
+    fn shard(self) -> usize {
+        (self.0 >> 32) as usize & (SHARDS - 1)
+    }
+}
+
+/// The sharded map.
+#[derive(Debug)]
+pub struct Shards<V> {
+    /// Seeded at random per process: keys come from clients, and a fixed
+    /// seed would let them collide on purpose.
+    hasher: RandomState,
+    shards: Box<[Shard<V>]>,
+}
+
+/// One shard on cache lines of its own, so one shard's lock traffic does
+/// not evict its neighbours'.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard<V>(RwLock<Table<V>>);
+
+impl<V> Default for Shards<V> {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Shard(RwLock::new(Table::default())))
+                .collect(),
+        }
+    }
+}
+
+impl<V> Shards<V> {
+    pub fn hash(&self, key: &str) -> KeyHash {
+        KeyHash(self.hasher.hash_one(key))
+    }
+
+    /// The shard of `hash`, for reading. A lock poisoned by a panicking
+    /// writer is still used: every change to a table is a single call that
+    /// leaves it whole.
+    pub fn read(&self, hash: KeyHash) -> RwLockReadGuard<'_, Table<V>> {
+        self.shards[hash.shard()]
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shard of `hash`, for writing.
+    pub fn write(&self, hash: KeyHash) -> RwLockWriteGuard<'_, Table<V>> {
+        self.shards[hash.shard()]
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shards of all `hashes`, each locked once for writing, in
+    /// ascending order.
+    pub fn write_many(&self, hashes: impl IntoIterator<Item = KeyHash>) -> Many<'_, V> {
+        let mut indexes: Vec<usize> = hashes.into_iter().map(KeyHash::shard).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        Many {
+            guards: indexes
+                .into_iter()
+                .map(|index| {
+                    let guard = self.shards[index]
+                        .0
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    (index, guard)
+                })
+                .collect(),
+        }
+    }
+
+    /// Entries in all shards, each shard counted at its own instant.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.0.read().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// Calls `visit` with every key and value, one shard at a time under
+    /// its read lock (so each shard is seen at one instant, the whole map
+    /// is not).
+    pub fn for_each(&self, mut visit: impl FnMut(&String, &V)) {
+        for shard in &*self.shards {
+            let table = shard.0.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in table.0.iter() {
+                visit(&slot.key, &slot.value);
+            }
+        }
+    }
+}
+
+/// Several shards locked for writing; see [`Shards::write_many`].
+#[derive(Debug)]
+pub struct Many<'a, V> {
+    guards: Vec<(usize, RwLockWriteGuard<'a, Table<V>>)>,
+}
+
+impl<V> Many<'_, V> {
+    /// The table `hash` belongs to; it must be one of the hashes locked.
+    pub fn table(&mut self, hash: KeyHash) -> &mut Table<V> {
+        let shard = hash.shard();
+        let (_, guard) = self
+            .guards
+            .iter_mut()
+            .find(|(index, _)| *index == shard)
+            .expect("the shard of every key was locked");
+        guard
+    }
+}
+
+/// One shard's entries.
+#[derive(Debug)]
+pub struct Table<V>(HashTable<Slot<V>>);
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Self(HashTable::new())
+    }
+}
+
+#[derive(Debug)]
+struct Slot<V> {
+    hash: u64,
+    key: String,
+    value: V,
+}
+
+impl<V> Table<V> {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, hash: KeyHash, key: &str) -> Option<&V> {
+        self.0
+            .find(hash.0, |slot| slot.key == key)
+            .map(|slot| &slot.value)
+    }
+
+    pub fn get_mut(&mut self, hash: KeyHash, key: &str) -> Option<&mut V> {
+        self.0
+            .find_mut(hash.0, |slot| slot.key == key)
+            .map(|slot| &mut slot.value)
+    }
+
+    /// Puts `value` under `key`, handing back what it replaced.
+    pub fn insert(&mut self, hash: KeyHash, key: String, value: V) -> Option<V> {
+        match self.get_mut(hash, &key) {
+            Some(current) => Some(std::mem::replace(current, value)),
+            None => {
+                self.0.insert_unique(
+                    hash.0,
+                    Slot {
+                        hash: hash.0,
+                        key,
+                        value,
+                    },
+                    |slot| slot.hash,
+                );
+                None
+            }
+        }
+    }
+
+    /// Takes `key` out, with its value.
+    pub fn remove(&mut self, hash: KeyHash, key: &str) -> Option<(String, V)> {
+        let slot = self
+            .0
+            .find_entry(hash.0, |slot| slot.key == key)
+            .ok()?
+            .remove()
+            .0;
+        Some((slot.key, slot.value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_go_in_come_back_and_leave() {
+        let map = Shards::<u32>::default();
+        for i in 0..10_000u32 {
+            let key = format!("key:{i}");
+            let hash = map.hash(&key);
+            assert_eq!(map.write(hash).insert(hash, key, i), None);
+        }
+        assert_eq!(map.len(), 10_000);
+        let hash = map.hash("key:42");
+        assert_eq!(map.read(hash).get(hash, "key:42"), Some(&42));
+        assert_eq!(map.write(hash).insert(hash, "key:42".into(), 7), Some(42));
+        assert_eq!(
+            map.write(hash).remove(hash, "key:42"),
+            Some(("key:42".to_string(), 7))
+        );
+        assert_eq!(map.read(hash).get(hash, "key:42"), None);
+        let mut seen = 0;
+        map.for_each(|_, _| seen += 1);
+        assert_eq!(seen, 9_999);
+        // Keys spread over every shard.
+        let used = map
+            .shards
+            .iter()
+            .filter(|shard| shard.0.read().unwrap().len() > 0);
+        assert_eq!(used.count(), SHARDS);
+    }
+
+    #[test]
+    fn many_locks_each_shard_once_whatever_the_order() {
+        let map = Shards::<u32>::default();
+        let keys = ["a", "b", "c", "a", "zzz"];
+        let hashes: Vec<KeyHash> = keys.iter().map(|key| map.hash(key)).collect();
+        let mut many = map.write_many(hashes.iter().rev().copied());
+        for (key, hash) in keys.iter().zip(&hashes) {
+            many.table(*hash).insert(*hash, key.to_string(), 1);
+        }
+        drop(many);
+        assert_eq!(map.len(), 4);
+    }
+}
