@@ -7,11 +7,15 @@
 //!         | 2, u32 key length, key                       ; remove
 //!         | 3, u64 expires at (ms since the Unix epoch), then as 1
 //!                                                        ; put, expiring
+//!         | 4, u32 count, count records (framed as above, none a batch)
+//!                                                        ; a batch
 //! ```
 //! Integers are little-endian. A record states what a key holds after the
 //! write (a put), or that it holds nothing (a remove), so replaying the log
 //! in order over a snapshot taken at any moment after the log began
-//! rebuilds exactly the store that wrote it.
+//! rebuilds exactly the store that wrote it. A batch holds the records of
+//! one write to several keys (a rename): one checksum covers them all, so a
+//! crash leaves all of them in the log or none.
 
 use crate::store::Entry;
 use bytes::Bytes;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 const PUT: u8 = 1;
 const REMOVE: u8 = 2;
 const PUT_EXPIRING: u8 = 3;
+const BATCH: u8 = 4;
 /// Bytes before a payload: its length and checksum.
 pub const HEADER: usize = 8;
 /// A length past this is not a record's: the largest value a store takes
@@ -34,15 +39,11 @@ pub enum Record {
     Put { key: String, entry: Entry },
     /// `key` holds nothing from now on.
     Remove { key: String },
+    /// These records, applied in order, all or none (never a batch inside).
+    Batch(Vec<Record>),
 }
 
 impl Record {
-    pub fn key(&self) -> &str {
-        match self {
-            Self::Put { key, .. } | Self::Remove { key } => key,
-        }
-    }
-
     /// Appends the framed record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
@@ -65,6 +66,14 @@ impl Record {
             Self::Remove { key } => {
                 out.push(REMOVE);
                 put_bytes32(out, key.as_bytes());
+            }
+            Self::Batch(records) => {
+                out.push(BATCH);
+                out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+                for record in records {
+                    debug_assert!(!matches!(record, Self::Batch(_)), "a batch in a batch");
+                    record.encode(out);
+                }
             }
         }
         let payload = &out[start + HEADER..];
@@ -143,6 +152,21 @@ fn parse(payload: &[u8]) -> Option<Record> {
         REMOVE => Record::Remove {
             key: input.string32()?,
         },
+        BATCH => {
+            let count = input.u32()?;
+            let mut records = Vec::new();
+            for _ in 0..count {
+                match decode(input.0) {
+                    Decoded::Record(Record::Batch(_), _) => return None,
+                    Decoded::Record(record, used) => {
+                        records.push(record);
+                        input.take(used)?;
+                    }
+                    Decoded::Truncated | Decoded::Corrupt(_) => return None,
+                }
+            }
+            Record::Batch(records)
+        }
         _ => return None,
     };
     input.0.is_empty().then_some(record)
@@ -164,12 +188,16 @@ impl<'a> Input<'a> {
         Some(self.take(1)?[0])
     }
 
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
     fn string32(&mut self) -> Option<String> {
-        let length = u32::from_le_bytes(self.take(4)?.try_into().ok()?) as usize;
+        let length = self.u32()? as usize;
         String::from_utf8(self.take(length)?.to_vec()).ok()
     }
 }
@@ -197,6 +225,11 @@ mod tests {
             put("ünï", &[0, 255, 10], u64::MAX),
             put("empty", b"", 1),
             Record::Remove { key: "gone".into() },
+            Record::Batch(vec![
+                Record::Remove { key: "from".into() },
+                put("to", b"v", 9),
+            ]),
+            Record::Batch(vec![]),
         ] {
             let mut bytes = Vec::new();
             record.encode(&mut bytes);
@@ -205,9 +238,26 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_inside_a_batch_is_corrupt() {
+        let mut inner = Vec::new();
+        Record::Batch(vec![put("a", b"1", 1)]).encode(&mut inner);
+        let mut payload = vec![BATCH];
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&inner);
+        let mut bytes = (payload.len() as u32).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        assert!(matches!(decode(&bytes), Decoded::Corrupt(_)));
+    }
+
+    #[test]
     fn cut_records_are_truncated_and_flipped_bytes_corrupt() {
         let mut bytes = Vec::new();
-        put("key", b"value", 3).encode(&mut bytes);
+        Record::Batch(vec![
+            Record::Remove { key: "from".into() },
+            put("key", b"value", 3),
+        ])
+        .encode(&mut bytes);
         for length in 0..bytes.len() {
             assert_eq!(decode(&bytes[..length]), Decoded::Truncated, "{length}");
         }

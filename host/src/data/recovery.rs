@@ -176,6 +176,9 @@ fn apply(store: &Store, record: Record, path: &Path) -> anyhow::Result<()> {
             store.forget(&key);
             Ok(())
         }
+        Record::Batch(records) => records
+            .into_iter()
+            .try_for_each(|record| apply(store, record, path)),
     }
 }
 

@@ -429,6 +429,87 @@ impl Store {
         Ok(entry)
     }
 
+    /// Moves `from`'s entry to `to`, with its type, value and expiry, under
+    /// a new version, and hands back the version and the entry `to` held
+    /// before, if any (Redis's `RENAME`; with `replace` false, `RENAMENX`,
+    /// which refuses a `to` that exists with [`StoreError::AlreadyExists`]).
+    /// Both keys change under both shards' locks and the log keeps the move
+    /// as one batch, so no reader and no recovery ever sees half of it.
+    /// Renaming a key to itself changes nothing (and is refused without
+    /// `replace`, as `RENAMENX k k` is in Redis).
+    pub fn rename(
+        &self,
+        from: &str,
+        to: &str,
+        replace: bool,
+    ) -> Result<(u64, Option<Entry>), StoreError> {
+        self.shared.limits.advertised().check_write(to, 0)?;
+        self.check_durable()?;
+        let now = now_ms();
+        let map = &self.shared.map;
+        let (from_hash, to_hash) = (map.hash(from), map.hash(to));
+        let mut shards = map.write_many([from_hash, to_hash]);
+        let source = shards
+            .table(from_hash)
+            .get(from_hash, from)
+            .filter(|entry| entry.live_at(now))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        if from == to {
+            return if replace {
+                Ok((source.version, None))
+            } else {
+                Err(StoreError::AlreadyExists)
+            };
+        }
+        // An entry past its expiry that the sweep has not reclaimed counts
+        // as absent, but its bytes and index place are given back here.
+        let stale = shards.table(to_hash).get(to_hash, to).cloned();
+        let target = stale.clone().filter(|entry| entry.live_at(now));
+        if target.is_some() && !replace {
+            return Err(StoreError::AlreadyExists);
+        }
+        let new_cost = charge(to, &source.content_type, &source.value);
+        let old_cost = charge(from, &source.content_type, &source.value)
+            + stale
+                .as_ref()
+                .map_or(0, |entry| charge(to, &entry.content_type, &entry.value));
+        if new_cost > old_cost {
+            self.reserve(new_cost - old_cost)?;
+        }
+        let moved = Entry {
+            version: self.next_version(),
+            ..source
+        };
+        shards.table(from_hash).remove(from_hash, from);
+        self.track(from, moved.expires_at, None);
+        shards
+            .table(to_hash)
+            .insert(to_hash, to.to_string(), moved.clone());
+        self.track(
+            to,
+            stale.as_ref().and_then(|entry| entry.expires_at),
+            moved.expires_at,
+        );
+        let version = moved.version;
+        self.append_to_log(|| {
+            Record::Batch(vec![
+                Record::Remove {
+                    key: from.to_string(),
+                },
+                Record::Put {
+                    key: to.to_string(),
+                    entry: moved,
+                },
+            ])
+        });
+        drop(shards);
+        if old_cost > new_cost {
+            self.release(old_cost - new_cost);
+        }
+        Ok((version, target))
+    }
+
     /// Takes back a create whose guest call failed: removes `key` if it still
     /// holds `version`. False when another write has changed the key since.
     pub fn revert_create(&self, key: &str, version: u64) -> bool {
@@ -976,6 +1057,89 @@ mod tests {
         assert_eq!(page.keys, ["b3"]);
         assert_eq!(page.next_cursor, None);
         assert_eq!(store.list("", None, 100).keys.len(), 5);
+    }
+
+    #[test]
+    fn rename_moves_the_entry_with_its_expiry_under_a_new_version() {
+        let store = Store::new(Limits::default());
+        let later = now_ms() + 60_000;
+        let v1 = store
+            .create("a", "text/plain".into(), text("one"), Some(later))
+            .unwrap();
+        let used = store.usage().bytes;
+        let (v2, replaced) = store.rename("a", "b", true).unwrap();
+        assert!(v2 > v1);
+        assert_eq!(replaced, None);
+        assert_eq!(store.get("a"), Err(StoreError::NotFound));
+        let moved = store.get("b").unwrap();
+        assert_eq!(
+            (moved.value, moved.version, moved.expires_at),
+            (text("one"), v2, Some(later))
+        );
+        assert_eq!(store.usage().bytes, used, "same key length, same bytes");
+        assert_eq!(store.stats().expiring, 1);
+
+        store
+            .create("c", "text/plain".into(), text("three"), None)
+            .unwrap();
+        assert_eq!(
+            store.rename("b", "c", false),
+            Err(StoreError::AlreadyExists)
+        );
+        assert_eq!(store.get("b").unwrap().value, text("one"));
+        let (_, replaced) = store.rename("b", "c", true).unwrap();
+        assert_eq!(replaced.unwrap().value, text("three"));
+        assert_eq!(store.usage().keys, 1);
+        assert_eq!(
+            store.rename("missing", "x", true),
+            Err(StoreError::NotFound)
+        );
+        assert_eq!(
+            store.rename("c", "c", false),
+            Err(StoreError::AlreadyExists)
+        );
+        assert!(store.rename("c", "c", true).is_ok());
+        assert_eq!(store.get("c").unwrap().value, text("one"));
+    }
+
+    #[test]
+    fn concurrent_renames_never_lose_or_duplicate_an_entry() {
+        // Eight tokens hop between 32 slots by RENAMENX from eight threads:
+        // at the end every token is in exactly one slot.
+        let store = Store::new(Limits::default());
+        for token in 0..8 {
+            store
+                .create(
+                    format!("slot:{token}"),
+                    "text/plain".into(),
+                    text(&token.to_string()),
+                    None,
+                )
+                .unwrap();
+        }
+        std::thread::scope(|scope| {
+            for thread in 0..8u64 {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let mut state = thread.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+                    for _ in 0..20_000 {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        let (from, to) = (state % 32, (state >> 8) % 32);
+                        let _ = store.rename(&format!("slot:{from}"), &format!("slot:{to}"), false);
+                    }
+                });
+            }
+        });
+        let mut tokens: Vec<String> = store
+            .entries()
+            .into_iter()
+            .map(|(_, entry)| String::from_utf8(entry.value.to_vec()).unwrap())
+            .collect();
+        tokens.sort();
+        assert_eq!(tokens, (0..8).map(|t| t.to_string()).collect::<Vec<_>>());
+        assert_eq!(store.usage().keys, 8);
     }
 
     #[test]
