@@ -119,6 +119,15 @@ impl From<Entry> for kvs_model::Entry {
     }
 }
 
+/// One key [`Store::put_many`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub key: String,
+    pub version: u64,
+    /// The live entry the key held before, if any.
+    pub previous: Option<Entry>,
+}
+
 /// How full the store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -508,6 +517,144 @@ impl Store {
             self.release(old_cost - new_cost);
         }
         Ok((version, target))
+    }
+
+    /// Removes every key of `keys` that holds an entry, all at one instant
+    /// (Redis's `DEL` and `UNLINK` of many keys): the shards of all keys are
+    /// locked together and the log keeps the removals as one batch, so no
+    /// reader and no recovery sees some gone and others not. Hands back the
+    /// removed entries, each key once.
+    pub fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, Entry)>, StoreError> {
+        self.check_durable()?;
+        let now = now_ms();
+        let map = &self.shared.map;
+        let mut keys: Vec<(&str, shards::KeyHash)> = keys
+            .iter()
+            .map(|key| (key.as_str(), map.hash(key)))
+            .collect();
+        keys.sort_unstable_by_key(|(key, _)| *key);
+        keys.dedup_by_key(|(key, _)| *key);
+        let mut shards = map.write_many(keys.iter().map(|(_, hash)| *hash));
+        let mut removed = Vec::new();
+        let mut freed = 0;
+        let mut stale = Vec::new();
+        for (key, hash) in keys {
+            let table = shards.table(hash);
+            let Some(current) = table.get(hash, key) else {
+                continue;
+            };
+            let live = current.live_at(now);
+            self.track(key, current.expires_at, None);
+            let (key, entry) = table.remove(hash, key).expect("the entry was just read");
+            freed += charge(&key, &entry.content_type, &entry.value);
+            // One past its expiry was absent already; it is reclaimed here
+            // and logged, as the sweep would have, but not counted.
+            if live {
+                removed.push((key, entry));
+            } else {
+                stale.push(key);
+            }
+        }
+        if !removed.is_empty() || !stale.is_empty() {
+            self.append_to_log(|| {
+                Record::Batch(
+                    removed
+                        .iter()
+                        .map(|(key, _)| key)
+                        .chain(&stale)
+                        .map(|key| Record::Remove { key: key.clone() })
+                        .collect(),
+                )
+            });
+        }
+        drop(shards);
+        self.shared
+            .counters
+            .unversioned
+            .fetch_add((removed.len() + stale.len()) as u64, Ordering::AcqRel);
+        self.release(freed);
+        Ok(removed)
+    }
+
+    /// Sets every key of `pairs` to its value, typed `content_type` and
+    /// without expiry, each under a new version, all at one instant (Redis's
+    /// `MSET`): the limits and the memory budget are checked for all before
+    /// any is written, the shards of all keys are locked together and the
+    /// log keeps the writes as one batch. A key given twice takes its last
+    /// value. Hands back each key written with its new version and the live
+    /// entry it replaced, if any.
+    pub fn put_many(
+        &self,
+        pairs: Vec<(String, Bytes)>,
+        content_type: &str,
+    ) -> Result<Vec<Written>, StoreError> {
+        let mut pairs = pairs;
+        // The last of a key's values wins: a stable sort keeps their order.
+        pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let pairs: Vec<(String, Bytes)> =
+            pairs
+                .into_iter()
+                .rev()
+                .fold(Vec::new(), |mut kept: Vec<(String, Bytes)>, pair| {
+                    if kept.last().is_none_or(|(key, _)| *key != pair.0) {
+                        kept.push(pair);
+                    }
+                    kept
+                });
+        for (key, value) in &pairs {
+            self.check(key, content_type, value)?;
+        }
+        self.check_durable()?;
+        let now = now_ms();
+        let map = &self.shared.map;
+        let hashes: Vec<shards::KeyHash> = pairs.iter().map(|(key, _)| map.hash(key)).collect();
+        let mut shards = map.write_many(hashes.iter().copied());
+        let new_cost: usize = pairs
+            .iter()
+            .map(|(key, value)| charge(key, content_type, value))
+            .sum();
+        let old_cost: usize = pairs
+            .iter()
+            .zip(&hashes)
+            .filter_map(|((key, _), hash)| {
+                let old = shards.table(*hash).get(*hash, key)?;
+                Some(charge(key, &old.content_type, &old.value))
+            })
+            .sum();
+        if new_cost > old_cost {
+            self.reserve(new_cost - old_cost)?;
+        }
+        let content_type: Arc<str> = content_type.into();
+        let mut written = Vec::with_capacity(pairs.len());
+        let mut records = Vec::with_capacity(pairs.len());
+        for ((key, value), hash) in pairs.into_iter().zip(hashes) {
+            let entry = Entry {
+                content_type: content_type.clone(),
+                value,
+                version: self.next_version(),
+                expires_at: None,
+            };
+            if self.log().is_some() {
+                records.push(Record::Put {
+                    key: key.clone(),
+                    entry: entry.clone(),
+                });
+            }
+            let version = entry.version;
+            let previous = shards.table(hash).insert(hash, key.clone(), entry);
+            self.track(&key, previous.as_ref().and_then(|old| old.expires_at), None);
+            written.push(Written {
+                key,
+                version,
+                previous: previous.filter(|old| old.live_at(now)),
+            });
+        }
+        self.append_to_log(|| Record::Batch(records));
+        drop(shards);
+        if old_cost > new_cost {
+            self.release(old_cost - new_cost);
+        }
+        Ok(written)
     }
 
     /// Takes back a create whose guest call failed: removes `key` if it still
@@ -1140,6 +1287,116 @@ mod tests {
         tokens.sort();
         assert_eq!(tokens, (0..8).map(|t| t.to_string()).collect::<Vec<_>>());
         assert_eq!(store.usage().keys, 8);
+    }
+
+    #[test]
+    fn delete_many_removes_the_keys_present_once_each() {
+        let store = Store::new(Limits::default());
+        for key in ["a", "b", "c"] {
+            store.create(key, "t".into(), text(key), None).unwrap();
+        }
+        let keys = ["a", "missing", "c", "a"].map(String::from);
+        let removed = store.delete_many(&keys).unwrap();
+        let mut gone: Vec<&str> = removed.iter().map(|(key, _)| key.as_str()).collect();
+        gone.sort();
+        assert_eq!(gone, ["a", "c"]);
+        assert_eq!(store.usage().keys, 1);
+        assert_eq!(store.usage().bytes, charge("b", "t", b"b"));
+        assert!(store.delete_many(&keys).unwrap().is_empty());
+    }
+
+    #[test]
+    fn put_many_writes_all_with_new_versions_or_none() {
+        let store = Store::new(Limits {
+            max_store_bytes: 3 * (ENTRY_OVERHEAD + 64),
+            ..Limits::default()
+        });
+        let old = store
+            .create(
+                "a",
+                "text/plain".into(),
+                text("old"),
+                Some(now_ms() + 60_000),
+            )
+            .unwrap();
+        let pairs = vec![
+            ("a".to_string(), text("1")),
+            ("b".to_string(), text("2")),
+            ("a".to_string(), text("3")),
+        ];
+        let mut written = store.put_many(pairs, "application/octet-stream").unwrap();
+        written.sort_by(|x, y| x.key.cmp(&y.key));
+        assert_eq!(written.len(), 2, "a key given twice is written once");
+        assert_eq!(written[0].previous.as_ref().unwrap().version, old);
+        assert!(written[1].previous.is_none());
+        let a = store.get("a").unwrap();
+        assert_eq!(
+            (a.value, a.expires_at),
+            (text("3"), None),
+            "the last value wins"
+        );
+        assert_eq!(&*a.content_type, "application/octet-stream");
+        assert!(written[0].version > old && written[1].version > old);
+        assert_eq!(store.stats().expiring, 0);
+
+        // Over the budget: nothing is written, not even the keys that fit.
+        let big = Bytes::from(vec![b'x'; 200]);
+        let pairs = vec![("c".to_string(), text("fits")), ("d".to_string(), big)];
+        assert_eq!(store.put_many(pairs, "t"), Err(StoreError::StoreFull));
+        assert_eq!(store.get("c"), Err(StoreError::NotFound));
+        let pairs = vec![("e".to_string(), text("ok")), (String::new(), text("x"))];
+        assert!(matches!(
+            store.put_many(pairs, "t"),
+            Err(StoreError::InvalidKey(_))
+        ));
+        assert_eq!(store.get("e"), Err(StoreError::NotFound));
+    }
+
+    #[test]
+    fn multi_key_writes_are_seen_whole_or_not_at_all() {
+        // Writers set 16 keys to one round number with put_many; a taker
+        // removes all 16 with delete_many. Were either of them key by key,
+        // the taker would sometimes get part of the keys or mixed rounds.
+        let store = Store::new(Limits::default());
+        let keys: Vec<String> = (0..16).map(|i| format!("k{i:02}")).collect();
+        let taken = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..2u32)
+                .map(|writer| {
+                    let (store, keys) = (store.clone(), keys.clone());
+                    scope.spawn(move || {
+                        for round in 0..5_000u32 {
+                            let value = Bytes::from(format!("{writer}:{round}"));
+                            let pairs = keys.iter().map(|key| (key.clone(), value.clone()));
+                            store.put_many(pairs.collect(), "t").unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let mut taken = 0;
+            while writers.iter().any(|writer| !writer.is_finished()) {
+                let removed = store.delete_many(&keys).unwrap();
+                if removed.is_empty() {
+                    continue;
+                }
+                assert_eq!(removed.len(), 16, "part of a write");
+                let first = &removed[0].1.value;
+                assert!(
+                    removed.iter().all(|(_, entry)| entry.value == first),
+                    "two writes mixed"
+                );
+                taken += 1;
+            }
+            taken
+        });
+        assert!(taken > 0, "the taker never ran alongside the writers");
+        assert_eq!(
+            store.usage().bytes,
+            store
+                .entries()
+                .iter()
+                .map(|(key, entry)| charge(key, &entry.content_type, &entry.value))
+                .sum::<usize>()
+        );
     }
 
     #[test]
