@@ -479,3 +479,207 @@ async fn a_pipelining_client_keeps_working_across_guest_swaps() {
         assert_eq!(value, round * 100 + 7);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_moves_a_key_with_its_type_and_expiry() {
+    if !have("redis-cli") {
+        return;
+    }
+    let server = TestServer::start().await;
+    let json = br#"{"moved": true}"#;
+    let created = client()
+        .post(format!("http://{}/kvs/doc?ttl=100", server.http))
+        .header("content-type", "application/json")
+        .body(json.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let session = redis_cli(
+        server.tcp,
+        "RENAME doc moved\nEXISTS doc\nTTL moved\nRENAME doc other\nSET other x\n\
+         RENAMENX moved other\nRENAMENX moved fresh\nRENAME fresh fresh\nRENAMENX fresh fresh\n\
+         RENAME other fresh\nGET fresh\nDBSIZE\nRENAME only-one\nrename a b c\n",
+    );
+    assert_eq!(
+        lines(&session),
+        [
+            "OK",
+            "0",
+            "100",
+            "ERR no such key",
+            "OK",
+            "0",
+            "1",
+            "OK",
+            "0",
+            "OK",
+            "x",
+            "1",
+            "ERR wrong number of arguments for 'rename' command",
+            "ERR wrong number of arguments for 'rename' command",
+        ]
+    );
+    // The value that went doc -> moved -> fresh was replaced by "x" over
+    // RESP; a rename of a JSON value keeps its type for HTTP readers.
+    let _ = redis_cli(server.tcp, "SET plain v\n");
+    let created = client()
+        .post(format!("http://{}/kvs/typed", server.http))
+        .header("content-type", "application/json")
+        .body(json.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+    assert_eq!(
+        lines(&redis_cli(server.tcp, "RENAME typed retyped\n")),
+        ["OK"]
+    );
+    let response = client()
+        .get(format!("http://{}/kvs/retyped", server.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), json);
+}
+
+/// RENAMENX moves eight tokens around 32 slots from eight connections,
+/// while MSET writes 16 keys at once from two more and DEL takes them all
+/// from another: every token ends in exactly one slot, and every DEL
+/// removed none or all 16 keys, never part of an MSET.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_key_commands_are_atomic_under_concurrent_clients() {
+    let server = TestServer::start().await;
+    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
+    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    for token in 0..8 {
+        let _: () = connection
+            .set(format!("slot:{token}"), token)
+            .await
+            .unwrap();
+    }
+    let keys: Vec<String> = (0..16).map(|i| format!("group:{i:02}")).collect();
+    let mut tasks = Vec::new();
+    for mover in 0..8u64 {
+        let redis = redis.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+            let mut state = mover.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for _ in 0..300 {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for _ in 0..10 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    let (from, to) = (state % 32, (state >> 8) % 32);
+                    pipe.cmd("RENAMENX")
+                        .arg(format!("slot:{from}"))
+                        .arg(format!("slot:{to}"));
+                }
+                // A missing source is an error reply; the others are 0 or 1.
+                let replies: Vec<redis::RedisResult<i64>> =
+                    pipe.query_async(&mut connection).await.unwrap();
+                for reply in replies {
+                    match reply {
+                        Ok(moved) => assert!(moved == 0 || moved == 1),
+                        Err(error) => assert_eq!(error.detail(), Some("no such key")),
+                    }
+                }
+            }
+        }));
+    }
+    for writer in 0..2 {
+        let (redis, keys) = (redis.clone(), keys.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+            for round in 0..500 {
+                let value = format!("{writer}:{round}");
+                let pairs: Vec<(&String, &String)> = keys.iter().map(|key| (key, &value)).collect();
+                let () = connection.mset(&pairs).await.unwrap();
+            }
+        }));
+    }
+    let taker = {
+        let keys = keys.clone();
+        tokio::spawn(async move {
+            let mut taken = 0;
+            for _ in 0..1_000 {
+                let removed: usize = connection.del(&keys).await.unwrap();
+                assert!(removed == 0 || removed == 16, "DEL removed {removed} of 16");
+                taken += usize::from(removed == 16);
+            }
+            (taken, connection)
+        })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let (taken, mut connection) = taker.await.unwrap();
+    assert!(taken > 0, "DEL never ran alongside MSET");
+    let mut tokens: Vec<i64> = Vec::new();
+    for slot in 0..32 {
+        let token: Option<i64> = connection.get(format!("slot:{slot}")).await.unwrap();
+        tokens.extend(token);
+    }
+    tokens.sort_unstable();
+    assert_eq!(tokens, (0..8).collect::<Vec<i64>>());
+}
+
+/// A guest call that fails after a multi-key write took effect reverts the
+/// whole write: the client is told it failed and the store is as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_multi_key_write_is_reverted_whole() {
+    let server = TestServer::start_with(Options {
+        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        ..Options::default()
+    })
+    .await;
+    let store = server.app.store();
+    let source = store
+        .create(
+            "fault-after-source",
+            "text/plain".into(),
+            "kept".into(),
+            None,
+        )
+        .unwrap();
+    let target = store
+        .create("target", "text/plain".into(), "old".into(), None)
+        .unwrap();
+    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
+    for command in [
+        redis::cmd("RENAME")
+            .arg("fault-after-source")
+            .arg("target")
+            .clone(),
+        redis::cmd("DEL")
+            .arg("target")
+            .arg("fault-after-source")
+            .clone(),
+        redis::cmd("MSET")
+            .arg("target")
+            .arg("new")
+            .arg("fault-after-source")
+            .arg("new")
+            .arg("fresh")
+            .arg("new")
+            .clone(),
+    ] {
+        let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+        let failed: redis::RedisResult<redis::Value> = command.query_async(&mut connection).await;
+        let error = failed.expect_err("the faulty guest fails this call");
+        assert!(
+            error.to_string().contains("reverted"),
+            "the client is told its write was taken back: {error}"
+        );
+        let kept = store.get("fault-after-source").unwrap();
+        assert_eq!((kept.value.as_ref(), kept.version), (&b"kept"[..], source));
+        let old = store.get("target").unwrap();
+        assert_eq!((old.value.as_ref(), old.version), (&b"old"[..], target));
+        assert!(store.get("fresh").is_err());
+        assert_eq!(store.usage().keys, 2);
+    }
+}

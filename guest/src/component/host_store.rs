@@ -81,6 +81,33 @@ impl Storage for HostStore {
         deleted
     }
 
+    fn rename(&self, from: &str, to: &str, replace: bool) -> Result<u64, StoreError> {
+        misbehave_for(from);
+        let renamed = host::rename(from, to, replace).map_err(error);
+        misbehave_after_write(from);
+        renamed
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<u32, StoreError> {
+        keys.iter().for_each(|key| misbehave_for(key));
+        let removed = host::delete_many(keys).map_err(error);
+        keys.iter().for_each(|key| misbehave_after_write(key));
+        removed
+    }
+
+    fn put_many(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        entries.iter().for_each(|(key, _)| misbehave_for(key));
+        let written = host::put_many(entries, content_type).map_err(error);
+        entries
+            .iter()
+            .for_each(|(key, _)| misbehave_after_write(key));
+        written
+    }
+
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         host::list_keys(prefix, cursor, limit)
             .map(|page| KeyPage {

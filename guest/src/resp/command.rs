@@ -85,6 +85,8 @@ pub const COMMANDS: &[Spec] = &[
     spec("psetex", 4, WRITE, ONE, "string", "Sets both string value and expiration time in milliseconds of a key."),
     spec("pttl", 2, READ, ONE, "generic", "Returns the expiration time in milliseconds of a key."),
     spec("quit", -1, CONN, NONE, "connection", "Closes the connection."),
+    spec("rename", 3, &["write"], (1, 2, 1), "generic", "Renames a key and overwrites the destination."),
+    spec("renamenx", 3, &["write", "fast"], (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist."),
     spec("randomkey", 1, &["readonly"], NONE, "generic", "Returns a random key name from the database."),
     spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over the key names in the database."),
     spec("select", 2, CONN, NONE, "connection", "Changes the selected database."),
@@ -261,6 +263,12 @@ pub enum Request {
         kind: Option<String>,
     },
     RandomKey,
+    /// `RENAME` (`replace`) and `RENAMENX`.
+    Rename {
+        key: String,
+        new_key: String,
+        replace: bool,
+    },
     Flush,
 }
 
@@ -388,6 +396,11 @@ impl Request {
             "keys" => Self::Keys(next()),
             "scan" => scan(count, &mut next)?,
             "randomkey" => Self::RandomKey,
+            "rename" | "renamenx" => Self::Rename {
+                key: key(next())?,
+                new_key: key(next())?,
+                replace: spec.name == "rename",
+            },
             "flushdb" | "flushall" => {
                 for _ in 1..count {
                     let mode = next();

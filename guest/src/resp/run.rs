@@ -217,10 +217,9 @@ fn execute(
             }
         }
         Request::MSet(pairs) => {
-            for (key, value) in &pairs {
-                atomic::set(store, key, value, Condition::Always, Expiry::Clear, false)
-                    .map_err(store_error)?;
-            }
+            store
+                .put_many(&pairs, atomic::RESP_CONTENT_TYPE)
+                .map_err(store_error)?;
             out.simple("OK");
         }
         Request::GetEx { key, expiry } => match atomic::get_ex(store, &key, expiry) {
@@ -318,16 +317,20 @@ fn execute(
             out.bulk(&written);
         }
         Request::Del(keys) => {
-            let mut removed = 0;
-            for key in &keys {
-                match store.delete(key, None) {
-                    Ok(_) => removed += 1,
-                    Err(StoreError::NotFound) => {}
-                    Err(error) => return Err(store_error(error)),
-                }
-            }
-            out.integer(removed);
+            let removed = store.delete_many(&keys).map_err(store_error)?;
+            out.integer(i64::from(removed));
         }
+        Request::Rename {
+            key,
+            new_key,
+            replace,
+        } => match store.rename(&key, &new_key, replace) {
+            Ok(_) if replace => out.simple("OK"),
+            Ok(_) => out.integer(1),
+            Err(StoreError::AlreadyExists) if !replace => out.integer(0),
+            Err(StoreError::NotFound) => return Err(RespError::new("ERR no such key")),
+            Err(error) => return Err(store_error(error)),
+        },
         Request::Exists(keys) => {
             let mut present = 0;
             for key in &keys {

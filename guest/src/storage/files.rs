@@ -221,6 +221,22 @@ impl Storage for FileStorage {
         })
     }
 
+    fn rename(&self, _from: &str, _to: &str, _replace: bool) -> Result<u64, StoreError> {
+        Err(no_multi_key())
+    }
+
+    fn delete_many(&self, _keys: &[String]) -> Result<u32, StoreError> {
+        Err(no_multi_key())
+    }
+
+    fn put_many(
+        &self,
+        _entries: &[(String, Vec<u8>)],
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
+        Err(no_multi_key())
+    }
+
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         let limit = limit.clamp(1, self.limits.max_page_size) as usize;
         let mut keys = self.all_keys()?;
@@ -312,6 +328,13 @@ fn parse_entry(bytes: &[u8]) -> Option<Entry> {
 /// than keep a value past the time it was asked to vanish.
 fn no_expiry() -> StoreError {
     StoreError::Unavailable("the portable build keeps no expiry (no ttl)".into())
+}
+
+/// A file system changes one file at one instant, not several: the
+/// portable build (which serves only REST, one key per request) refuses
+/// a multi-key write rather than make half of it.
+fn no_multi_key() -> StoreError {
+    StoreError::Unavailable("the portable build has no multi-key writes".into())
 }
 
 /// A random version number below 2^53, so JSON clients read it exactly.

@@ -140,6 +140,44 @@ impl Storage for MemoryStorage {
             .ok_or(StoreError::NotFound)
     }
 
+    fn rename(&self, from: &str, to: &str, replace: bool) -> Result<u64, StoreError> {
+        self.limits.check_write(to, 0)?;
+        let source = self.get(from)?;
+        if from == to {
+            return if replace {
+                Ok(source.version)
+            } else {
+                Err(StoreError::AlreadyExists)
+            };
+        }
+        if !replace && self.entries.borrow().contains_key(to) {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.entries.borrow_mut().remove(from);
+        Ok(self.put(to, &source.content_type, &source.value, source.expires_at))
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<u32, StoreError> {
+        self.purge();
+        let mut entries = self.entries.borrow_mut();
+        let removed = keys.iter().filter(|key| entries.remove(*key).is_some());
+        Ok(removed.count() as u32)
+    }
+
+    fn put_many(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        for (key, value) in entries {
+            self.limits.check_write(key, value.len())?;
+        }
+        for (key, value) in entries {
+            self.put(key, content_type, value, None);
+        }
+        Ok(())
+    }
+
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         self.purge();
         let limit = limit.clamp(1, self.limits.max_page_size) as usize;

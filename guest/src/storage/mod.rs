@@ -62,6 +62,14 @@ pub trait Storage {
         if_version: Option<u64>,
     ) -> Result<bool, StoreError>;
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError>;
+    /// Moves `from`'s entry to `to` at one instant; the version under `to`.
+    fn rename(&self, from: &str, to: &str, replace: bool) -> Result<u64, StoreError>;
+    /// Removes the keys that have entries, at one instant; how many.
+    fn delete_many(&self, keys: &[String]) -> Result<u32, StoreError>;
+    /// Sets every key to its value without expiry, all or none, at one
+    /// instant; a key given twice takes its last value.
+    fn put_many(&self, entries: &[(String, Vec<u8>)], content_type: &str)
+    -> Result<(), StoreError>;
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError>;
     /// The page of the walk in hash order at `cursor` (see
     /// [`kvs_model::scan`]), about `count` keys.

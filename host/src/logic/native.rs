@@ -113,6 +113,27 @@ impl Storage for Native<'_> {
         self.0.delete(key, if_version).map(Entry::from)
     }
 
+    fn rename(&self, from: &str, to: &str, replace: bool) -> Result<u64, StoreError> {
+        Ok(self.0.rename(from, to, replace)?.version)
+    }
+
+    fn delete_many(&self, keys: &[String]) -> Result<u32, StoreError> {
+        let removed = self.0.delete_many(keys)?;
+        Ok(u32::try_from(removed.len()).unwrap_or(u32::MAX))
+    }
+
+    fn put_many(
+        &self,
+        entries: &[(String, Vec<u8>)],
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        let pairs = entries
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone().into()))
+            .collect();
+        self.0.put_many(pairs, content_type).map(drop)
+    }
+
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError> {
         Ok(self.0.list(prefix, cursor, limit as usize))
     }

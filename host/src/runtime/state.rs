@@ -401,6 +401,62 @@ impl store::Host for CallState {
         }
     }
 
+    /// Journaled as the delete of `from` and the write of `to` it amounts
+    /// to, so a failed call puts both back.
+    fn rename(&mut self, from: String, to: String, replace: bool) -> Result<u64, StoreError> {
+        let renamed = self.kv.rename(&from, &to, replace)?;
+        if from != to {
+            let version = renamed.version;
+            self.record(|| Write::Deleted {
+                key: from,
+                entry: renamed.source,
+            });
+            self.record(|| match renamed.replaced {
+                Some(previous) => Write::Updated {
+                    key: to,
+                    version,
+                    previous,
+                },
+                None => Write::Created { key: to, version },
+            });
+        }
+        Ok(renamed.version)
+    }
+
+    fn delete_many(&mut self, keys: Vec<String>) -> Result<u32, StoreError> {
+        let removed = self.kv.delete_many(&keys)?;
+        let count = u32::try_from(removed.len()).unwrap_or(u32::MAX);
+        for (key, entry) in removed {
+            self.record(|| Write::Deleted { key, entry });
+        }
+        Ok(count)
+    }
+
+    fn put_many(
+        &mut self,
+        entries: Vec<(String, Vec<u8>)>,
+        content_type: String,
+    ) -> Result<(), StoreError> {
+        let pairs = entries
+            .into_iter()
+            .map(|(key, value)| (key, Bytes::from(value)))
+            .collect();
+        for written in self.kv.put_many(pairs, &content_type)? {
+            self.record(|| match written.previous {
+                Some(previous) => Write::Updated {
+                    key: written.key,
+                    version: written.version,
+                    previous,
+                },
+                None => Write::Created {
+                    key: written.key,
+                    version: written.version,
+                },
+            });
+        }
+        Ok(())
+    }
+
     fn list_keys(
         &mut self,
         prefix: String,

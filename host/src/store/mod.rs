@@ -119,6 +119,17 @@ impl From<Entry> for kvs_model::Entry {
     }
 }
 
+/// What [`Store::rename`] did, for a caller that may have to undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// The entry's version under its new key.
+    pub version: u64,
+    /// The entry as it was under its old key.
+    pub source: Entry,
+    /// The live entry the new key held before, if any.
+    pub replaced: Option<Entry>,
+}
+
 /// One key [`Store::put_many`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -210,7 +221,7 @@ impl Store {
             (due, index.len() - due)
         };
         kvs_model::StoreStats {
-            keys: self.shared.map.len().saturating_sub(due) as u64,
+            keys: self.shared.map.count().saturating_sub(due) as u64,
             expiring: expiring as u64,
             bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed) as u64,
         }
@@ -439,19 +450,13 @@ impl Store {
     }
 
     /// Moves `from`'s entry to `to`, with its type, value and expiry, under
-    /// a new version, and hands back the version and the entry `to` held
-    /// before, if any (Redis's `RENAME`; with `replace` false, `RENAMENX`,
+    /// a new version, and hands back what it did (Redis's `RENAME`; with `replace` false, `RENAMENX`,
     /// which refuses a `to` that exists with [`StoreError::AlreadyExists`]).
     /// Both keys change under both shards' locks and the log keeps the move
     /// as one batch, so no reader and no recovery ever sees half of it.
     /// Renaming a key to itself changes nothing (and is refused without
     /// `replace`, as `RENAMENX k k` is in Redis).
-    pub fn rename(
-        &self,
-        from: &str,
-        to: &str,
-        replace: bool,
-    ) -> Result<(u64, Option<Entry>), StoreError> {
+    pub fn rename(&self, from: &str, to: &str, replace: bool) -> Result<Renamed, StoreError> {
         self.shared.limits.advertised().check_write(to, 0)?;
         self.check_durable()?;
         let now = now_ms();
@@ -466,7 +471,11 @@ impl Store {
             .ok_or(StoreError::NotFound)?;
         if from == to {
             return if replace {
-                Ok((source.version, None))
+                Ok(Renamed {
+                    version: source.version,
+                    source,
+                    replaced: None,
+                })
             } else {
                 Err(StoreError::AlreadyExists)
             };
@@ -488,7 +497,7 @@ impl Store {
         }
         let moved = Entry {
             version: self.next_version(),
-            ..source
+            ..source.clone()
         };
         shards.table(from_hash).remove(from_hash, from);
         self.track(from, moved.expires_at, None);
@@ -516,7 +525,11 @@ impl Store {
         if old_cost > new_cost {
             self.release(old_cost - new_cost);
         }
-        Ok((version, target))
+        Ok(Renamed {
+            version,
+            source,
+            replaced: target,
+        })
     }
 
     /// Removes every key of `keys` that holds an entry, all at one instant
@@ -1214,9 +1227,11 @@ mod tests {
             .create("a", "text/plain".into(), text("one"), Some(later))
             .unwrap();
         let used = store.usage().bytes;
-        let (v2, replaced) = store.rename("a", "b", true).unwrap();
+        let renamed = store.rename("a", "b", true).unwrap();
+        let v2 = renamed.version;
         assert!(v2 > v1);
-        assert_eq!(replaced, None);
+        assert_eq!(renamed.source.version, v1);
+        assert_eq!(renamed.replaced, None);
         assert_eq!(store.get("a"), Err(StoreError::NotFound));
         let moved = store.get("b").unwrap();
         assert_eq!(
@@ -1234,8 +1249,8 @@ mod tests {
             Err(StoreError::AlreadyExists)
         );
         assert_eq!(store.get("b").unwrap().value, text("one"));
-        let (_, replaced) = store.rename("b", "c", true).unwrap();
-        assert_eq!(replaced.unwrap().value, text("three"));
+        let renamed = store.rename("b", "c", true).unwrap();
+        assert_eq!(renamed.replaced.unwrap().value, text("three"));
         assert_eq!(store.usage().keys, 1);
         assert_eq!(
             store.rename("missing", "x", true),

@@ -102,7 +102,7 @@ impl<V> Shards<V> {
     }
 
     /// Entries in all shards, each shard counted at its own instant.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.shards
             .iter()
             .map(|shard| shard.0.read().unwrap_or_else(PoisonError::into_inner).len())
@@ -159,7 +159,7 @@ struct Slot<V> {
 }
 
 impl<V> Table<V> {
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.0.len()
     }
 
@@ -218,7 +218,7 @@ mod tests {
             let hash = map.hash(&key);
             assert_eq!(map.write(hash).insert(hash, key, i), None);
         }
-        assert_eq!(map.len(), 10_000);
+        assert_eq!(map.count(), 10_000);
         let hash = map.hash("key:42");
         assert_eq!(map.read(hash).get(hash, "key:42"), Some(&42));
         assert_eq!(map.write(hash).insert(hash, "key:42".into(), 7), Some(42));
@@ -248,6 +248,6 @@ mod tests {
             many.table(*hash).insert(*hash, key.to_string(), 1);
         }
         drop(many);
-        assert_eq!(map.len(), 4);
+        assert_eq!(map.count(), 4);
     }
 }
