@@ -10,11 +10,7 @@ use redis::AsyncCommands as _;
 use std::time::{Duration, Instant};
 
 async fn redis_connection(server: &TestServer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!("redis://{}/", server.tcp))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+    common::redis_connection(server.tcp).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +259,24 @@ async fn a_hundred_thousand_short_lived_keys_are_reclaimed_without_reads() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(store.entries().len(), 0);
+    // INFO counts them as Redis does, and the connection that wrote them.
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(info.contains("expired_keys:100000\r\n"), "{info}");
+    assert!(info.contains("evicted_keys:0\r\n"), "{info}");
+    assert!(info.contains("total_connections_received:1\r\n"), "{info}");
+    // 100 pipelines of 1,000 SETs and this INFO, and the client's own
+    // greeting (redis-rs sends `CLIENT SETINFO` twice as it connects).
+    let commands: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no command count in {info}"));
+    assert!((100_001..=100_003).contains(&commands), "{info}");
+    assert!(!info.contains("# Keyspace"), "only the section asked for");
 }
 
 #[test]

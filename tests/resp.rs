@@ -284,8 +284,8 @@ async fn malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_data_is_seen_by_every_front_end() {
     let server = TestServer::start().await;
-    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    let tcp = server.tcp;
+    let mut connection = common::redis_connection(tcp).await;
     let binary: Vec<u8> = (0..=255).collect();
     let _: () = connection.set("from-resp", &binary).await.unwrap();
     let response = client()
@@ -331,7 +331,7 @@ async fn application_code_on_the_redis_crate_works() {
     // manager's default 500 ms.
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(30)));
-    let mut manager = redis::aio::ConnectionManager::new_with_config(redis.clone(), config)
+    let mut manager = redis::aio::ConnectionManager::new_with_config(redis, config)
         .await
         .unwrap();
     // A pipeline, as applications batch round trips.
@@ -368,9 +368,9 @@ async fn application_code_on_the_redis_crate_works() {
     // commands of many clients still interleave in the store).
     let mut tasks = Vec::new();
     for _ in 0..16 {
-        let redis = redis.clone();
+        let tcp = server.tcp;
         tasks.push(tokio::spawn(async move {
-            let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+            let mut connection = common::redis_connection(tcp).await;
             for _ in 0..100 {
                 let mut pipe = redis::pipe();
                 for _ in 0..100 {
@@ -439,8 +439,8 @@ async fn redis_benchmark_completes_with_no_error_plain_and_pipelined() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelining_client_keeps_working_across_guest_swaps() {
     let server = TestServer::start_with(Options::default()).await;
-    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    let tcp = server.tcp;
+    let mut connection = common::redis_connection(tcp).await;
     let admin = server.admin;
     let swapper = tokio::spawn(async move {
         for i in 0..6 {
@@ -552,8 +552,8 @@ async fn rename_moves_a_key_with_its_type_and_expiry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_key_commands_are_atomic_under_concurrent_clients() {
     let server = TestServer::start().await;
-    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+    let tcp = server.tcp;
+    let mut connection = common::redis_connection(tcp).await;
     for token in 0..8 {
         let _: () = connection
             .set(format!("slot:{token}"), token)
@@ -563,9 +563,9 @@ async fn multi_key_commands_are_atomic_under_concurrent_clients() {
     let keys: Vec<String> = (0..16).map(|i| format!("group:{i:02}")).collect();
     let mut tasks = Vec::new();
     for mover in 0..8u64 {
-        let redis = redis.clone();
+        let tcp = server.tcp;
         tasks.push(tokio::spawn(async move {
-            let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+            let mut connection = common::redis_connection(tcp).await;
             let mut state = mover.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
             for _ in 0..300 {
                 let mut pipe = redis::pipe();
@@ -592,9 +592,9 @@ async fn multi_key_commands_are_atomic_under_concurrent_clients() {
         }));
     }
     for writer in 0..2 {
-        let (redis, keys) = (redis.clone(), keys.clone());
+        let (tcp, keys) = (server.tcp, keys.clone());
         tasks.push(tokio::spawn(async move {
-            let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+            let mut connection = common::redis_connection(tcp).await;
             for round in 0..500 {
                 let value = format!("{writer}:{round}");
                 let pairs: Vec<(&String, &String)> = keys.iter().map(|key| (key, &value)).collect();
@@ -649,7 +649,7 @@ async fn a_failed_multi_key_write_is_reverted_whole() {
     let target = store
         .create("target", "text/plain".into(), "old".into(), None)
         .unwrap();
-    let redis = redis::Client::open(format!("redis://{}/", server.tcp)).unwrap();
+    let tcp = server.tcp;
     for command in [
         redis::cmd("RENAME")
             .arg("fault-after-source")
@@ -668,7 +668,7 @@ async fn a_failed_multi_key_write_is_reverted_whole() {
             .arg("new")
             .clone(),
     ] {
-        let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
+        let mut connection = common::redis_connection(tcp).await;
         let failed: redis::RedisResult<redis::Value> = command.query_async(&mut connection).await;
         let error = failed.expect_err("the faulty guest fails this call");
         assert!(

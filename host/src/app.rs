@@ -53,14 +53,15 @@ impl App {
         source: &str,
     ) -> anyhow::Result<Self> {
         let store = Store::new(limits);
-        let host_info = HostInfo::default();
+        let metrics = Metrics::default();
+        let host_info = HostInfo::new(metrics.connection_counters());
         let runtime = Runtime::new(guest_config, store.clone(), host_info.clone())?;
         let guest = Arc::new(runtime.load(guest, source)?);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 host_info,
-                metrics: Metrics::default(),
+                metrics,
                 runtime,
                 call_path,
                 guests: RwLock::new(Guests {

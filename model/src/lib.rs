@@ -51,6 +51,12 @@ pub struct ServerInfo {
     /// Open connections on the TCP and RESP ports.
     pub connected_clients: u32,
     pub resident_bytes: u64,
+    /// Connections the TCP and RESP ports accepted, since the start.
+    pub connections_received: u64,
+    /// Connections refused at the connection limit, since the start.
+    pub connections_rejected: u64,
+    /// Commands (lines and RESP commands) answered, since the start.
+    pub commands_processed: u64,
 }
 
 /// The reply to one line of the TCP command protocol, and whether the

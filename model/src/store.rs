@@ -126,6 +126,8 @@ pub struct StoreStats {
     pub expiring: u64,
     /// The bytes the entries are charged for (keys, types and values).
     pub bytes: u64,
+    /// Entries removed because they expired, since the store started.
+    pub expired: u64,
 }
 
 /// The limits a store enforces and tells its callers, so they can refuse

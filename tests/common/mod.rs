@@ -163,6 +163,20 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A Redis connection to `addr`, opened as applications open one, with
+/// patience for a debug build on a busy machine: redis-rs gives up on a
+/// reply after 500 ms by default, and a 1,000-command pipeline can take
+/// longer there.
+pub async fn redis_connection(addr: SocketAddr) -> redis::aio::MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+    redis::Client::open(format!("redis://{addr}/"))
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap()
+}
+
 /// Sends raw bytes on a fresh connection and returns everything the server
 /// answers until it closes the connection or goes quiet for a moment.
 pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {

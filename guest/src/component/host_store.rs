@@ -132,6 +132,7 @@ impl Storage for HostStore {
             keys: stats.keys,
             expiring: stats.expiring,
             bytes: stats.bytes,
+            expired: stats.expired,
         })
     }
 

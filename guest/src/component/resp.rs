@@ -18,6 +18,9 @@ impl Server for HostServer {
             uptime_ms: info.uptime_ms,
             connected_clients: info.connected_clients,
             resident_bytes: info.resident_bytes,
+            connections_received: info.connections_received,
+            connections_rejected: info.connections_rejected,
+            commands_processed: info.commands_processed,
         }
     }
 }

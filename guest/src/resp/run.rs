@@ -587,6 +587,13 @@ fn info(
             stats.bytes, host.resident_bytes
         ));
     }
+    if wanted("stats") {
+        // kvs never evicts: a full store refuses writes (`-OOM`) instead.
+        text.push_str(&format!(
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\n\r\n",
+            host.connections_received, host.commands_processed, host.connections_rejected, stats.expired
+        ));
+    }
     if wanted("keyspace") {
         text.push_str("# Keyspace\r\n");
         if stats.keys > 0 {

@@ -281,6 +281,7 @@ impl Storage for FileStorage {
             keys: keys.len() as u64,
             expiring: 0,
             bytes,
+            expired: 0,
         })
     }
 

@@ -8,7 +8,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 /// A single-threaded in-memory store with the same semantics as the host's,
-/// for native tests of the routing and protocol logic.
+/// for native tests of the routing and protocol logic. (It does not count
+/// expired entries: `expired` in its stats is 0.)
 #[derive(Debug)]
 pub struct MemoryStorage {
     entries: RefCell<BTreeMap<String, Entry>>,
@@ -211,6 +212,7 @@ impl Storage for MemoryStorage {
             keys: entries.len() as u64,
             expiring: entries.values().filter(|e| e.expires_at.is_some()).count() as u64,
             bytes: bytes as u64,
+            expired: 0,
         })
     }
 

@@ -32,6 +32,15 @@ pub struct FrontEndLabels {
     pub front_end: &'static str,
 }
 
+/// Handles on the TCP and RESP ports' counters (see
+/// [`Metrics::connection_counters`]).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionCounters {
+    pub accepted: Counter,
+    pub refused: Counter,
+    pub commands: Counter,
+}
+
 /// Every metric of the process. Cheap to update from any task.
 #[derive(Debug)]
 pub struct Metrics {
@@ -39,6 +48,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histogram,
     tcp_commands: Counter,
+    tcp_connections: Counter,
     tcp_refused: Counter,
     http_refused: Counter,
     guest_failures: Family<FrontEndLabels, Counter>,
@@ -81,6 +91,12 @@ impl Default for Metrics {
             "tcp_commands",
             "TCP command lines answered",
             tcp_commands.clone(),
+        );
+        let tcp_connections = Counter::default();
+        registry.register(
+            "tcp_connections",
+            "TCP and RESP connections accepted",
+            tcp_connections.clone(),
         );
         let tcp_refused = Counter::default();
         registry.register(
@@ -198,6 +214,7 @@ impl Default for Metrics {
             http_requests,
             http_duration,
             tcp_commands,
+            tcp_connections,
             tcp_refused,
             http_refused,
             guest_failures,
@@ -230,6 +247,16 @@ impl Metrics {
             })
             .inc();
         self.http_duration.observe(duration.as_secs_f64());
+    }
+
+    /// The counters a guest is told about (Redis's `INFO stats`), shared
+    /// with [`crate::runtime::HostInfo`] so they have one home.
+    pub fn connection_counters(&self) -> ConnectionCounters {
+        ConnectionCounters {
+            accepted: self.tcp_connections.clone(),
+            refused: self.tcp_refused.clone(),
+            commands: self.tcp_commands.clone(),
+        }
     }
 
     pub fn tcp_command(&self) {

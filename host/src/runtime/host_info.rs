@@ -2,6 +2,7 @@
 //! interface): its version, uptime, open connections and memory, for
 //! replies such as Redis's `INFO`.
 
+use crate::ops::metrics::ConnectionCounters;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -17,16 +18,12 @@ pub struct HostInfo {
 struct Inner {
     started: Instant,
     clients: AtomicU32,
+    counters: ConnectionCounters,
 }
 
 impl Default for HostInfo {
     fn default() -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                started: Instant::now(),
-                clients: AtomicU32::new(0),
-            }),
-        }
+        Self::new(ConnectionCounters::default())
     }
 }
 
@@ -41,9 +38,21 @@ impl Drop for Client {
 }
 
 impl HostInfo {
+    /// Reports `counters` (the metrics' own) to guests.
+    pub fn new(counters: ConnectionCounters) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                started: Instant::now(),
+                clients: AtomicU32::new(0),
+                counters,
+            }),
+        }
+    }
+
     /// Counts an open connection of the TCP or RESP port while the result
-    /// lives.
+    /// lives, and one more accepted.
     pub fn client(&self) -> Client {
+        self.inner.counters.accepted.inc();
         self.inner.clients.fetch_add(1, Ordering::Relaxed);
         Client(self.clone())
     }
@@ -64,6 +73,9 @@ impl HostInfo {
             uptime_ms: self.uptime().as_millis() as u64,
             connected_clients: self.connected_clients(),
             resident_bytes: resident_bytes(),
+            connections_received: self.inner.counters.accepted.get(),
+            connections_rejected: self.inner.counters.refused.get(),
+            commands_processed: self.inner.counters.commands.get(),
         }
     }
 }

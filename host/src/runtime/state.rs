@@ -484,6 +484,7 @@ impl store::Host for CallState {
             keys: stats.keys,
             expiring: stats.expiring,
             bytes: stats.bytes,
+            expired: stats.expired,
         })
     }
 
@@ -505,6 +506,9 @@ impl server::Host for CallState {
             uptime_ms: facts.uptime_ms,
             connected_clients: facts.connected_clients,
             resident_bytes: facts.resident_bytes,
+            connections_received: facts.connections_received,
+            connections_rejected: facts.connections_rejected,
+            commands_processed: facts.commands_processed,
         }
     }
 }

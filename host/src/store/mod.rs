@@ -182,6 +182,8 @@ struct Counters {
     /// unversioned` grows with every change, which tells a snapshot whether
     /// anything changed, at no extra cost to writes.
     unversioned: AtomicU64,
+    /// Entries the sweep removed because they expired.
+    expired: AtomicU64,
 }
 
 impl Store {
@@ -224,6 +226,7 @@ impl Store {
             keys: self.shared.map.count().saturating_sub(due) as u64,
             expiring: expiring as u64,
             bytes: self.shared.counters.used_bytes.load(Ordering::Relaxed) as u64,
+            expired: self.shared.counters.expired.load(Ordering::Relaxed),
         }
     }
 
@@ -336,6 +339,7 @@ impl Store {
                 let version = self.next_version();
                 let old = std::mem::replace(current, fresh(version));
                 self.track(&key, old.expires_at, expires_at);
+                self.count_expired(1);
                 self.append_to_log(|| Record::Put {
                     key: key.clone(),
                     entry: current.clone(),
@@ -522,6 +526,9 @@ impl Store {
             ])
         });
         drop(shards);
+        if stale.is_some() && target.is_none() {
+            self.count_expired(1);
+        }
         if old_cost > new_cost {
             self.release(old_cost - new_cost);
         }
@@ -581,6 +588,7 @@ impl Store {
             });
         }
         drop(shards);
+        self.count_expired(stale.len());
         self.shared
             .counters
             .unversioned
@@ -656,6 +664,9 @@ impl Store {
             let version = entry.version;
             let previous = shards.table(hash).insert(hash, key.clone(), entry);
             self.track(&key, previous.as_ref().and_then(|old| old.expires_at), None);
+            if previous.as_ref().is_some_and(|old| !old.live_at(now)) {
+                self.count_expired(1);
+            }
             written.push(Written {
                 key,
                 version,
@@ -919,12 +930,24 @@ impl Store {
                 .cloned()
                 .collect()
         };
-        due.into_iter()
+        let removed = due
+            .into_iter()
             .filter(|(at, key)| {
                 self.remove_if(key, |entry| entry.expires_at == Some(*at))
                     .is_some()
             })
-            .count()
+            .count();
+        self.count_expired(removed);
+        removed
+    }
+
+    /// Counts entries removed because they expired: by the sweep, or
+    /// replaced or deleted by a write before the sweep came to them.
+    fn count_expired(&self, entries: usize) {
+        self.shared
+            .counters
+            .expired
+            .fetch_add(entries as u64, Ordering::Relaxed);
     }
 
     fn expiring(&self) -> std::sync::MutexGuard<'_, BTreeSet<(u64, String)>> {
