@@ -121,6 +121,11 @@ pub async fn serve_connection(
     let mut last_request = Instant::now();
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    // One wait for shutdown for the connection's life: made anew on every
+    // turn, it would join and leave the token's shared waiter list (a lock
+    // all connections take) twice per request.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     let mut chunk = vec![0u8; 64 << 10];
     loop {
         // Run every whole command already received, in batches.
@@ -159,7 +164,7 @@ pub async fn serve_connection(
                     written = 0;
                 }
             }
-            () = shutdown.cancelled(), if reading => closing = true,
+            () = &mut stopping, if reading => closing = true,
             () = &mut idle, if reading => {
                 let idle_until = last_request + config.idle_timeout;
                 if Instant::now() < idle_until {

@@ -154,6 +154,11 @@ async fn serve_connection(
     let mut last_request = Instant::now();
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    // One wait for shutdown for the connection's life: made anew on every
+    // turn, it would join and leave the token's shared waiter list (a lock
+    // all connections take) twice per request.
+    let stopping = shutdown.cancelled();
+    tokio::pin!(stopping);
     loop {
         let unwritten = out.len() - written;
         // A client that does not read its replies is not read from either,
@@ -175,7 +180,7 @@ async fn serve_connection(
                     written = 0;
                 }
             }
-            () = shutdown.cancelled(), if reading => closing = true,
+            () = &mut stopping, if reading => closing = true,
             () = &mut idle, if reading => {
                 let idle_until = last_request + config.idle_timeout;
                 if Instant::now() < idle_until {
