@@ -19,6 +19,7 @@
 //! with its append-only file; then the log's sync times, and how long kvs
 //! takes to start on 1,000,000 entries after a SIGKILL.
 
+use super::cpu::{Client, Meter, PerOp};
 use super::{BenchArgs, Mix, Protocol, Report};
 use anyhow::Context as _;
 use bytesize::ByteSize;
@@ -124,6 +125,12 @@ fn start_kvs_with(
     scratch: Option<PathBuf>,
 ) -> anyhow::Result<Server> {
     let (http, tcp, admin) = (free_port()?, free_port()?, free_port()?);
+    // Its warnings and errors go to a file, named if it fails to start.
+    let log = std::env::temp_dir().join(format!(
+        "kvs-compare-{}-{}.log",
+        name.replace(' ', "-"),
+        std::process::id()
+    ));
     let mut child = Command::new(std::env::current_exe()?)
         .arg("serve")
         .args(extra)
@@ -131,10 +138,13 @@ fn start_kvs_with(
         .args(["--admin", &admin.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).context("creating the server's log")?)
         .spawn()
         .context("starting kvs")?;
-    let waited = wait_listening(&mut child, tcp, name);
+    let waited = wait_listening(&mut child, tcp, name).with_context(|| {
+        let said = std::fs::read_to_string(&log).unwrap_or_default();
+        format!("its log, {}: {}", log.display(), said.trim())
+    });
     let server = Server {
         name,
         child,
@@ -282,7 +292,11 @@ fn rows(args: &CompareArgs) -> Vec<Row> {
 }
 
 /// Drives `server` with `row`; `None` when the server does not speak it.
-async fn measure(server: &Server, row: &Row, duration: f64) -> anyhow::Result<Option<Report>> {
+async fn measure(
+    server: &Server,
+    row: &Row,
+    duration: f64,
+) -> anyhow::Result<Option<(Report, PerOp)>> {
     let (protocol, addr) = match (row.protocol, server.http, server.tcp) {
         (Protocol::Http, Some(http), _) => (Protocol::Http, http),
         (Protocol::Tcp, _, Some((tcp, protocol))) => (protocol, tcp),
@@ -305,13 +319,19 @@ async fn measure(server: &Server, row: &Row, duration: f64) -> anyhow::Result<Op
         swap_guests: Vec::new(),
         admin: String::new(),
     };
+    let meter = Meter::start(server.child.id(), Client::ThisProcess);
     let report = super::measure(args).await?;
-    println!("{}", report.requests.summary(&report.label, report.elapsed));
-    Ok(Some(report))
+    let cpu = meter.stop(report.requests.ops());
+    println!(
+        "{} ({cpu})",
+        report.requests.summary(&report.label, report.elapsed)
+    );
+    Ok(Some((report, cpu)))
 }
 
-/// A cell: the figure, p99, and whether every reply was right.
-fn cell(report: &Report, throughput: bool) -> (f64, String) {
+/// A cell: the figure, p99, the CPU each side used per operation, and
+/// whether every reply was right.
+fn cell((report, cpu): &(Report, PerOp), throughput: bool) -> (f64, String) {
     let stats = &report.requests;
     let secs = report.elapsed.as_secs_f64().max(f64::EPSILON);
     let figure = if throughput {
@@ -320,7 +340,10 @@ fn cell(report: &Report, throughput: bool) -> (f64, String) {
         stats.ops() as f64 / secs
     };
     let unit = if throughput { "MB/s" } else { "ops/s" };
-    let mut text = format!("{figure:.0} {unit}, p99 {:.1} ms", stats.quantile_ms(0.99));
+    let mut text = format!(
+        "{figure:.0} {unit}, p99 {:.1} ms, {cpu}",
+        stats.quantile_ms(0.99)
+    );
     if stats.wrong + stats.failed > 0 {
         text.push_str(&format!(
             " ({} WRONG, {} FAILED)",
@@ -473,20 +496,22 @@ fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
     }
     println!("| workload | kvs | redis-server | kvs / redis-server |");
     println!("|---|---|---|---|");
+    let mut notes = Vec::new();
     for pipeline in [1u32, 16] {
         // About `--duration` seconds a run at the rates this machine gets.
         let per_second = if pipeline == 1 { 40_000.0 } else { 300_000.0 };
         let requests = ((args.duration * per_second) as u64).max(10_000);
         let mut figures: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; 2];
+        let mut cpu: [Vec<PerOp>; 2] = [Vec::new(), Vec::new()];
         for _ in 0..args.rounds {
             for (column, server) in servers.iter().enumerate() {
                 let Some((addr, _)) = server.tcp else {
                     continue;
                 };
-                for (row, rate) in redis_benchmark(addr, pipeline, requests)?
-                    .into_iter()
-                    .enumerate()
-                {
+                let meter = Meter::start(server.child.id(), Client::WaitedChildren);
+                let rates = redis_benchmark(addr, pipeline, requests)?;
+                cpu[column].push(meter.stop(2 * requests));
+                for (row, rate) in rates.into_iter().enumerate() {
                     figures[row][column].push(rate);
                 }
             }
@@ -499,6 +524,25 @@ fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
                 kvs / redis.max(f64::EPSILON)
             );
         }
+        // SET and GET run in one redis-benchmark process, so their CPU is
+        // told together, from the round with the median server figure.
+        for (server, mut rounds) in servers.iter().zip(cpu) {
+            rounds.sort_by(|a, b| {
+                a.server_us
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.server_us.unwrap_or(0.0))
+            });
+            if let Some(median) = rounds.get(rounds.len() / 2) {
+                notes.push(format!(
+                    "{}, pipeline {pipeline}, SET and GET: {median}",
+                    server.name
+                ));
+            }
+        }
+    }
+    println!();
+    for note in notes {
+        println!("{note}");
     }
     Ok(())
 }

@@ -11,9 +11,11 @@
 //! - [`http`], [`tcp`], [`resp`]: one client per protocol, each turning steps
 //!   into requests and checking the replies.
 //! - [`stats`]: histograms and the printed summary.
+//! - [`cpu`]: the CPU time each side of a measurement used.
 //! - [`compare`]: `kvs bench compare`, the side-by-side table.
 
 pub mod compare;
+mod cpu;
 mod http;
 mod resp;
 mod stats;
