@@ -222,6 +222,45 @@ async fn pipelined_requests_are_answered_in_order_without_deadlock() {
     }
 }
 
+/// Lines sent together run together (in guest calls of up to 64), yet
+/// each keeps its own reply, in order: a line over the limit among them
+/// gets its error in its place, and after `stop` nothing more runs.
+#[tokio::test]
+async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop() {
+    let server = TestServer::start_with(Options {
+        tcp: TcpConfig {
+            max_line_bytes: 1024,
+            ..TcpConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = Line::connect(server.tcp).await;
+    let mut batch = String::new();
+    for i in 0..100 {
+        batch.push_str(&format!("cmd=create | key=b{i} | body=v{i}\n"));
+    }
+    batch.push_str(&format!(
+        "cmd=create | key=long | body={}\n",
+        "x".repeat(2000)
+    ));
+    batch.push_str("cmd=get | key=b99\ncmd=bogus\ncmd=stop\ncmd=create | key=after | body=no\n");
+    tcp.send(batch.as_bytes()).await;
+    for i in 0..100 {
+        let created = tcp.recv().await.unwrap();
+        assert_eq!(created["key"], format!("b{i}"), "{created}");
+    }
+    assert_error(&tcp.recv().await.unwrap(), 17);
+    assert_eq!(tcp.recv().await.unwrap()["body"], "v99");
+    let bogus = tcp.recv().await.unwrap();
+    assert!(bogus["errorcode"].is_u64(), "{bogus}");
+    assert_error(&tcp.recv().await.unwrap(), 14);
+    assert!(tcp.recv().await.is_none(), "closed after stop");
+    let mut other = Line::connect(server.tcp).await;
+    assert_error(&other.request("cmd=get | key=after").await, 10);
+    assert_eq!(server.app.store().usage().keys, 100);
+}
+
 #[tokio::test]
 async fn stop_closes_only_its_own_connection() {
     let server = TestServer::start().await;

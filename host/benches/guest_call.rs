@@ -53,9 +53,11 @@ fn calls(c: &mut Criterion) {
 
     let response = runtime.block_on(guest.handle_rest(get_request())).unwrap();
     assert_eq!((response.status, response.body.len()), (200, 100));
+    let get_line = || vec![b"cmd=get|key=bench".to_vec()];
     let line = runtime
-        .block_on(guest.handle_line(b"cmd=get|key=bench"))
+        .block_on(guest.handle_lines(&get_line()))
         .unwrap()
+        .remove(0)
         .line;
     assert!(line.contains("\"ok\":true"), "{line}");
 
@@ -66,7 +68,13 @@ fn calls(c: &mut Criterion) {
     });
     group.bench_function("command get (wasm, warm instance)", |b| {
         b.to_async(&runtime)
-            .iter(|| async { black_box(guest.handle_line(b"cmd=get|key=bench").await.unwrap()) });
+            .iter(|| async { black_box(guest.handle_lines(&get_line()).await.unwrap()) });
+    });
+    // A client pipelining 16 lines: one call for all of them.
+    let sixteen: Vec<Vec<u8>> = (0..16).flat_map(|_| get_line()).collect();
+    group.bench_function("command get x16 (wasm, warm instance, one call)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_lines(&sixteen).await.unwrap()) });
     });
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {
@@ -82,7 +90,7 @@ fn calls(c: &mut Criterion) {
         b.iter(|| black_box(native::handle_rest(app.store(), get_request())));
     });
     group.bench_function("command get (native)", |b| {
-        b.iter(|| black_box(native::handle_line(app.store(), b"cmd=get|key=bench")));
+        b.iter(|| black_box(native::handle_lines(app.store(), &get_line())));
     });
     group.finish();
 }

@@ -23,6 +23,21 @@ pub use kvs_model::LineReply;
 
 use crate::storage::Storage;
 
+/// Handles the lines a client sent together, in order: one reply each, up
+/// to and including the first that closes the connection.
+pub fn handle_lines(store: &impl Storage, lines: &[Vec<u8>]) -> Vec<LineReply> {
+    let mut replies = Vec::with_capacity(lines.len());
+    for line in lines {
+        let reply = handle_line(store, line);
+        let close = reply.close;
+        replies.push(reply);
+        if close {
+            break;
+        }
+    }
+    replies
+}
+
 /// Handles one request line; never panics, whatever the bytes.
 pub fn handle_line(store: &impl Storage, line: &[u8]) -> LineReply {
     let outcome = fields::parse_line(line)

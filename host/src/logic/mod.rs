@@ -117,18 +117,18 @@ pub async fn serve_resp(
     }
 }
 
-/// Runs one line of the TCP command protocol on the server's call path
+/// Runs the lines of the TCP command protocol a client sent together on the server's call path
 /// (`wasi-http` changes only HTTP; lines go to the `command` export).
-pub async fn serve_line(app: &App, line: &[u8]) -> Result<LineReply, CallFailed> {
+pub async fn serve_lines(app: &App, lines: &[Vec<u8>]) -> Result<Vec<LineReply>, CallFailed> {
     match app.call_path() {
         CallPath::Native => {
-            let reply = native::handle_line(app.store(), line);
+            let replies = native::handle_lines(app.store(), lines);
             app.store()
                 .durable()
                 .await
                 .map_err(CallFailed::not_durable)?;
-            Ok(reply)
+            Ok(replies)
         }
-        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_line(line).await,
+        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_lines(lines).await,
     }
 }

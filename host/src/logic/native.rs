@@ -37,9 +37,9 @@ pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response 
     }
 }
 
-/// Runs one TCP command line as the guest's `command` export would.
-pub fn handle_line(store: &kv::Store, line: &[u8]) -> LineReply {
-    kvs_guest::protocol::handle_line(&Native(store), line)
+/// Runs TCP command lines as the guest's `command` export would.
+pub fn handle_lines(store: &kv::Store, lines: &[Vec<u8>]) -> Vec<LineReply> {
+    kvs_guest::protocol::handle_lines(&Native(store), lines)
 }
 
 /// Runs a batch of Redis commands as the guest's `resp` export would.

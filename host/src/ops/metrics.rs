@@ -259,11 +259,7 @@ impl Metrics {
         }
     }
 
-    pub fn tcp_command(&self) {
-        self.tcp_commands.inc();
-    }
-
-    /// A batch of `count` RESP commands.
+    /// A batch of `count` TCP lines or RESP commands.
     pub fn tcp_commands(&self, count: u64) {
         self.tcp_commands.inc_by(count);
     }

@@ -73,9 +73,11 @@ impl Guest {
     /// the running guest keeps serving. Both calls only read the store.
     pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
         let LineReply { line: reply, close } = self
-            .handle_line(b"cmd=help")
+            .handle_lines(&[b"cmd=help".to_vec()])
             .await
-            .context("the self-check command `cmd=help` failed")?;
+            .context("the self-check command `cmd=help` failed")?
+            .pop()
+            .context("the self-check command `cmd=help` got no reply")?;
         let parsed: serde_json::Value = serde_json::from_str(&reply).with_context(|| {
             format!("the self-check command got a reply that is not JSON: {reply:?}")
         })?;
@@ -245,20 +247,24 @@ impl Guest {
         }
     }
 
-    /// Runs one TCP command line through the guest's `command` export. A
-    /// call that fails has its writes reverted.
-    pub async fn handle_line(&self, line: &[u8]) -> Result<LineReply, CallFailed> {
+    /// Runs the TCP command lines a client sent together through the
+    /// guest's `command` export, in one call. A call that fails has the
+    /// writes of all its lines reverted.
+    pub async fn handle_lines(&self, lines: &[Vec<u8>]) -> Result<Vec<LineReply>, CallFailed> {
         let mut warm = self.warm_instance().await?;
         let called = warm
             .service
             .kvs_store_command()
-            .call_handle_line(&mut warm.store, line)
+            .call_handle_lines(&mut warm.store, lines)
             .await;
-        let reply = self.finish(warm, called).await?;
-        Ok(LineReply {
-            line: reply.line,
-            close: reply.after == After::Close,
-        })
+        let replies = self.finish(warm, called).await?;
+        Ok(replies
+            .into_iter()
+            .map(|reply| LineReply {
+                line: reply.line,
+                close: reply.after == After::Close,
+            })
+            .collect())
     }
 }
 

@@ -17,6 +17,17 @@ pub enum Frame {
     TooLong,
 }
 
+impl Frame {
+    /// The bytes of the line the frame holds (none for one too long, whose
+    /// bytes were dropped).
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::Line(line) => line.len(),
+            Self::TooLong => 0,
+        }
+    }
+}
+
 /// Reads frames of at most `max_line` bytes.
 ///
 /// The line being assembled lives in the reader, not in a pending future, so

@@ -34,6 +34,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 
+/// The most request lines one guest call takes: a client pipelining more
+/// has the rest run in the next call.
+const MAX_BATCH_LINES: usize = 64;
+/// A batch stops growing past this many bytes of requests, so a pipeline of
+/// large values does not fill the guest's memory in one call.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
 /// Settings of the TCP front end.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpConfig {
@@ -191,28 +198,27 @@ async fn serve_connection(
                 closing = true;
             }
             frame = lines.next_frame(), if reading => {
-                let Some(mut frame) = frame? else {
+                let Some(frame) = frame? else {
                     closing = true;
                     continue;
                 };
                 last_request = Instant::now();
-                // Answer every request already received before writing, so a
-                // pipelined batch goes out in one write.
-                loop {
-                    let reply = answer(&app, &config, frame).await;
-                    queue_reply(&mut out, reply.line);
-                    if reply.close {
-                        closing = true;
-                        break;
-                    }
-                    if out.len() - written >= config.max_pending_reply_bytes {
-                        break;
-                    }
+                // Every request already received is answered before writing,
+                // so a pipelined batch goes out in one write, and its lines
+                // go to the guest in one call. More than a batch waits in
+                // the reader for the next turn.
+                let mut frames = vec![frame];
+                let mut bytes = frames[0].bytes();
+                while frames.len() < MAX_BATCH_LINES && bytes < MAX_BATCH_BYTES {
                     match lines.buffered_frame() {
-                        Some(next) => frame = next,
+                        Some(next) => {
+                            bytes += next.bytes();
+                            frames.push(next);
+                        }
                         None => break,
                     }
                 }
+                closing |= answer(&app, &config, frames, &mut out).await;
             }
         }
     }
@@ -224,54 +230,78 @@ fn queue_reply(out: &mut Vec<u8>, reply: String) {
     out.push(b'\n');
 }
 
-/// The reply to one frame, and whether to close the connection after it.
-async fn answer(app: &App, config: &TcpConfig, frame: Frame) -> LineReply {
-    match frame {
-        Frame::TooLong => LineReply {
-            line: error_json(
-                Code::TooLarge,
-                &format!(
-                    "Error line too long: the limit is {} bytes",
-                    config.max_line_bytes
-                ),
-            ),
-            close: false,
-        },
-        Frame::Line(request) => execute(app, &request).await,
+/// Queues the replies to `frames`, in order: each run of lines goes to the
+/// guest in one call, a line over the limit gets its error from the host.
+/// True once a reply closes the connection; the frames after it are not run.
+async fn answer(app: &App, config: &TcpConfig, frames: Vec<Frame>, out: &mut Vec<u8>) -> bool {
+    let mut run = Vec::new();
+    for frame in frames {
+        match frame {
+            Frame::Line(line) => run.push(line),
+            Frame::TooLong => {
+                if execute(app, std::mem::take(&mut run), out).await {
+                    return true;
+                }
+                queue_reply(
+                    out,
+                    error_json(
+                        Code::TooLarge,
+                        &format!(
+                            "Error line too long: the limit is {} bytes",
+                            config.max_line_bytes
+                        ),
+                    ),
+                );
+            }
+        }
     }
+    execute(app, run, out).await
 }
 
-/// Runs one request through the guest; a failing guest costs this request an
-/// error reply, not the connection. Each command is logged at `debug`.
-async fn execute(app: &App, request: &[u8]) -> LineReply {
-    app.metrics().tcp_command();
+/// Runs request lines through the guest in one call and queues a reply to
+/// each; true if the last closes the connection. A failing guest costs each
+/// line of the call an error reply (its writes were taken back), not the
+/// connection. Each command is logged at `debug`.
+async fn execute(app: &App, lines: Vec<Vec<u8>>, out: &mut Vec<u8>) -> bool {
+    if lines.is_empty() {
+        return false;
+    }
+    app.metrics().tcp_commands(lines.len() as u64);
     let started = Instant::now();
-    let reply = match logic::serve_line(app, request).await {
-        Ok(reply) => reply,
+    let replies = match logic::serve_lines(app, &lines).await {
+        Ok(replies) => replies,
         Err(failed) => {
             if failed.not_durable.is_some() {
                 tracing::warn!(error = %failed, "write refused: not durable");
             } else {
-                tracing::error!(error = %failed, "guest failed on a TCP command");
+                tracing::error!(error = %failed, "guest failed on TCP commands");
                 app.metrics().guest_failure("tcp");
             }
-            LineReply {
-                line: failed.client_error("command handler").to_json(),
-                close: false,
-            }
+            let line = failed.client_error("command handler").to_json();
+            let reply = LineReply { line, close: false };
+            vec![reply; lines.len()]
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
-        tracing::debug!(
-            command = command_name(request),
-            outcome = outcome(&reply.line),
-            bytes_in = request.len(),
-            bytes_out = reply.line.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "command"
-        );
+        let micros = started.elapsed().as_micros() as u64;
+        for (request, reply) in lines.iter().zip(&replies) {
+            tracing::debug!(
+                command = command_name(request),
+                outcome = outcome(&reply.line),
+                bytes_in = request.len(),
+                bytes_out = reply.line.len(),
+                batch = lines.len(),
+                micros,
+                "command"
+            );
+        }
     }
-    reply
+    let mut close = false;
+    for reply in replies {
+        queue_reply(out, reply.line);
+        close = reply.close;
+    }
+    close
 }
 
 /// The `cmd=` of a request line, for the log (never its key or value).
