@@ -12,11 +12,11 @@ pub mod shards;
 use crate::data::log::Log;
 use crate::data::record::Record;
 use bytes::Bytes;
-use shards::Shards;
+use shards::{KeyHash, Shards, Table};
 use std::collections::BTreeSet;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLockWriteGuard};
 
 pub use kvs_model::store::{ExpireCondition, Expiry};
 pub use kvs_model::{KeyPage, StoreError};
@@ -433,24 +433,13 @@ impl Store {
     pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
         self.check_durable()?;
         let hash = self.shared.map.hash(key);
-        let mut table = self.shared.map.write(hash);
+        let table = self.shared.map.write(hash);
         let current = table
             .get(hash, key)
             .filter(|current| current.live_at(now_ms()))
             .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
-        self.append_to_log(|| Record::Remove {
-            key: key.to_string(),
-        });
-        self.track(key, current.expires_at, None);
-        let (key, entry) = table.remove(hash, key).expect("the entry was just read");
-        drop(table);
-        self.shared
-            .counters
-            .unversioned
-            .fetch_add(1, Ordering::AcqRel);
-        self.release(charge(&key, &entry.content_type, &entry.value));
-        Ok(entry)
+        Ok(self.take_out(table, hash, key))
     }
 
     /// Moves `from`'s entry to `to`, with its type, value and expiry, under
@@ -548,7 +537,7 @@ impl Store {
         self.check_durable()?;
         let now = now_ms();
         let map = &self.shared.map;
-        let mut keys: Vec<(&str, shards::KeyHash)> = keys
+        let mut keys: Vec<(&str, KeyHash)> = keys
             .iter()
             .map(|key| (key.as_str(), map.hash(key)))
             .collect();
@@ -628,7 +617,7 @@ impl Store {
         self.check_durable()?;
         let now = now_ms();
         let map = &self.shared.map;
-        let hashes: Vec<shards::KeyHash> = pairs.iter().map(|(key, _)| map.hash(key)).collect();
+        let hashes: Vec<KeyHash> = pairs.iter().map(|(key, _)| map.hash(key)).collect();
         let mut shards = map.write_many(hashes.iter().copied());
         let new_cost: usize = pairs
             .iter()
@@ -745,23 +734,35 @@ impl Store {
 
     fn remove_if(&self, key: &str, condition: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
         let hash = self.shared.map.hash(key);
-        let mut table = self.shared.map.write(hash);
+        let table = self.shared.map.write(hash);
         let current = table.get(hash, key)?;
         if !condition(current) {
             return None;
         }
+        Some(self.take_out(table, hash, key))
+    }
+
+    /// Removes `key`, which the caller found in `table` (its shard, locked):
+    /// logs the removal and unindexes the expiry under the lock, then lets
+    /// the lock go and gives the entry's bytes back.
+    fn take_out(
+        &self,
+        mut table: RwLockWriteGuard<'_, Table<Entry>>,
+        hash: KeyHash,
+        key: &str,
+    ) -> Entry {
         self.append_to_log(|| Record::Remove {
             key: key.to_string(),
         });
-        self.track(key, current.expires_at, None);
-        let (key, entry) = table.remove(hash, key).expect("the entry was just read");
+        let (key, entry) = table.remove(hash, key).expect("the caller found the entry");
+        self.track(&key, entry.expires_at, None);
         drop(table);
         self.shared
             .counters
             .unversioned
             .fetch_add(1, Ordering::AcqRel);
         self.release(charge(&key, &entry.content_type, &entry.value));
-        Some(entry)
+        entry
     }
 
     /// Removes `key` while recovering from the log, before the store serves;
