@@ -599,18 +599,11 @@ impl Store {
         content_type: &str,
     ) -> Result<Vec<Written>, StoreError> {
         let mut pairs = pairs;
-        // The last of a key's values wins: a stable sort keeps their order.
+        // The last of a key's values wins: reversed, then sorted stably, a
+        // key's last value comes first among its own, and dedup keeps it.
+        pairs.reverse();
         pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
-        let pairs: Vec<(String, Bytes)> =
-            pairs
-                .into_iter()
-                .rev()
-                .fold(Vec::new(), |mut kept: Vec<(String, Bytes)>, pair| {
-                    if kept.last().is_none_or(|(key, _)| *key != pair.0) {
-                        kept.push(pair);
-                    }
-                    kept
-                });
+        pairs.dedup_by(|(later, _), (kept, _)| later == kept);
         for (key, value) in &pairs {
             self.check(key, content_type, value)?;
         }
