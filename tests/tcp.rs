@@ -222,19 +222,24 @@ async fn pipelined_requests_are_answered_in_order_without_deadlock() {
     }
 }
 
+/// A server whose TCP port takes lines of at most `bytes`.
+async fn with_line_limit(bytes: usize) -> TestServer {
+    TestServer::start_with(Options {
+        tcp: TcpConfig {
+            max_line_bytes: bytes,
+            ..TcpConfig::default()
+        },
+        ..Options::default()
+    })
+    .await
+}
+
 /// Lines sent together run together (in guest calls of up to 64), yet
 /// each keeps its own reply, in order: a line over the limit among them
 /// gets its error in its place, and after `stop` nothing more runs.
 #[tokio::test]
 async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop() {
-    let server = TestServer::start_with(Options {
-        tcp: TcpConfig {
-            max_line_bytes: 1024,
-            ..TcpConfig::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let server = with_line_limit(1024).await;
     let mut tcp = Line::connect(server.tcp).await;
     let mut batch = String::new();
     for i in 0..100 {
@@ -280,14 +285,7 @@ async fn stop_closes_only_its_own_connection() {
 
 #[tokio::test]
 async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on() {
-    let server = TestServer::start_with(Options {
-        tcp: TcpConfig {
-            max_line_bytes: 1024,
-            ..TcpConfig::default()
-        },
-        ..Options::default()
-    })
-    .await;
+    let server = with_line_limit(1024).await;
     let mut tcp = Line::connect(server.tcp).await;
     let reply = tcp
         .request(&format!("cmd=create | key=big | body={}", "x".repeat(5000)))
