@@ -219,7 +219,7 @@ async fn expiry_is_set_kept_and_cleared_as_each_protocol_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_short_lived_keys_are_reclaimed_without_reads() {
     let server = TestServer::start().await;
-    let store = server.app.store().clone();
+    let store = server.app.memory().unwrap().clone();
     let idle = store.usage();
     let mut redis = redis_connection(&server).await;
     // One instant for all, far enough ahead for a debug build to write

@@ -41,7 +41,8 @@ async fn get(server: &TestServer, key: &str) -> reqwest::Response {
 fn fill(server: &TestServer, key: &str, value: &'static [u8]) {
     server
         .app
-        .store()
+        .memory()
+        .unwrap()
         .create(
             key,
             "application/json".into(),

@@ -215,7 +215,7 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else() {
     let server = TestServer::start().await;
-    let max = server.app.store().limits().max_value_bytes;
+    let max = server.app.memory().unwrap().limits().max_value_bytes;
     let mut bystander = TcpStream::connect(server.tcp).await.unwrap();
     bystander
         .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n")
@@ -637,7 +637,7 @@ async fn a_failed_multi_key_write_is_reverted_whole() {
         ..Options::default()
     })
     .await;
-    let store = server.app.store();
+    let store = server.app.memory().unwrap();
     let source = store
         .create(
             "fault-after-source",

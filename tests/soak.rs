@@ -59,7 +59,7 @@ fn resident_bytes() -> u64 {
 /// Deletes what runs cut short mid-cycle left behind, and checks the store
 /// is then empty, its memory budget fully returned.
 async fn empty_the_store(server: &TestServer) {
-    let store = server.app.store();
+    let store = server.app.memory().unwrap();
     let left = store.entries();
     assert!(
         left.len() <= 64,

@@ -263,7 +263,7 @@ async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop() {
     assert!(tcp.recv().await.is_none(), "closed after stop");
     let mut other = Line::connect(server.tcp).await;
     assert_error(&other.request("cmd=get | key=after").await, 10);
-    assert_eq!(server.app.store().usage().keys, 100);
+    assert_eq!(server.app.memory().unwrap().usage().keys, 100);
 }
 
 #[tokio::test]
@@ -393,7 +393,7 @@ async fn concurrent_tcp_clients_get_no_wrong_replies() {
     for task in futures::future::join_all(tasks).await {
         task.unwrap();
     }
-    assert_eq!(server.app.store().usage().keys, 1);
+    assert_eq!(server.app.memory().unwrap().usage().keys, 1);
 }
 
 /// Every value within the limits can be read and deleted over TCP, whatever
@@ -492,13 +492,14 @@ async fn a_failed_call_reverts_its_write() {
         .unwrap();
     assert_eq!(r.status(), 500);
     assert_eq!(
-        server.app.store().usage().keys,
+        server.app.memory().unwrap().usage().keys,
         0,
         "the failed create was reverted"
     );
     let version = server
         .app
-        .store()
+        .memory()
+        .unwrap()
         .create(
             "fault-after-delete",
             "text/plain".into(),
@@ -532,7 +533,7 @@ async fn a_failed_call_reverts_its_write() {
     let got = tcp.request("cmd=get | key=fault-after-delete").await;
     assert_eq!(got["body"], "precious");
     assert_eq!(got["version"], version);
-    assert_eq!(server.app.store().usage().keys, 1);
+    assert_eq!(server.app.memory().unwrap().usage().keys, 1);
 }
 
 /// Keys the line protocol cannot write plainly (a `|`, a line break, outer

@@ -15,7 +15,8 @@ use http_body_util::{BodyExt as _, Empty};
 use kvs::app::App;
 use kvs::logic::{CallPath, native};
 use kvs::runtime::{DEFAULT_GUEST, GuestConfig, rest};
-use kvs::store::Limits;
+use kvs::backend::Backend;
+use kvs::store::{Limits, Store};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -34,14 +35,14 @@ fn calls(c: &mut Criterion) {
         .build()
         .unwrap();
     let app = App::new(
-        Limits::default(),
+        Backend::Memory(Store::new(Limits::default())),
         GuestConfig::default(),
         CallPath::Rest,
         DEFAULT_GUEST,
         "bench",
     )
     .expect("the built-in guest loads");
-    app.store()
+    app.memory().unwrap()
         .create(
             "bench",
             "text/plain".into(),
@@ -87,10 +88,10 @@ fn calls(c: &mut Criterion) {
         });
     });
     group.bench_function("rest GET (native)", |b| {
-        b.iter(|| black_box(native::handle_rest(app.store(), get_request())));
+        b.iter(|| black_box(native::handle_rest(app.memory().unwrap(), get_request())));
     });
     group.bench_function("command get (native)", |b| {
-        b.iter(|| black_box(native::handle_lines(app.store(), &get_line())));
+        b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &get_line())));
     });
     group.finish();
 }

@@ -6,7 +6,8 @@ use crate::logic::CallPath;
 use crate::ops::metrics::Metrics;
 use crate::ops::snapshot::Health as SnapshotHealth;
 use crate::runtime::{Guest, GuestConfig, HostInfo, Runtime};
-use crate::store::{Limits, Store};
+use crate::backend::Backend;
+use crate::store::Store;
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// Shared by every connection of every front end; cheap to clone.
@@ -16,7 +17,7 @@ pub struct App {
 }
 
 struct Inner {
-    store: Store,
+    backend: Backend,
     host_info: HostInfo,
     metrics: Metrics,
     runtime: Runtime,
@@ -43,23 +44,22 @@ pub struct Loaded {
 }
 
 impl App {
-    /// Creates the store and loads `guest` (the component's bytes) as
+    /// Serves `backend` and loads `guest` (the component's bytes) as
     /// generation 1; requests reach the logic by `call_path`.
     pub fn new(
-        limits: Limits,
+        backend: Backend,
         guest_config: GuestConfig,
         call_path: CallPath,
         guest: &[u8],
         source: &str,
     ) -> anyhow::Result<Self> {
-        let store = Store::new(limits);
         let metrics = Metrics::default();
         let host_info = HostInfo::new(metrics.connection_counters());
-        let runtime = Runtime::new(guest_config, store.clone(), host_info.clone())?;
+        let runtime = Runtime::new(guest_config, backend.clone(), host_info.clone())?;
         let guest = Arc::new(runtime.load(guest, source)?);
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
+                backend,
                 host_info,
                 metrics,
                 runtime,
@@ -78,8 +78,15 @@ impl App {
         })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
+    /// Where the data lives; what the guest's store imports call.
+    pub fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    /// The in-memory store, unless the data lives on Redis: snapshots, the
+    /// data directory and the native call path work on it alone.
+    pub fn memory(&self) -> Option<&Store> {
+        self.inner.backend.memory()
     }
 
     /// What guests are told about this host; the front ends count their
@@ -111,7 +118,7 @@ impl App {
     pub fn render_metrics(&self) -> String {
         let current = self.current();
         self.metrics().render(
-            self.store(),
+            self.backend(),
             current.generation,
             current.guest.idle_instances(),
             self.snapshot_health().state().as_ref(),

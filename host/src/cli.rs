@@ -8,6 +8,9 @@ use crate::front::http::HttpConfig;
 use crate::front::tcp::TcpConfig;
 use crate::logic::CallPath;
 use crate::runtime::{GuestConfig, GuestProfiler};
+use crate::backend::redis::RedisConfig;
+use crate::backend::redis::connection::Target;
+use crate::backend::redis::layout::Layout;
 use crate::server::Settings;
 use crate::store::Limits;
 use crate::tools::bench::BenchArgs;
@@ -219,6 +222,31 @@ pub struct ServeArgs {
     #[arg(long, env = "KVS_CPUPROFILE")]
     pub cpuprofile: Option<PathBuf>,
 
+    /// Where the data lives: `memory` (this process), `redis://[USER:PASSWORD@]HOST:PORT[/DB]`
+    /// (one Redis server) or `redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`
+    /// (a Redis Cluster, found from these seed nodes). Many kvs hosts on one
+    /// Redis serve one dataset. Redis keeps the data durable (its appendonly),
+    /// so --data-dir and --snapshot are for `memory` only.
+    #[arg(long, env = "KVS_STORE", default_value = "memory")]
+    pub store: String,
+
+    /// With a Redis store, how long one store operation may take; past it
+    /// the request gets a 503 (error code 20).
+    #[arg(long, env = "KVS_STORE_TIMEOUT_MS", default_value_t = 2000)]
+    pub store_timeout_ms: u64,
+
+    /// With a Redis store, how many buckets its keys are spread over. Fixed
+    /// when the first kvs writes to a Redis; every later kvs must be given
+    /// the same number (it refuses to start otherwise).
+    #[arg(long, env = "KVS_STORE_BUCKETS", default_value_t = crate::backend::redis::layout::DEFAULT_BUCKETS, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub store_buckets: u32,
+
+    /// With a Redis store, serve even if Redis evicts keys when full
+    /// (a maxmemory-policy other than noeviction), which can make
+    /// acknowledged entries vanish. Refused by default.
+    #[arg(long, env = "KVS_STORE_ALLOW_EVICTION")]
+    pub store_allow_eviction: bool,
+
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "KVS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -416,7 +444,40 @@ impl ServeArgs {
             fsync: self.fsync,
             compact_log_bytes: to_usize(self.compact_log_bytes),
             cpuprofile: self.cpuprofile.clone(),
+            redis: self.redis()?,
         })
+    }
+
+    /// The Redis store `--store` names, or `None` for `memory`; refuses the
+    /// flags that only the in-memory store has.
+    pub fn redis(&self) -> anyhow::Result<Option<RedisConfig>> {
+        if self.store == "memory" {
+            return Ok(None);
+        }
+        let target = Target::parse(&self.store).map_err(|error| anyhow::anyhow!("--store {error}"))?;
+        if self.data_dir.is_some() || self.snapshot.is_some() {
+            anyhow::bail!(
+                "--data-dir and --snapshot keep the in-memory store on disk; with --store {} \
+                 the data lives in Redis, which keeps it durable itself (its appendonly and \
+                 appendfsync settings)",
+                target.describe()
+            );
+        }
+        if self.call_path == CallPath::Native {
+            anyhow::bail!(
+                "--call-path native runs on the in-memory store only; use rest or wasi-http \
+                 with --store {}",
+                target.describe()
+            );
+        }
+        Ok(Some(RedisConfig {
+            target,
+            timeout: Duration::from_millis(self.store_timeout_ms.max(1)),
+            layout: Layout {
+                buckets: self.store_buckets,
+            },
+            allow_eviction: self.store_allow_eviction,
+        }))
     }
 }
 

@@ -14,7 +14,9 @@
 //!   ceiling); the one place that knows the call path.
 //! - [`runtime`]: the WebAssembly runtime: the engine, loaded guests, warm
 //!   instances, and the state of one call.
-//! - [`store`]: the concurrent store with its memory budget.
+//! - [`store`]: the concurrent in-memory store with its memory budget.
+//! - [`backend`]: where the data lives: that store, or Redis (`--store`),
+//!   behind the one type the guest's store imports call.
 //! - [`data`]: `--data-dir`: the write-ahead log and snapshots that keep
 //!   the store across crashes and restarts.
 //! - [`ops`]: running it: reloads, `--watch`, snapshots, metrics, CPU
@@ -29,6 +31,7 @@
 //!   caller bound.
 
 pub mod app;
+pub mod backend;
 pub mod cli;
 pub mod data;
 pub mod front;

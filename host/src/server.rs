@@ -8,6 +8,8 @@
 //! the tests bind `127.0.0.1:0` and run the same `Server`.
 
 use crate::app::App;
+use crate::backend::Backend;
+use crate::backend::redis::{RedisConfig, RedisStore};
 use crate::data::DataDir;
 use crate::data::log::Fsync;
 use crate::front::admin::{self, AdminConfig};
@@ -18,7 +20,7 @@ use crate::ops::profile::CpuProfile;
 use crate::ops::reload::Reloader;
 use crate::ops::snapshot;
 use crate::runtime::{DEFAULT_GUEST, GuestConfig};
-use crate::store::Limits;
+use crate::store::{Limits, Store};
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +68,9 @@ pub struct Settings {
     pub fsync: Fsync,
     /// Log growth, in bytes, past which the log is compacted.
     pub compact_log_bytes: usize,
+    /// `--store redis://...`: the data lives on Redis; `None` keeps it in
+    /// this process.
+    pub redis: Option<RedisConfig>,
 }
 
 impl Default for Settings {
@@ -86,6 +91,7 @@ impl Default for Settings {
             data_dir: None,
             fsync: Fsync::default(),
             compact_log_bytes: 64 << 20,
+            redis: None,
         }
     }
 }
@@ -117,8 +123,18 @@ impl Server {
             ),
             None => (DEFAULT_GUEST.to_vec(), "built-in".to_string()),
         };
+        let backend = match &settings.redis {
+            None => Backend::Memory(Store::new(settings.limits)),
+            Some(config) => {
+                let store = RedisStore::open(config.clone(), settings.limits)
+                    .await
+                    .with_context(|| format!("cannot serve from {}", config.target.describe()))?;
+                tracing::info!(store = %store.describe(), buckets = config.layout.buckets, "the data lives on Redis");
+                Backend::Redis(store)
+            }
+        };
         let app = App::new(
-            settings.limits,
+            backend,
             settings.guest,
             settings.call_path,
             &guest,
@@ -127,7 +143,7 @@ impl Server {
         if let Some(path) = &settings.snapshot {
             let started = std::time::Instant::now();
             snapshot::check_writable(path)?;
-            let loaded = snapshot::load(app.store(), path)?;
+            let loaded = snapshot::load(memory(&app)?, path)?;
             match loaded {
                 Some(summary) => tracing::info!(
                     path = %path.display(),
@@ -255,7 +271,7 @@ impl Server {
                 .context("the snapshot at shutdown failed; the data since the last one is lost")?;
         }
         if let Some(data) = app.data() {
-            data.close(app.store()).await.context(
+            data.close(memory(&app)?).await.context(
                 "the last compaction of the data directory failed; its log keeps every write",
             )?;
             tracing::info!(path = %data.root().display(), "data directory compacted and closed");
@@ -278,8 +294,9 @@ async fn open_data_dir(
     fsync: Fsync,
 ) -> anyhow::Result<Arc<DataDir>> {
     let started = std::time::Instant::now();
-    let (data, recovered) = DataDir::open(root, app.store(), fsync)?;
-    let usage = app.store().usage();
+    let store = memory(app)?;
+    let (data, recovered) = DataDir::open(root, store, fsync)?;
+    let usage = store.usage();
     tracing::info!(
         path = %root.display(),
         fsync = ?fsync,
@@ -291,7 +308,7 @@ async fn open_data_dir(
         "data directory recovered"
     );
     if recovered.records > 0 {
-        data.compact(app.store())
+        data.compact(store)
             .await
             .context("compacting the recovered log")?;
     }
@@ -317,7 +334,8 @@ async fn compact_when_grown(
             continue;
         }
         let started = std::time::Instant::now();
-        match data.compact(app.store()).await {
+        let Ok(store) = memory(&app) else { return };
+        match data.compact(store).await {
             Ok(summary) => tracing::info!(
                 log_bytes = grown,
                 entries = summary.entries,
@@ -331,4 +349,11 @@ async fn compact_when_grown(
             ),
         }
     }
+}
+
+/// The in-memory store, for what only it has (snapshots, the data
+/// directory); the flags refuse those with a Redis store before this runs.
+fn memory(app: &App) -> anyhow::Result<&Store> {
+    app.memory()
+        .context("snapshots and --data-dir need the in-memory store (--store memory)")
 }

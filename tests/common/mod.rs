@@ -38,7 +38,7 @@ impl Target for TestServer {
     }
 
     fn max_value_bytes(&self) -> usize {
-        self.app.store().limits().max_value_bytes
+        self.app.backend().limits().max_value_bytes
     }
 }
 

@@ -164,5 +164,6 @@ fn error(error: wit::Error) -> StoreError {
         wit::Error::StoreFull => StoreError::StoreFull,
         wit::Error::InvalidKey(reason) => StoreError::InvalidKey(reason),
         wit::Error::NotDurable(reason) => StoreError::NotDurable(reason),
+        wit::Error::Unavailable(reason) => StoreError::Unavailable(reason),
     }
 }

@@ -69,7 +69,7 @@ pub async fn serve_http(
 ) -> Result<hyper::Response<HyperOutgoingBody>, HttpFailure> {
     let head_only = request.method() == Method::HEAD;
     let read = |request| {
-        let limit = app.store().limits().max_value_bytes as u64;
+        let limit = app.backend().limits().max_value_bytes as u64;
         rest::read_request(request, limit, body_timeout)
     };
     let response = match app.call_path() {
@@ -86,8 +86,9 @@ pub async fn serve_http(
         }
         CallPath::Native => {
             let request = read(request).await?;
-            let response = native::handle_rest(app.store(), request);
-            app.store()
+            let store = native_store(app)?;
+            let response = native::handle_rest(store, request);
+            store
                 .durable()
                 .await
                 .map_err(CallFailed::not_durable)?;
@@ -106,8 +107,9 @@ pub async fn serve_resp(
 ) -> Result<RespReplies, CallFailed> {
     match app.call_path() {
         CallPath::Native => {
-            let replies = native::handle_resp(app, session, commands);
-            app.store()
+            let store = native_store(app)?;
+            let replies = native::handle_resp(app, store, session, commands);
+            store
                 .durable()
                 .await
                 .map_err(CallFailed::not_durable)?;
@@ -122,8 +124,9 @@ pub async fn serve_resp(
 pub async fn serve_lines(app: &App, lines: &[Vec<u8>]) -> Result<Vec<LineReply>, CallFailed> {
     match app.call_path() {
         CallPath::Native => {
-            let replies = native::handle_lines(app.store(), lines);
-            app.store()
+            let store = native_store(app)?;
+            let replies = native::handle_lines(store, lines);
+            store
                 .durable()
                 .await
                 .map_err(CallFailed::not_durable)?;
@@ -131,4 +134,14 @@ pub async fn serve_lines(app: &App, lines: &[Vec<u8>]) -> Result<Vec<LineReply>,
         }
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_lines(lines).await,
     }
+}
+
+/// The in-memory store the native ceiling runs on; the flags refuse
+/// `--call-path native` with a Redis store before a request comes.
+fn native_store(app: &App) -> Result<&crate::store::Store, CallFailed> {
+    app.memory().ok_or_else(|| {
+        CallFailed::from(anyhow::anyhow!(
+            "the native call path runs on the in-memory store only"
+        ))
+    })
 }

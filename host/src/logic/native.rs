@@ -43,9 +43,14 @@ pub fn handle_lines(store: &kv::Store, lines: &[Vec<u8>]) -> Vec<LineReply> {
 }
 
 /// Runs a batch of Redis commands as the guest's `resp` export would.
-pub fn handle_resp(app: &App, session: RespSession, commands: Vec<Vec<Vec<u8>>>) -> RespReplies {
+pub fn handle_resp(
+    app: &App,
+    store: &kv::Store,
+    session: RespSession,
+    commands: Vec<Vec<Vec<u8>>>,
+) -> RespReplies {
     let server = NativeServer(app.host_info());
-    kvs_guest::resp::handle_batch(&Native(app.store()), &server, session, commands)
+    kvs_guest::resp::handle_batch(&Native(store), &server, session, commands)
 }
 
 /// The host's facts, told directly.

@@ -4,7 +4,8 @@
 
 use crate::data::DataDir;
 use crate::ops::snapshot::HealthState;
-use crate::store::Store;
+use crate::backend::Backend;
+use crate::backend::redis::health::Report;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -68,6 +69,10 @@ pub struct Metrics {
     log_sync_age: Gauge<f64, AtomicU64>,
     log_compactions: Counter,
     log_failures: Counter,
+    backend_up: Gauge,
+    backend_operations: Counter,
+    backend_failures: Counter,
+    backend_round_trip: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -209,6 +214,30 @@ impl Default for Metrics {
             "With --data-dir: log writes and syncs that failed and were retried",
             log_failures.clone(),
         );
+        let backend_up = Gauge::default();
+        registry.register(
+            "store_backend_up",
+            "With --store redis://: 1 if the last operation on Redis succeeded, else 0",
+            backend_up.clone(),
+        );
+        let backend_operations = Counter::default();
+        registry.register(
+            "store_backend_operations",
+            "With --store redis://: store operations sent to Redis",
+            backend_operations.clone(),
+        );
+        let backend_failures = Counter::default();
+        registry.register(
+            "store_backend_failures",
+            "With --store redis://: store operations that failed because Redis could not be reached or did not answer in time",
+            backend_failures.clone(),
+        );
+        let backend_round_trip = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "store_backend_round_trip_seconds",
+            "With --store redis://: the mean time of a store operation on Redis",
+            backend_round_trip.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -234,6 +263,10 @@ impl Default for Metrics {
             log_sync_age,
             log_compactions,
             log_failures,
+            backend_up,
+            backend_operations,
+            backend_failures,
+            backend_round_trip,
         }
     }
 }
@@ -299,12 +332,19 @@ impl Metrics {
         self.guest_rejected.inc();
     }
 
+    /// Sets the Redis backend's gauges and brings its counters up to its own.
+    fn read_backend(&self, report: &Report) {
+        self.backend_up.set(i64::from(report.up));
+        catch_up(&self.backend_operations, report.operations);
+        catch_up(&self.backend_failures, report.failures);
+        self.backend_round_trip
+            .set(report.mean_round_trip.as_secs_f64());
+    }
+
     /// Sets the log's gauges and brings its counters up to the log's own.
     fn read_log(&self, data: &DataDir) {
         let stats = data.log().stats();
         self.log_bytes.set(data.log_bytes_since_compaction());
-        let catch_up =
-            |counter: &Counter, now: u64| counter.inc_by(now.saturating_sub(counter.get()));
         catch_up(&self.log_syncs, stats.syncs.load(Ordering::Relaxed));
         catch_up(&self.log_compactions, data.compactions());
         catch_up(&self.log_failures, stats.failures.load(Ordering::Relaxed));
@@ -324,7 +364,7 @@ impl Metrics {
     /// The Prometheus text exposition, with the gauges read now.
     pub fn render(
         &self,
-        store: &Store,
+        backend: &Backend,
         generation: u64,
         idle: (usize, usize),
         snapshot: Option<&HealthState>,
@@ -340,10 +380,17 @@ impl Metrics {
         self.guest_idle_instances
             .set(i64::try_from(idle_instances).unwrap_or(i64::MAX));
         self.guest_idle_memory.set(idle_memory as u64);
-        let usage = store.usage();
-        self.store_keys
-            .set(i64::try_from(usage.keys).unwrap_or(i64::MAX));
-        self.store_bytes.set(usage.bytes as u64);
+        match backend {
+            // Redis is not asked for its counts on every scrape: that reads
+            // every bucket. INFO and DBSIZE tell them.
+            Backend::Redis(store) => self.read_backend(&store.health().report()),
+            Backend::Memory(store) => {
+                let usage = store.usage();
+                self.store_keys
+                    .set(i64::try_from(usage.keys).unwrap_or(i64::MAX));
+                self.store_bytes.set(usage.bytes as u64);
+            }
+        }
         self.guest_generation
             .set(i64::try_from(generation).unwrap_or(i64::MAX));
         let mut text = String::new();
@@ -351,4 +398,9 @@ impl Metrics {
             .expect("writing to a String cannot fail");
         text
     }
+}
+
+/// Brings a counter up to a count kept elsewhere.
+fn catch_up(counter: &Counter, now: u64) {
+    counter.inc_by(now.saturating_sub(counter.get()));
 }

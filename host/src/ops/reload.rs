@@ -186,6 +186,7 @@ impl Reloader {
                 .snapshot_health()
                 .to_json(self.app.metrics().snapshot_counts()),
             "data": self.app.data().map(|data| data.status()),
+            "store": self.app.backend().status(),
         })
     }
 }

@@ -384,7 +384,11 @@ impl Health {
 /// Saves `app`'s store to `path` on a blocking thread, logs the outcome and
 /// records it in the app's snapshot health.
 pub async fn save_logged(app: &App, path: &Path) -> anyhow::Result<Summary> {
-    let (store, owned) = (app.store().clone(), path.to_path_buf());
+    let store = app
+        .memory()
+        .context("a snapshot needs the in-memory store (--store memory)")?
+        .clone();
+    let owned = path.to_path_buf();
     let started = Instant::now();
     let saved = match tokio::task::spawn_blocking(move || save(&store, &owned)).await {
         Ok(saved) => saved,
@@ -418,7 +422,9 @@ pub async fn save_logged(app: &App, path: &Path) -> anyhow::Result<Summary> {
 /// final snapshot at shutdown is the caller's, once the front ends have
 /// drained. A failed save is logged and retried at the next interval.
 pub async fn periodic(app: App, path: PathBuf, interval: Duration, shutdown: CancellationToken) {
-    let store = app.store().clone();
+    let Some(store) = app.memory().cloned() else {
+        return;
+    };
     let mut saved_at_change = store.changes();
     loop {
         tokio::select! {

@@ -10,7 +10,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     // The store imports speak the shared model's error; the one conversion
     // to the WIT variant is `convert_error` in `state.rs`.
-    imports: { "kvs:store/store": trappable },
+    // They are async because on a Redis store each is a network round trip.
+    imports: { "kvs:store/store": async | trappable },
     trappable_error_type: { "kvs:store/types.error" => kvs_model::StoreError },
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,

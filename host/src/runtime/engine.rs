@@ -9,7 +9,7 @@ use super::bindings::ServicePre;
 use super::guest::Guest;
 use super::pool::Pool;
 use super::state::CallState;
-use crate::store as kv;
+use crate::backend::Backend;
 use anyhow::Context as _;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -79,7 +79,7 @@ fn start_epoch_ticker(engine: &Engine) {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
-    kv: kv::Store,
+    kv: Backend,
     host: HostInfo,
     /// Wall-clock time one guest call may take.
     timeout: Duration,
@@ -90,7 +90,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(config: GuestConfig, kv: kv::Store, host: HostInfo) -> anyhow::Result<Self> {
+    pub fn new(config: GuestConfig, kv: Backend, host: HostInfo) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)

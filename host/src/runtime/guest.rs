@@ -10,7 +10,7 @@
 use super::bindings::{After, ServicePre, resp, rest};
 use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
-use crate::store as kv;
+use crate::backend::Backend;
 use anyhow::{Context as _, anyhow};
 use kvs_model::{Code, ErrorReply, LineReply, RespReplies, RespSession, StoreError};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub struct Guest {
     pub(super) pool: Pool,
     /// The pool's capacity while this guest is current.
     pub(super) max_idle: usize,
-    pub(super) kv: kv::Store,
+    pub(super) kv: Backend,
     pub(super) host: super::HostInfo,
     pub(super) timeout: Duration,
     pub(super) digest: String,
@@ -179,7 +179,7 @@ impl Guest {
                     && let Err(error) = self.kv.durable().await
                 {
                     return Err(CallFailed {
-                        reverted: warm.store.data_mut().revert(),
+                        reverted: warm.store.data_mut().revert().await,
                         error: anyhow::Error::from(error.clone()),
                         not_durable: Some(error),
                     });
@@ -189,7 +189,7 @@ impl Guest {
                 Ok(value)
             }
             Err(trap) => Err(CallFailed {
-                reverted: warm.store.data_mut().revert(),
+                reverted: warm.store.data_mut().revert().await,
                 error: anyhow::Error::from(trap).context("the guest failed"),
                 not_durable: None,
             }),

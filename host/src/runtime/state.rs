@@ -2,10 +2,12 @@
 //!
 //! Each guest call runs in its own `wasmtime::Store` whose data is a
 //! [`CallState`]: the WASI contexts (which grant nothing: no files, no
-//! network, no outgoing HTTP, no environment) and a handle to the shared [`crate::store::Store`].
+//! network, no outgoing HTTP, no environment) and a handle to the shared
+//! [`Backend`], the store in memory or on Redis.
 
 use super::bindings::{server, store, types};
 use super::host_info::HostInfo;
+use crate::backend::Backend;
 use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
 use bytes::Bytes;
 use std::future::Future;
@@ -23,7 +25,7 @@ pub struct CallState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: DenyOutgoingHttp,
-    kv: kv::Store,
+    kv: Backend,
     host: HostInfo,
     memory: MemoryUse,
     /// When the call running on this store must have finished.
@@ -127,7 +129,7 @@ impl wasmtime::ResourceLimiter for MemoryUse {
 }
 
 impl CallState {
-    pub fn new(kv: kv::Store, host: HostInfo) -> Self {
+    pub fn new(kv: Backend, host: HostInfo) -> Self {
         Self {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
@@ -165,29 +167,16 @@ impl CallState {
     }
 
     /// Takes back the writes of a call that failed, newest first.
-    pub fn revert(&mut self) -> Reverted {
-        let mut outcome = Reverted::default();
-        let Some(journal) = &mut self.journal else {
-            return outcome;
-        };
-        while let Some(write) = journal.writes.pop() {
-            let key = write.key().to_string();
-            let undone = match write {
-                Write::Created { key, version } => self.kv.revert_create(&key, version),
-                Write::Updated {
-                    key,
-                    version,
-                    previous,
-                } => self.kv.revert_update(&key, version, previous),
-                Write::Deleted { key, entry } => self.kv.revert_delete(key, entry),
-            };
-            if undone {
-                outcome.reverted += 1;
-            } else {
-                outcome.kept.push(key);
-            }
-        }
-        outcome
+    pub async fn revert(&mut self) -> Reverted {
+        let writes = self.take_writes();
+        revert(&self.kv, writes).await
+    }
+
+    fn take_writes(&mut self) -> Vec<Write> {
+        self.journal
+            .as_mut()
+            .map(|journal| std::mem::take(&mut journal.writes))
+            .unwrap_or_default()
     }
 
     fn record(&mut self, write: impl FnOnce() -> Write) {
@@ -219,13 +208,56 @@ impl CallState {
     }
 }
 
+/// Takes back `writes`, newest first.
+async fn revert(kv: &Backend, mut writes: Vec<Write>) -> Reverted {
+    let mut outcome = Reverted::default();
+    while let Some(write) = writes.pop() {
+        let key = write.key().to_string();
+        let undone = match write {
+            Write::Created { key, version } => kv.revert_create(&key, version).await,
+            Write::Updated {
+                key,
+                version,
+                previous,
+            } => kv.revert_update(&key, version, previous).await,
+            Write::Deleted { key, entry } => kv.revert_delete(key, entry).await,
+        };
+        if undone {
+            outcome.reverted += 1;
+        } else {
+            outcome.kept.push(key);
+        }
+    }
+    outcome
+}
+
 /// A call cancelled mid-way (its client went away) drops its store with the
-/// instance: its writes are reverted here, as a failed call's are.
+/// instance: its writes are reverted here, as a failed call's are. On the
+/// in-memory store that is done before the drop returns; on Redis, which
+/// takes round trips, in a task of its own.
 impl Drop for CallState {
     fn drop(&mut self) {
-        let reverted = self.revert();
-        if reverted.reverted > 0 || !reverted.kept.is_empty() {
+        let writes = self.take_writes();
+        if writes.is_empty() {
+            return;
+        }
+        let kv = self.kv.clone();
+        let reverting = async move {
+            let reverted = revert(&kv, writes).await;
             tracing::warn!(%reverted, "a guest call ended without a reply");
+        };
+        match self.kv {
+            Backend::Memory(_) => {
+                use futures::FutureExt as _;
+                // Nothing in it waits: it completes on its first poll.
+                let _ = reverting.now_or_never();
+            }
+            Backend::Redis(_) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn(reverting)),
+                Err(_) => tracing::error!(
+                    "a guest call ended without a reply, and its writes could not be reverted"
+                ),
+            },
         }
     }
 }
@@ -277,9 +309,7 @@ impl WasiHttpHooks for DenyOutgoingHttp {
 }
 
 impl types::Host for CallState {
-    /// The one place a store error becomes the WIT variant. A backend that
-    /// failed has no variant in the contract: the call traps, and its writes
-    /// are reverted like any failed call's.
+    /// The one place a store error becomes the WIT variant.
     fn convert_error(&mut self, error: StoreError) -> wasmtime::Result<types::Error> {
         Ok(match error {
             StoreError::NotFound => types::Error::NotFound,
@@ -289,19 +319,17 @@ impl types::Host for CallState {
             StoreError::StoreFull => types::Error::StoreFull,
             StoreError::InvalidKey(reason) => types::Error::InvalidKey(reason),
             StoreError::NotDurable(reason) => types::Error::NotDurable(reason),
-            StoreError::Unavailable(reason) => {
-                return Err(wasmtime::format_err!("the store is unavailable: {reason}"));
-            }
+            StoreError::Unavailable(reason) => types::Error::Unavailable(reason),
         })
     }
 }
 
 impl store::Host for CallState {
-    fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
-        self.kv.get(&key).map(entry)
+    async fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
+        self.kv.get(&key).await.map(entry)
     }
 
-    fn create(
+    async fn create(
         &mut self,
         key: String,
         content_type: String,
@@ -311,14 +339,15 @@ impl store::Host for CallState {
         let journaled = self.journal.as_ref().map(|_| key.clone());
         let version = self
             .kv
-            .create(key, content_type, Bytes::from(value), expires_at)?;
+            .create(key, content_type, value, expires_at)
+            .await?;
         if let Some(key) = journaled {
             self.record(|| Write::Created { key, version });
         }
         Ok(version)
     }
 
-    fn update(
+    async fn update(
         &mut self,
         key: String,
         content_type: String,
@@ -331,19 +360,23 @@ impl store::Host for CallState {
             types::Expiry::Clear => Expiry::Clear,
             types::Expiry::At(at) => Expiry::At(at),
         };
-        let (version, previous) =
-            self.kv
-                .replace(&key, content_type, Bytes::from(value), if_version, expiry)?;
-        self.record(|| Write::Updated {
-            key,
-            version,
-            previous,
-        });
+        let journaled = self.journal.is_some();
+        let (version, previous) = self
+            .kv
+            .replace(&key, content_type, value, if_version, expiry, journaled)
+            .await?;
+        if let Some(previous) = previous {
+            self.record(|| Write::Updated {
+                key,
+                version,
+                previous,
+            });
+        }
         Ok(version)
     }
 
-    fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
-        let removed = self.kv.delete(&key, if_version)?;
+    async fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
+        let removed = self.kv.delete(&key, if_version).await?;
         if self.journal.is_none() {
             return Ok(entry(removed));
         }
@@ -357,7 +390,7 @@ impl store::Host for CallState {
 
     /// Journaled as the update or delete it amounts to, so a failed call
     /// puts the old expiry, or the removed entry, back.
-    fn expire(
+    async fn expire(
         &mut self,
         key: String,
         at: Option<u64>,
@@ -372,13 +405,17 @@ impl store::Host for CallState {
             types::ExpireCondition::IfEarlier => ExpireCondition::IfEarlier,
         };
         if self.journal.is_none() {
-            let expired = self.kv.expire(&key, at, condition, if_version)?;
+            let expired = self.kv.expire(&key, at, condition, if_version).await?;
             return Ok(expired != Expired::Unchanged);
         }
         loop {
-            let before = self.kv.get(&key)?;
+            let before = self.kv.get(&key).await?;
             kvs_model::check_version(before.version, if_version)?;
-            match self.kv.expire(&key, at, condition, Some(before.version)) {
+            match self
+                .kv
+                .expire(&key, at, condition, Some(before.version))
+                .await
+            {
                 Ok(Expired::Unchanged) => return Ok(false),
                 Ok(Expired::Set) => {
                     self.record(|| Write::Updated {
@@ -403,8 +440,8 @@ impl store::Host for CallState {
 
     /// Journaled as the delete of `from` and the write of `to` it amounts
     /// to, so a failed call puts both back.
-    fn rename(&mut self, from: String, to: String, replace: bool) -> Result<u64, StoreError> {
-        let renamed = self.kv.rename(&from, &to, replace)?;
+    async fn rename(&mut self, from: String, to: String, replace: bool) -> Result<u64, StoreError> {
+        let renamed = self.kv.rename(&from, &to, replace).await?;
         if from != to {
             let version = renamed.version;
             self.record(|| Write::Deleted {
@@ -423,8 +460,8 @@ impl store::Host for CallState {
         Ok(renamed.version)
     }
 
-    fn delete_many(&mut self, keys: Vec<String>) -> Result<u32, StoreError> {
-        let removed = self.kv.delete_many(&keys)?;
+    async fn delete_many(&mut self, keys: Vec<String>) -> Result<u32, StoreError> {
+        let removed = self.kv.delete_many(&keys).await?;
         let count = u32::try_from(removed.len()).unwrap_or(u32::MAX);
         for (key, entry) in removed {
             self.record(|| Write::Deleted { key, entry });
@@ -432,7 +469,7 @@ impl store::Host for CallState {
         Ok(count)
     }
 
-    fn put_many(
+    async fn put_many(
         &mut self,
         entries: Vec<(String, Vec<u8>)>,
         content_type: String,
@@ -441,7 +478,7 @@ impl store::Host for CallState {
             .into_iter()
             .map(|(key, value)| (key, Bytes::from(value)))
             .collect();
-        for written in self.kv.put_many(pairs, &content_type)? {
+        for written in self.kv.put_many(pairs, &content_type).await? {
             self.record(|| match written.previous {
                 Some(previous) => Write::Updated {
                     key: written.key,
@@ -457,29 +494,37 @@ impl store::Host for CallState {
         Ok(())
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         prefix: String,
         cursor: Option<String>,
         limit: u32,
     ) -> Result<types::KeyPage, StoreError> {
-        let page = self.kv.list(&prefix, cursor.as_deref(), limit as usize);
+        let page = self
+            .kv
+            .list(&prefix, cursor.as_deref(), limit as usize)
+            .await?;
         Ok(types::KeyPage {
             keys: page.keys,
             next_cursor: page.next_cursor,
         })
     }
 
-    fn scan(&mut self, cursor: u64, count: u32) -> Result<types::ScanPage, StoreError> {
-        let page = self.kv.scan(cursor, count as usize);
+    async fn scan(&mut self, cursor: u64, count: u32) -> Result<types::ScanPage, StoreError> {
+        let page = self.kv.scan(cursor, count as usize).await?;
         Ok(types::ScanPage {
             keys: page.keys,
             next: page.next,
         })
     }
 
-    fn stats(&mut self) -> wasmtime::Result<types::StoreStats> {
-        let stats = self.kv.stats();
+    async fn stats(&mut self) -> wasmtime::Result<types::StoreStats> {
+        // The record has no error case: a backend that cannot say fails the call.
+        let stats = self
+            .kv
+            .stats()
+            .await
+            .map_err(|error| wasmtime::format_err!("{error}"))?;
         Ok(types::StoreStats {
             keys: stats.keys,
             expiring: stats.expiring,
@@ -488,7 +533,7 @@ impl store::Host for CallState {
         })
     }
 
-    fn limits(&mut self) -> wasmtime::Result<types::StoreLimits> {
+    async fn limits(&mut self) -> wasmtime::Result<types::StoreLimits> {
         let limits = self.kv.limits().advertised();
         Ok(types::StoreLimits {
             max_key_bytes: limits.max_key_bytes,

@@ -598,12 +598,7 @@ impl Store {
         pairs: Vec<(String, Bytes)>,
         content_type: &str,
     ) -> Result<Vec<Written>, StoreError> {
-        let mut pairs = pairs;
-        // The last of a key's values wins: reversed, then sorted stably, a
-        // key's last value comes first among its own, and dedup keeps it.
-        pairs.reverse();
-        pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
-        pairs.dedup_by(|(later, _), (kept, _)| later == kept);
+        let pairs = last_value_of_each(pairs);
         for (key, value) in &pairs {
             self.check(key, content_type, value)?;
         }
@@ -1019,6 +1014,16 @@ impl Store {
             .fetch_add(1, Ordering::AcqRel)
             + 1
     }
+}
+
+/// `pairs` sorted by key, each key once with the last value it was given
+/// (Redis's `MSET k 1 k 2` sets 2): reversed, then sorted stably, a key's
+/// last value comes first among its own, and dedup keeps it.
+pub fn last_value_of_each<V>(mut pairs: Vec<(String, V)>) -> Vec<(String, V)> {
+    pairs.reverse();
+    pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
+    pairs.dedup_by(|(later, _), (kept, _)| later == kept);
+    pairs
 }
 
 /// What an entry costs against the memory budget.

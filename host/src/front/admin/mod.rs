@@ -4,7 +4,7 @@
 //! | request | does |
 //! |---|---|
 //! | `GET /` | the key explorer, a page in the browser ([`explorer`]) |
-//! | `GET /status` | the current and previous guests: generation, digest, source, load time |
+//! | `GET /status` | the current and previous guests: generation, digest, source, load time; the snapshot, data directory and store backend |
 //! | `POST /reload` | no body: reload the `--guest` file; a body (`Content-Type: application/wasm`): load that component |
 //! | `POST /rollback` | return to the previous guest |
 //! | `GET /metrics` | OpenMetrics text: requests, latency, TCP commands, guest failures and swaps, store size |

@@ -102,11 +102,11 @@ pub async fn serve_connection(
 ) -> std::io::Result<()> {
     let _client = app.host_info().client();
     let limits = Limits {
-        max_bulk: app.store().limits().max_value_bytes,
+        max_bulk: app.backend().limits().max_value_bytes,
         max_elements: MAX_ELEMENTS,
         max_command: config
             .max_line_bytes
-            .max(app.store().limits().max_value_bytes + 4096),
+            .max(app.backend().limits().max_value_bytes + 4096),
         max_inline: MAX_INLINE,
     };
     let (mut read_half, mut write_half) = socket.split();

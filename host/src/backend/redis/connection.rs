@@ -1,0 +1,268 @@
+//! The connection to the Redis server or cluster: one multiplexed
+//! connection shared by every call (concurrent calls are pipelined on it,
+//! never a connection per request), opened lazily so kvs starts while the
+//! backend is down, and reopened by itself after a failure.
+
+use super::layout::{self, Layout};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// What `--store` names, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `redis://[user:password@]HOST:PORT[/DB]`, kept whole for the client.
+    Server(String),
+    /// `redis-cluster://[user:password@]HOST:PORT[,HOST:PORT...]`: the seed
+    /// nodes, as `redis://` addresses, and the credentials.
+    Cluster {
+        seeds: Vec<String>,
+        username: Option<String>,
+        password: Option<String>,
+    },
+}
+
+impl Target {
+    /// Parses a `--store` URL other than `memory`.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if url.starts_with("rediss://") {
+            return Err(
+                "rediss:// (Redis over TLS) is not supported yet: use redis:// on a trusted \
+                 network, or a TLS tunnel"
+                    .into(),
+            );
+        }
+        if url.starts_with("redis://") {
+            redis::Client::open(url).map_err(|error| format!("{url}: {error}"))?;
+            return Ok(Self::Server(url.to_string()));
+        }
+        let Some(rest) = url.strip_prefix("redis-cluster://") else {
+            return Err(format!(
+                "{url}: expected memory, redis://HOST:PORT[/DB] or \
+                 redis-cluster://HOST:PORT[,HOST:PORT...]"
+            ));
+        };
+        let (credentials, nodes) = match rest.rsplit_once('@') {
+            Some((credentials, nodes)) => (Some(credentials), nodes),
+            None => (None, rest),
+        };
+        let (username, password) = match credentials {
+            Some(credentials) => match credentials.split_once(':') {
+                Some((user, password)) => (
+                    (!user.is_empty()).then(|| user.to_string()),
+                    Some(password.to_string()),
+                ),
+                None => (Some(credentials.to_string()), None),
+            },
+            None => (None, None),
+        };
+        let seeds: Vec<String> = nodes
+            .trim_end_matches('/')
+            .split(',')
+            .filter(|node| !node.is_empty())
+            .map(|node| format!("redis://{node}"))
+            .collect();
+        if seeds.is_empty() {
+            return Err(format!("{url}: names no node (HOST:PORT)"));
+        }
+        for seed in &seeds {
+            redis::Client::open(seed.as_str()).map_err(|error| format!("{seed}: {error}"))?;
+        }
+        Ok(Self::Cluster {
+            seeds,
+            username,
+            password,
+        })
+    }
+
+    /// The target for logs and status, without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Server(url) => match redis::Client::open(url.as_str()) {
+                Ok(client) => format!("redis://{}", client.get_connection_info().addr()),
+                Err(_) => "redis://?".into(),
+            },
+            Self::Cluster { seeds, .. } => format!(
+                "redis-cluster://{}",
+                seeds
+                    .iter()
+                    .map(|seed| seed.trim_start_matches("redis://"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+}
+
+/// A handle to the connection, cheap to clone.
+#[derive(Clone)]
+pub enum Link {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Link {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
+/// Opens the link on first use; a failed attempt is retried by the next call.
+pub struct Connector {
+    target: Target,
+    timeout: Duration,
+    link: OnceCell<Link>,
+}
+
+impl Connector {
+    pub fn new(target: Target, timeout: Duration) -> Self {
+        Self {
+            target,
+            timeout,
+            link: OnceCell::new(),
+        }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub async fn link(&self) -> redis::RedisResult<Link> {
+        self.link.get_or_try_init(|| self.open()).await.cloned()
+    }
+
+    async fn open(&self) -> redis::RedisResult<Link> {
+        match &self.target {
+            Target::Server(url) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(500));
+                let client = redis::Client::open(url.as_str())?;
+                Ok(Link::Server(
+                    ConnectionManager::new_lazy_with_config(client, config)?,
+                ))
+            }
+            Target::Cluster {
+                seeds,
+                username,
+                password,
+            } => {
+                let mut builder = ClusterClientBuilder::new(seeds.clone())
+                    .connection_timeout(self.timeout)
+                    .response_timeout(self.timeout)
+                    .retries(3)
+                    .min_retry_wait(10)
+                    .max_retry_wait(200);
+                if let Some(username) = username {
+                    builder = builder.username(username);
+                }
+                if let Some(password) = password {
+                    builder = builder.password(password);
+                }
+                let client = builder.build()?;
+                Ok(Link::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+}
+
+/// Why a backend must not be served from: a layout other than this host's,
+/// or an eviction policy under which Redis would drop entries by itself.
+pub async fn check(
+    link: &mut Link,
+    layout: Layout,
+    allow_eviction: bool,
+) -> Result<(), CheckFailed> {
+    let wanted = layout.buckets.to_string();
+    let (format, buckets): (Option<String>, Option<String>) = redis::pipe()
+        .cmd("HSETNX")
+        .arg(layout::META)
+        .arg("format")
+        .arg(layout::FORMAT)
+        .ignore()
+        .cmd("HSETNX")
+        .arg(layout::META)
+        .arg("buckets")
+        .arg(&wanted)
+        .ignore()
+        .cmd("HGET")
+        .arg(layout::META)
+        .arg("format")
+        .cmd("HGET")
+        .arg(layout::META)
+        .arg("buckets")
+        .query_async(link)
+        .await
+        .map_err(CheckFailed::Unreachable)?;
+    if format.as_deref() != Some(&layout::FORMAT.to_string()) {
+        return Err(CheckFailed::Refused(format!(
+            "the Redis store is laid out in format {} (at {}), this kvs writes format {}",
+            format.unwrap_or_default(),
+            layout::META,
+            layout::FORMAT
+        )));
+    }
+    if buckets.as_deref() != Some(wanted.as_str()) {
+        return Err(CheckFailed::Refused(format!(
+            "the Redis store is laid out in {} buckets (at {}), this kvs was told {}: \
+             start it with --store-buckets {}",
+            buckets.as_deref().unwrap_or("?"),
+            layout::META,
+            layout.buckets,
+            buckets.as_deref().unwrap_or("?"),
+        )));
+    }
+    if allow_eviction {
+        return Ok(());
+    }
+    let policy: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(link)
+        .await
+        .map_err(CheckFailed::Unreachable)?;
+    match policy.get(1).map(String::as_str) {
+        Some("noeviction") | None => Ok(()),
+        Some(policy) => Err(CheckFailed::Refused(format!(
+            "the Redis store evicts keys when full (maxmemory-policy {policy}), so entries \
+             kvs acknowledged could vanish: set maxmemory-policy noeviction, or start kvs \
+             with --store-allow-eviction to accept that"
+        ))),
+    }
+}
+
+/// Why [`check`] failed.
+#[derive(Debug)]
+pub enum CheckFailed {
+    /// The backend could not be asked; it may be down.
+    Unreachable(redis::RedisError),
+    /// The backend answered, and must not be used as it is.
+    Refused(String),
+}

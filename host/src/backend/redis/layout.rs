@@ -1,0 +1,91 @@
+//! Where each key lives in Redis: its bucket, and the names of the Redis
+//! keys that hold it.
+//!
+//! Every key hashes (CRC-32 of its bytes, a function that never changes)
+//! into one of a fixed number of buckets, recorded in the backend at
+//! `kvs:meta` so every host agrees on it. A bucket's Redis keys share one
+//! hash tag, `{N}`, so they sit in one slot of a Redis Cluster and one Lua
+//! script can change an entry, its bucket's index and its bucket's version
+//! counter together. The tag is the first `{...}` of the name and comes
+//! before the user's key, so braces in a user's key never move it.
+
+/// The Redis key that records the layout, so hosts that disagree on it
+/// refuse to start instead of writing where others cannot find it.
+pub const META: &str = "kvs:meta";
+
+/// The layout's format, recorded at [`META`]; a later format gets a new
+/// number.
+pub const FORMAT: u32 = 1;
+
+/// The buckets a new backend is laid out with: enough for even spread over
+/// a cluster's masters and fine-grained resharding, few enough that a
+/// listing page, which reads every bucket, stays one round of requests.
+pub const DEFAULT_BUCKETS: u32 = 256;
+
+/// One bucket of a backend laid out with [`Layout::buckets`] buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Bucket(pub u32);
+
+impl Bucket {
+    /// The prefix of every Redis key of this bucket, hash tag included.
+    pub fn base(self) -> String {
+        format!("kvs:{{{}}}:", self.0)
+    }
+
+    /// The sorted set of the bucket's keys, in byte order.
+    pub fn index(self) -> String {
+        format!("{}i", self.base())
+    }
+
+    /// The sorted set of the bucket's expiring keys, by expiry.
+    pub fn expiring(self) -> String {
+        format!("{}x", self.base())
+    }
+}
+
+/// How many buckets there are, which fixes every key's bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub buckets: u32,
+}
+
+impl Layout {
+    pub fn bucket(self, key: &str) -> Bucket {
+        Bucket(crc32fast::hash(key.as_bytes()) % self.buckets)
+    }
+
+    /// The hash that holds `key`'s entry.
+    pub fn entry(self, key: &str) -> Vec<u8> {
+        let mut name = self.bucket(key).base().into_bytes();
+        name.extend_from_slice(b"e:");
+        name.extend_from_slice(key.as_bytes());
+        name
+    }
+
+    pub fn all(self) -> impl Iterator<Item = Bucket> {
+        (0..self.buckets).map(Bucket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_in_a_key_do_not_move_its_hash_tag() {
+        let layout = Layout { buckets: 256 };
+        let name = layout.entry("{user}/x}");
+        let text = String::from_utf8(name).unwrap();
+        let tag = &text[text.find('{').unwrap() + 1..text.find('}').unwrap()];
+        assert_eq!(tag, layout.bucket("{user}/x}").0.to_string());
+        assert!(text.ends_with(":e:{user}/x}"));
+    }
+
+    #[test]
+    fn a_key_always_lands_in_the_same_bucket() {
+        // CRC-32 of "hello" is 0x3610a686: the layout must never change
+        // under data already written.
+        assert_eq!(Layout { buckets: 256 }.bucket("hello"), Bucket(0x86));
+        assert_eq!(Layout { buckets: 1000 }.bucket("hello"), Bucket(0x3610_a686 % 1000));
+    }
+}

@@ -1,0 +1,89 @@
+//! Reading the scripts' replies back into the store's types. A reply of
+//! another shape than the script returns is a fault of the backend (a
+//! foreign script under the same SHA, a proxy that mangles replies), and
+//! is reported as the backend being unavailable, never guessed at.
+
+use crate::store::{Entry, StoreError};
+use bytes::Bytes;
+use redis::Value;
+
+/// The status codes the scripts put first in their replies.
+pub const OK: i64 = 0;
+pub const NOT_FOUND: i64 = 1;
+pub const EXISTS: i64 = 2;
+pub const MISMATCH: i64 = 3;
+
+pub fn malformed(what: &str) -> StoreError {
+    StoreError::Unavailable(format!("the Redis store sent a malformed reply ({what})"))
+}
+
+pub fn array(value: Value) -> Result<Vec<Value>, StoreError> {
+    match value {
+        Value::Array(items) => Ok(items),
+        _ => Err(malformed("expected an array")),
+    }
+}
+
+pub fn int(value: &Value) -> Result<i64, StoreError> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| malformed("expected an integer")),
+        _ => Err(malformed("expected an integer")),
+    }
+}
+
+pub fn version(value: &Value) -> Result<u64, StoreError> {
+    u64::try_from(int(value)?).map_err(|_| malformed("a negative version"))
+}
+
+pub fn bytes(value: Value) -> Result<Vec<u8>, StoreError> {
+    match value {
+        Value::BulkString(bytes) => Ok(bytes),
+        Value::SimpleString(text) => Ok(text.into_bytes()),
+        _ => Err(malformed("expected a string")),
+    }
+}
+
+pub fn string(value: Value) -> Result<String, StoreError> {
+    String::from_utf8(bytes(value)?).map_err(|_| malformed("a key that is not UTF-8"))
+}
+
+/// An entry as the scripts send it: `{type, value, version, expiry or -1}`.
+pub fn entry(value: Value) -> Result<Entry, StoreError> {
+    let mut fields = array(value)?.into_iter();
+    let (Some(content_type), Some(value), Some(number), Some(expiry)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(malformed("an entry of fewer than four fields"));
+    };
+    let expires_at = int(&expiry)?;
+    Ok(Entry {
+        content_type: String::from_utf8_lossy(&bytes(content_type)?).into(),
+        value: Bytes::from(bytes(value)?),
+        version: version(&number)?,
+        expires_at: u64::try_from(expires_at).ok(),
+    })
+}
+
+/// The status of a script's reply, with the rest of it.
+pub fn status(value: Value) -> Result<(i64, std::vec::IntoIter<Value>), StoreError> {
+    let mut items = array(value)?.into_iter();
+    let code = int(&items.next().ok_or_else(|| malformed("an empty reply"))?)?;
+    Ok((code, items))
+}
+
+/// The error a status other than [`OK`] stands for.
+pub fn failure(code: i64, mut rest: impl Iterator<Item = Value>) -> StoreError {
+    match code {
+        NOT_FOUND => StoreError::NotFound,
+        EXISTS => StoreError::AlreadyExists,
+        MISMATCH => match rest.next().as_ref().map(version) {
+            Some(Ok(current)) => StoreError::VersionMismatch { current },
+            _ => malformed("a version mismatch without the version"),
+        },
+        _ => malformed("an unknown status"),
+    }
+}
