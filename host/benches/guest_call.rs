@@ -13,9 +13,9 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt as _, Empty};
 use kvs::app::App;
+use kvs::backend::Backend;
 use kvs::logic::{CallPath, native};
 use kvs::runtime::{DEFAULT_GUEST, GuestConfig, rest};
-use kvs::backend::Backend;
 use kvs::store::{Limits, Store};
 use std::hint::black_box;
 use std::time::Duration;
@@ -42,7 +42,8 @@ fn calls(c: &mut Criterion) {
         "bench",
     )
     .expect("the built-in guest loads");
-    app.memory().unwrap()
+    app.memory()
+        .unwrap()
         .create(
             "bench",
             "text/plain".into(),

@@ -1,12 +1,12 @@
 //! The state every front end shares: the store, the runtime, and the guest
 //! currently serving, which can be swapped while calls are running.
 
+use crate::backend::Backend;
 use crate::data::DataDir;
 use crate::logic::CallPath;
 use crate::ops::metrics::Metrics;
 use crate::ops::snapshot::Health as SnapshotHealth;
 use crate::runtime::{Guest, GuestConfig, HostInfo, Runtime};
-use crate::backend::Backend;
 use crate::store::Store;
 use std::sync::{Arc, OnceLock, RwLock};
 

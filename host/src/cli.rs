@@ -1,6 +1,9 @@
 //! Command-line arguments. Every setting has a flag, an environment variable
 //! fallback and a documented default; `kvs --help` is the reference.
 
+use crate::backend::redis::RedisConfig;
+use crate::backend::redis::connection::Target;
+use crate::backend::redis::layout::Layout;
 use crate::data::check::CheckArgs;
 use crate::data::log::Fsync;
 use crate::front::admin::AdminConfig;
@@ -8,9 +11,6 @@ use crate::front::http::HttpConfig;
 use crate::front::tcp::TcpConfig;
 use crate::logic::CallPath;
 use crate::runtime::{GuestConfig, GuestProfiler};
-use crate::backend::redis::RedisConfig;
-use crate::backend::redis::connection::Target;
-use crate::backend::redis::layout::Layout;
 use crate::server::Settings;
 use crate::store::Limits;
 use crate::tools::bench::BenchArgs;
@@ -454,7 +454,8 @@ impl ServeArgs {
         if self.store == "memory" {
             return Ok(None);
         }
-        let target = Target::parse(&self.store).map_err(|error| anyhow::anyhow!("--store {error}"))?;
+        let target =
+            Target::parse(&self.store).map_err(|error| anyhow::anyhow!("--store {error}"))?;
         if self.data_dir.is_some() || self.snapshot.is_some() {
             anyhow::bail!(
                 "--data-dir and --snapshot keep the in-memory store on disk; with --store {} \

@@ -133,13 +133,7 @@ impl Server {
                 Backend::Redis(store)
             }
         };
-        let app = App::new(
-            backend,
-            settings.guest,
-            settings.call_path,
-            &guest,
-            &source,
-        )?;
+        let app = App::new(backend, settings.guest, settings.call_path, &guest, &source)?;
         if let Some(path) = &settings.snapshot {
             let started = std::time::Instant::now();
             snapshot::check_writable(path)?;

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod process;
+pub mod redis_server;
 
 use kvs::app::App;
 use kvs::front::admin::AdminConfig;
@@ -65,6 +66,8 @@ pub struct Options {
     pub guest: GuestConfig,
     pub call_path: CallPath,
     pub http: HttpConfig,
+    /// Keep the data on this Redis store instead of in memory.
+    pub redis: Option<kvs::backend::redis::RedisConfig>,
 }
 
 impl TestServer {
@@ -84,6 +87,7 @@ impl TestServer {
                 token: options.admin_token.clone(),
             },
             guest_path: options.guest_path.clone(),
+            redis: options.redis.clone(),
             shutdown_timeout: Duration::from_secs(5),
             ..Settings::default()
         };

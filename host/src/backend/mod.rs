@@ -76,7 +76,14 @@ impl Backend {
                 .map(|(version, previous)| (version, keep_previous.then_some(previous))),
             Self::Redis(store) => {
                 store
-                    .replace(key, &content_type, &value, if_version, expiry, keep_previous)
+                    .replace(
+                        key,
+                        &content_type,
+                        &value,
+                        if_version,
+                        expiry,
+                        keep_previous,
+                    )
                     .await
             }
         }

@@ -88,10 +88,7 @@ pub async fn serve_http(
             let request = read(request).await?;
             let store = native_store(app)?;
             let response = native::handle_rest(store, request);
-            store
-                .durable()
-                .await
-                .map_err(CallFailed::not_durable)?;
+            store.durable().await.map_err(CallFailed::not_durable)?;
             response
         }
     };
@@ -109,10 +106,7 @@ pub async fn serve_resp(
         CallPath::Native => {
             let store = native_store(app)?;
             let replies = native::handle_resp(app, store, session, commands);
-            store
-                .durable()
-                .await
-                .map_err(CallFailed::not_durable)?;
+            store.durable().await.map_err(CallFailed::not_durable)?;
             Ok(replies)
         }
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_resp(session, &commands).await,
@@ -126,10 +120,7 @@ pub async fn serve_lines(app: &App, lines: &[Vec<u8>]) -> Result<Vec<LineReply>,
         CallPath::Native => {
             let store = native_store(app)?;
             let replies = native::handle_lines(store, lines);
-            store
-                .durable()
-                .await
-                .map_err(CallFailed::not_durable)?;
+            store.durable().await.map_err(CallFailed::not_durable)?;
             Ok(replies)
         }
         CallPath::Rest | CallPath::WasiHttp => app.guest().handle_lines(lines).await,

@@ -2,10 +2,10 @@
 //! listener in the OpenMetrics text format (which Prometheus scrapes), with
 //! its content type.
 
-use crate::data::DataDir;
-use crate::ops::snapshot::HealthState;
 use crate::backend::Backend;
 use crate::backend::redis::health::Report;
+use crate::data::DataDir;
+use crate::ops::snapshot::HealthState;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

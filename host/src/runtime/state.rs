@@ -337,10 +337,7 @@ impl store::Host for CallState {
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
         let journaled = self.journal.as_ref().map(|_| key.clone());
-        let version = self
-            .kv
-            .create(key, content_type, value, expires_at)
-            .await?;
+        let version = self.kv.create(key, content_type, value, expires_at).await?;
         if let Some(key) = journaled {
             self.record(|| Write::Created { key, version });
         }
@@ -375,7 +372,11 @@ impl store::Host for CallState {
         Ok(version)
     }
 
-    async fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
+    async fn delete(
+        &mut self,
+        key: String,
+        if_version: Option<u64>,
+    ) -> Result<types::Entry, StoreError> {
         let removed = self.kv.delete(&key, if_version).await?;
         if self.journal.is_none() {
             return Ok(entry(removed));

@@ -165,9 +165,9 @@ impl Connector {
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
                 let client = redis::Client::open(url.as_str())?;
-                Ok(Link::Server(
-                    ConnectionManager::new_lazy_with_config(client, config)?,
-                ))
+                Ok(Link::Server(ConnectionManager::new_lazy_with_config(
+                    client, config,
+                )?))
             }
             Target::Cluster {
                 seeds,

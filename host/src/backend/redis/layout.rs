@@ -86,6 +86,9 @@ mod tests {
         // CRC-32 of "hello" is 0x3610a686: the layout must never change
         // under data already written.
         assert_eq!(Layout { buckets: 256 }.bucket("hello"), Bucket(0x86));
-        assert_eq!(Layout { buckets: 1000 }.bucket("hello"), Bucket(0x3610_a686 % 1000));
+        assert_eq!(
+            Layout { buckets: 1000 }.bucket("hello"),
+            Bucket(0x3610_a686 % 1000)
+        );
     }
 }

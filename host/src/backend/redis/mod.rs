@@ -153,12 +153,15 @@ impl RedisStore {
             ))),
         };
         let failed = matches!(&outcome, Err(StoreError::Unavailable(_)));
-        self.shared.health.record(started.elapsed(), failed.then(|| {
-            let Err(StoreError::Unavailable(reason)) = &outcome else {
-                unreachable!()
-            };
-            reason.clone()
-        }));
+        self.shared.health.record(
+            started.elapsed(),
+            failed.then(|| {
+                let Err(StoreError::Unavailable(reason)) = &outcome else {
+                    unreachable!()
+                };
+                reason.clone()
+            }),
+        );
         outcome
     }
 
@@ -264,7 +267,9 @@ impl RedisStore {
             .await?;
         let (code, mut rest) = reply::status(reply)?;
         match code {
-            reply::OK => reply::version(&rest.next().ok_or_else(|| reply::malformed("no version"))?),
+            reply::OK => {
+                reply::version(&rest.next().ok_or_else(|| reply::malformed("no version"))?)
+            }
             code => Err(reply::failure(code, rest)),
         }
     }
@@ -369,7 +374,9 @@ impl RedisStore {
             match code {
                 reply::OK => {
                     return Ok(
-                        match reply::int(&rest.next().ok_or_else(|| reply::malformed("no outcome"))?)? {
+                        match reply::int(
+                            &rest.next().ok_or_else(|| reply::malformed("no outcome"))?,
+                        )? {
                             0 => Expired::Unchanged,
                             1 => Expired::Set,
                             _ => Expired::Removed,
@@ -550,7 +557,10 @@ impl RedisStore {
             let mut next = cursor;
             while next < u64::from(layout.buckets) && keys.len() < count {
                 let bucket = Bucket(next as u32);
-                keys.extend(self.range(link.clone(), bucket, b"-", b"+", u32::MAX as usize).await?);
+                keys.extend(
+                    self.range(link.clone(), bucket, b"-", b"+", u32::MAX as usize)
+                        .await?,
+                );
                 next += 1;
             }
             if next >= u64::from(layout.buckets) {
@@ -579,7 +589,10 @@ impl RedisStore {
             .arg(max)
             .arg(count);
         let reply = self.invoke(link, invocation).await?;
-        reply::array(reply)?.into_iter().map(reply::string).collect()
+        reply::array(reply)?
+            .into_iter()
+            .map(reply::string)
+            .collect()
     }
 
     pub async fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -599,7 +612,12 @@ impl RedisStore {
             for reply in replies {
                 let fields = reply::array(reply?)?;
                 let field = |n: usize| -> Result<u64, StoreError> {
-                    Ok(fields.get(n).map(reply::int).transpose()?.unwrap_or(0).max(0) as u64)
+                    Ok(fields
+                        .get(n)
+                        .map(reply::int)
+                        .transpose()?
+                        .unwrap_or(0)
+                        .max(0) as u64)
                 };
                 stats.keys += field(0)?;
                 stats.expiring += field(1)?;

@@ -1,0 +1,722 @@
+//! kvs with its data on Redis (`--store redis://`, `redis-cluster://`): the
+//! shared REST suite on a real `redis-server` and on a real 3-master Redis
+//! Cluster, and what only a shared store has: two kvs hosts serving one
+//! dataset, one winner among racing writes through both, listing continued
+//! from host to host, a backend that dies or stalls, and start-up refusals.
+
+mod common;
+mod rest;
+
+use common::redis_server::{RedisCluster, RedisServer};
+use common::{Line, Options, Target, TestServer, client};
+use kvs::backend::redis::RedisConfig;
+use kvs::backend::redis::connection::Target as StoreTarget;
+use kvs::backend::redis::layout::Layout;
+use kvs::server::{Server, Settings};
+use reqwest::StatusCode;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A kvs host on a Redis store, with the Redis it needs kept alive.
+struct OnRedis<R> {
+    server: TestServer,
+    _redis: R,
+}
+
+impl<R> Target for OnRedis<R> {
+    fn http_addr(&self) -> SocketAddr {
+        self.server.http
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        self.server.max_value_bytes()
+    }
+}
+
+fn config(url: &str) -> RedisConfig {
+    RedisConfig {
+        target: StoreTarget::parse(url).unwrap(),
+        timeout: Duration::from_secs(5),
+        layout: Layout { buckets: 256 },
+        allow_eviction: false,
+    }
+}
+
+async fn host(config: RedisConfig) -> TestServer {
+    TestServer::start_with(Options {
+        redis: Some(config),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn on_redis() -> Option<OnRedis<RedisServer>> {
+    let redis = RedisServer::start();
+    let server = host(config(&redis.url())).await;
+    Some(OnRedis {
+        server,
+        _redis: redis,
+    })
+}
+
+async fn on_cluster() -> Option<OnRedis<RedisCluster>> {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let server = host(config(&cluster.url())).await;
+    Some(OnRedis {
+        server,
+        _redis: cluster,
+    })
+}
+
+rest_suite!(on_redis());
+
+mod cluster {
+    use super::{on_cluster, rest};
+    crate::rest_suite!(on_cluster());
+}
+
+async fn status(response: reqwest::Response) -> StatusCode {
+    response.status()
+}
+
+/// Written on one host, read and changed on the other, over HTTP, the TCP
+/// line protocol and RESP; versions are never reused, even after a delete.
+async fn two_hosts_serve_one_dataset(url: String) {
+    let (a, b) = (host(config(&url)).await, host(config(&url)).await);
+    let http = client();
+    let created = http
+        .post(a.url("/kvs/shared"))
+        .header("content-type", "application/json")
+        .body(r#"{"n":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let first = created.headers()["etag"].to_str().unwrap().to_string();
+    let read = http.get(b.url("/kvs/shared")).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["etag"].to_str().unwrap(), first);
+    assert_eq!(read.headers()["content-type"], "application/json");
+    assert_eq!(read.bytes().await.unwrap().as_ref(), br#"{"n":1}"#);
+
+    let mut line = Line::connect(b.tcp).await;
+    let got = line.request("cmd=get | key=shared").await;
+    assert_eq!(got["body"], r#"{"n":1}"#, "{got}");
+    assert_eq!(got["type"], "application/json", "{got}");
+    let mut resp = common::redis_connection(b.tcp).await;
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg("shared")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(value, br#"{"n":1}"#);
+
+    let updated = http
+        .put(b.url("/kvs/shared"))
+        .header("if-match", &first)
+        .body("two")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), StatusCode::OK);
+    let second = updated.headers()["etag"].to_str().unwrap().to_string();
+    let stale = http
+        .put(a.url("/kvs/shared"))
+        .header("if-match", &first)
+        .body("three")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+
+    let deleted = http.delete(a.url("/kvs/shared")).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let gone = http.get(b.url("/kvs/shared")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let again = http
+        .post(b.url("/kvs/shared"))
+        .body("again")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let third = again.headers()["etag"].to_str().unwrap().to_string();
+    let number = |etag: &str| etag.trim_matches('"').parse::<u64>().unwrap();
+    assert!(
+        number(&first) < number(&second) && number(&second) < number(&third),
+        "versions grow and are never reused: {first} {second} {third}"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_serve_one_dataset_on_one_redis() {
+    let redis = RedisServer::start();
+    two_hosts_serve_one_dataset(redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_serve_one_dataset_on_a_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    two_hosts_serve_one_dataset(cluster.url()).await;
+}
+
+/// 64 creates of one key spread over two hosts: exactly one 201; then 64
+/// updates with one `If-Match` through both: exactly one 200.
+async fn racing_writes_through_two_hosts_have_one_winner(url: String) {
+    let (a, b) = (host(config(&url)).await, host(config(&url)).await);
+    let http = client();
+    for round in 0..3 {
+        let key = format!("/kvs/race-{round}");
+        let creates = (0..64).map(|n| {
+            let target = if n % 2 == 0 { &a } else { &b };
+            http.post(target.url(&key)).body(format!("{n}")).send()
+        });
+        let statuses: Vec<StatusCode> = futures::future::join_all(creates)
+            .await
+            .into_iter()
+            .map(|response| response.unwrap().status())
+            .collect();
+        let won = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        let lost = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count();
+        assert_eq!((won, lost), (1, 63), "{statuses:?}");
+
+        let etag = http.get(a.url(&key)).send().await.unwrap().headers()["etag"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let updates = (0..64).map(|n| {
+            let target = if n % 2 == 0 { &b } else { &a };
+            http.put(target.url(&key))
+                .header("if-match", &etag)
+                .body(format!("update {n}"))
+                .send()
+        });
+        let mut statuses = Vec::new();
+        for response in futures::future::join_all(updates).await {
+            statuses.push(status(response.unwrap()).await);
+        }
+        let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let lost = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+            .count();
+        assert_eq!((won, lost), (1, 63), "{statuses:?}");
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_have_one_winner_on_one_redis() {
+    let redis = RedisServer::start();
+    racing_writes_through_two_hosts_have_one_winner(redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_have_one_winner_on_a_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    racing_writes_through_two_hosts_have_one_winner(cluster.url()).await;
+}
+
+/// Keys of random UTF-8, some with `{`, `}` and `/`, as a client might
+/// name them.
+fn awkward_keys(count: usize) -> BTreeSet<String> {
+    let alphabet: Vec<char> = "ab{}/-_.zé€😀 Z0".chars().collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut keys = BTreeSet::new();
+    while keys.len() < count {
+        let len = 1 + (next() % 12) as usize;
+        let key: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        keys.insert(key);
+    }
+    keys
+}
+
+/// Pages through `/kvs?prefix=` with `limit`, alternating hosts.
+async fn list_all(hosts: &[&TestServer], prefix: &str, limit: usize) -> Vec<String> {
+    let http = client();
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    for page in 0.. {
+        let host = hosts[page % hosts.len()];
+        let mut request = http
+            .get(host.url("/kvs"))
+            .query(&[("prefix", prefix), ("limit", &limit.to_string())]);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = response.json().await.unwrap();
+        for key in body["keys"].as_array().unwrap() {
+            keys.push(key.as_str().unwrap().to_string());
+        }
+        match body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    keys
+}
+
+/// 5,000 awkward keys listed page by page, alternating hosts: every key
+/// once, in byte order; and by prefix.
+async fn listing_continues_from_host_to_host(url: String) {
+    let (a, b) = (host(config(&url)).await, host(config(&url)).await);
+    let keys = awkward_keys(5000);
+    let mut resp = common::redis_connection(a.tcp).await;
+    let all: Vec<&String> = keys.iter().collect();
+    for chunk in all.chunks(500) {
+        let mut pipe = redis::pipe();
+        for key in chunk {
+            pipe.cmd("SET").arg(key.as_str()).arg("v").ignore();
+        }
+        let () = pipe.query_async(&mut resp).await.unwrap();
+    }
+    let listed = list_all(&[&a, &b], "", 97).await;
+    let expected: Vec<String> = keys.iter().cloned().collect();
+    assert_eq!(listed.len(), expected.len());
+    assert_eq!(listed, expected, "every key once, in byte order");
+    let braced: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with('{'))
+        .cloned()
+        .collect();
+    assert!(braced.len() > 100);
+    assert_eq!(list_all(&[&b, &a], "{", 50).await, braced);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_continues_from_host_to_host_on_one_redis() {
+    let redis = RedisServer::start();
+    listing_continues_from_host_to_host(redis.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_continues_from_host_to_host_on_a_cluster() {
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    listing_continues_from_host_to_host(cluster.url()).await;
+}
+
+/// An error reply of a kvs host whose Redis cannot serve: 503 with code 20.
+async fn assert_unavailable(response: reqwest::Response) {
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["errorcode"], 20, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_dies_gets_clean_503s_and_kvs_recovers_by_itself() {
+    let mut redis = RedisServer::start();
+    let mut settings = config(&redis.url());
+    settings.timeout = Duration::from_millis(500);
+    let server = host(settings).await;
+    let http = client();
+    let created = http
+        .post(server.url("/kvs/k"))
+        .body("v")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    redis.kill();
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_unavailable(http.get(server.url("/kvs/k")).send().await.unwrap()).await;
+        assert_unavailable(
+            http.post(server.url("/kvs/new"))
+                .body("v")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let mut line = Line::connect(server.tcp).await;
+    let refused = line.request("cmd=get | key=k").await;
+    assert_eq!(refused["errorcode"], 20, "{refused}");
+    let status: serde_json::Value = http
+        .get(format!("http://{}/status", server.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["store"]["up"], false, "{status}");
+    assert!(
+        status["store"]["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1")
+    );
+    assert!(server.metric("kvs_store_backend_failures_total").await >= 6.0);
+    assert_eq!(server.metric("kvs_store_backend_up").await, 0.0);
+
+    // Back, empty (it kept nothing on disk): kvs serves again unprompted.
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let response = http
+            .post(server.url("/kvs/k"))
+            .body("v2")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "kvs did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let read = http.get(server.url("/kvs/k")).send().await.unwrap();
+    assert_eq!(read.bytes().await.unwrap().as_ref(), b"v2");
+    assert_eq!(server.metric("kvs_store_backend_up").await, 1.0);
+    server.stop().await;
+    drop(redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stalls_times_out_within_the_timeout() {
+    let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
+    let mut settings = config(&redis.url());
+    settings.timeout = Duration::from_millis(300);
+    let server = host(settings).await;
+    let http = client();
+    assert_eq!(
+        http.post(server.url("/kvs/k"))
+            .body("v")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    // DEBUG SLEEP holds the server, as an overloaded one would.
+    let port = redis.port;
+    let stall = std::thread::spawn(move || {
+        std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "DEBUG", "SLEEP", "3"])
+            .output()
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    assert_unavailable(http.get(server.url("/kvs/k")).send().await.unwrap()).await;
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(1500), "{waited:?}");
+    let output = stall.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "OK");
+    let started = Instant::now();
+    loop {
+        let response = http.get(server.url("/kvs/k")).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            assert_eq!(response.bytes().await.unwrap().as_ref(), b"v");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "kvs did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+    drop(redis);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_laid_out_otherwise_or_evicting_is_refused_at_start() {
+    let redis = RedisServer::start();
+    let first = host(config(&redis.url())).await;
+    let mut other = config(&redis.url());
+    other.layout = Layout { buckets: 64 };
+    let refused = Server::new(Settings {
+        redis: Some(other),
+        ..Settings::default()
+    })
+    .await
+    .err()
+    .expect("a host with other buckets is refused");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("256 buckets") && message.contains("--store-buckets 256"),
+        "{message}"
+    );
+    first.stop().await;
+
+    let evicting = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let refused = Server::new(Settings {
+        redis: Some(config(&evicting.url())),
+        ..Settings::default()
+    })
+    .await
+    .err()
+    .expect("an evicting Redis is refused");
+    let message = format!("{refused:#}");
+    assert!(
+        message.contains("allkeys-lru") && message.contains("--store-allow-eviction"),
+        "{message}"
+    );
+    let mut allowed = config(&evicting.url());
+    allowed.allow_eviction = true;
+    let server = host(allowed).await;
+    server.stop().await;
+}
+
+#[test]
+fn the_binary_refuses_flags_that_only_the_memory_store_has() {
+    for extra in [
+        &["--data-dir", "/tmp/kvs-never"][..],
+        &["--snapshot", "/tmp/kvs-never.snap"][..],
+        &["--call-path", "native"][..],
+        &[][..],
+    ] {
+        let store = if extra.is_empty() {
+            "rediss://127.0.0.1:1"
+        } else {
+            "redis://127.0.0.1:1"
+        };
+        let output = std::process::Command::new(common::process::KVS)
+            .args(["serve", "--store", store])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let expected = match extra.first() {
+            Some(&"--call-path") => "--call-path native runs on the in-memory store only",
+            Some(_) => "the data lives in Redis",
+            None => "rediss:// (Redis over TLS) is not supported yet",
+        };
+        assert!(stderr.contains(expected), "{extra:?}: {stderr}");
+        assert!(!std::path::Path::new("/tmp/kvs-never").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_keys_vanish_everywhere_and_leave_nothing_in_redis() {
+    let redis = RedisServer::start();
+    let (a, b) = (
+        host(config(&redis.url())).await,
+        host(config(&redis.url())).await,
+    );
+    let mut on_a = common::redis_connection(a.tcp).await;
+    let mut on_b = common::redis_connection(b.tcp).await;
+    let mut pipe = redis::pipe();
+    for n in 0..1000 {
+        pipe.cmd("SET")
+            .arg(format!("short:{n}"))
+            .arg("v")
+            .arg("PX")
+            .arg(2000)
+            .ignore();
+    }
+    pipe.cmd("SET").arg("long").arg("v").ignore();
+    let () = pipe.query_async(&mut on_a).await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("short:7")
+        .query_async(&mut on_b)
+        .await
+        .unwrap();
+    assert!((1..=2000).contains(&ttl), "{ttl}");
+    let size: u64 = redis::cmd("DBSIZE").query_async(&mut on_b).await.unwrap();
+    assert_eq!(size, 1001);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let gone: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("short:7")
+        .query_async(&mut on_b)
+        .await
+        .unwrap();
+    assert_eq!(gone, None);
+    let size: u64 = redis::cmd("DBSIZE").query_async(&mut on_a).await.unwrap();
+    assert_eq!(size, 1);
+    // Nobody read the other 999: the sweep reclaims them from Redis.
+    let started = Instant::now();
+    loop {
+        let entries = redis.cli(&["--scan", "--pattern", "kvs:*:e:*"]);
+        if entries.lines().count() == 1 {
+            assert!(entries.ends_with(":e:long"), "{entries}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} entries left",
+            entries.lines().count()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut on_b)
+        .await
+        .unwrap();
+    assert!(info.contains("expired_keys:1000"), "{info}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_key_commands_are_atomic_on_one_redis_and_refused_across_cluster_slots() {
+    let redis = RedisServer::start();
+    let server = host(config(&redis.url())).await;
+    let mut resp = common::redis_connection(server.tcp).await;
+    let () = redis::cmd("MSET")
+        .arg(&["a", "1", "b", "2", "c", "3", "a", "4"])
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    let values: Vec<Option<String>> = redis::cmd("MGET")
+        .arg(&["a", "b", "c"])
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(
+        values,
+        [Some("4".into()), Some("2".into()), Some("3".into())]
+    );
+    let () = redis::cmd("RENAME")
+        .arg("a")
+        .arg("z")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    let taken: i64 = redis::cmd("RENAMENX")
+        .arg("b")
+        .arg("z")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(taken, 0);
+    let removed: i64 = redis::cmd("DEL")
+        .arg(&["z", "b", "nothing"])
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    let size: i64 = redis::cmd("DBSIZE").query_async(&mut resp).await.unwrap();
+    assert_eq!(size, 1);
+    server.stop().await;
+
+    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
+        .await
+        .unwrap();
+    let server = host(config(&cluster.url())).await;
+    let mut resp = common::redis_connection(server.tcp).await;
+    let refused: redis::RedisResult<()> = redis::cmd("MSET")
+        .arg(&["a", "1", "b", "2", "c", "3"])
+        .query_async(&mut resp)
+        .await;
+    let error = refused.expect_err("keys in different slots cannot be set together");
+    assert!(error.to_string().contains("different slots"), "{error}");
+    let none: Option<String> = redis::cmd("GET")
+        .arg("a")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(none, None, "nothing of a refused MSET is written");
+    // One key at a time works anywhere, and RENAME within a bucket does too.
+    let () = redis::cmd("SET")
+        .arg("a")
+        .arg("1")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    let () = redis::cmd("RENAME")
+        .arg("a")
+        .arg("a")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_guest_call_is_reverted_in_redis_too() {
+    let redis = RedisServer::start();
+    let faulty = TestServer::start_with(Options {
+        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        redis: Some(config(&redis.url())),
+        ..Options::default()
+    })
+    .await;
+    let healthy = host(config(&redis.url())).await;
+    let mut resp = common::redis_connection(healthy.tcp).await;
+    let () = redis::cmd("MSET")
+        .arg(&["fault-after-source", "kept", "target", "old"])
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    let mut on_faulty = common::redis_connection(faulty.tcp).await;
+    for command in [
+        redis::cmd("RENAME")
+            .arg("fault-after-source")
+            .arg("target")
+            .clone(),
+        redis::cmd("DEL")
+            .arg("target")
+            .arg("fault-after-source")
+            .clone(),
+        redis::cmd("MSET")
+            .arg(&["target", "new", "fault-after-source", "new", "fresh", "new"])
+            .clone(),
+    ] {
+        let failed: redis::RedisResult<redis::Value> = command.query_async(&mut on_faulty).await;
+        let error = failed.expect_err("the faulty guest fails this call");
+        assert!(error.to_string().contains("reverted"), "{error}");
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&["fault-after-source", "target", "fresh"])
+            .query_async(&mut resp)
+            .await
+            .unwrap();
+        assert_eq!(
+            values,
+            [Some("kept".into()), Some("old".into()), None],
+            "{command:?}"
+        );
+        on_faulty = common::redis_connection(faulty.tcp).await;
+    }
+    faulty.stop().await;
+    healthy.stop().await;
+}
