@@ -228,7 +228,7 @@ async fn a_hundred_thousand_short_lived_keys_are_reclaimed_without_reads() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-        + 15_000;
+        + 30_000;
     for chunk in 0..100 {
         let mut pipe = redis::pipe();
         for i in 0..1000 {

@@ -720,3 +720,40 @@ async fn a_failed_guest_call_is_reverted_in_redis_too() {
     faulty.stop().await;
     healthy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_refuses_writes_with_507_and_serves_reads() {
+    let redis = RedisServer::start_with(&["--maxmemory", "4mb"]);
+    let server = host(config(&redis.url())).await;
+    let http = client();
+    let value = common::noise(100 << 10, 7);
+    let mut written = 0;
+    let refused = loop {
+        let response = http
+            .post(server.url(&format!("/kvs/big-{written}")))
+            .body(value.clone())
+            .send()
+            .await
+            .unwrap();
+        if response.status() != StatusCode::CREATED {
+            break response;
+        }
+        written += 1;
+        assert!(written < 100, "4 MB of Redis took 10 MB of values");
+    };
+    assert_eq!(refused.status(), StatusCode::INSUFFICIENT_STORAGE);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errorcode"], 18, "{body}");
+    assert!(written > 0);
+    let read = http.get(server.url("/kvs/big-0")).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.bytes().await.unwrap().as_ref(), value.as_slice());
+    // The refused write left nothing behind.
+    let missing = http
+        .get(server.url(&format!("/kvs/big-{written}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    server.stop().await;
+}
