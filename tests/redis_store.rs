@@ -757,3 +757,97 @@ async fn a_full_redis_refuses_writes_with_507_and_serves_reads() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kvs_starts_while_redis_is_down_and_serves_once_it_is_up() {
+    let mut redis = RedisServer::start();
+    redis.kill();
+    let mut settings = config(&redis.url());
+    settings.timeout = Duration::from_millis(500);
+    let server = host(settings).await;
+    let http = client();
+    assert_unavailable(http.get(server.url("/kvs/k")).send().await.unwrap()).await;
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        let response = http
+            .post(server.url("/kvs/k"))
+            .body("v")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "kvs did not start serving"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It checked the layout on its first connection, as at a start.
+    assert_eq!(redis.cli(&["hget", "kvs:meta", "buckets"]), "256");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_relaid_out_under_a_running_host_is_no_longer_written() {
+    let redis = RedisServer::start();
+    let server = host(config(&redis.url())).await;
+    let http = client();
+    assert_eq!(
+        http.post(server.url("/kvs/k"))
+            .body("v")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::CREATED
+    );
+    // Another kvs, or an operator, wiped Redis and laid it out in 64 buckets.
+    assert_eq!(redis.cli(&["flushall"]), "OK");
+    assert_eq!(
+        redis.cli(&["hset", "kvs:meta", "format", "1", "buckets", "64"]),
+        "2"
+    );
+    let started = Instant::now();
+    let refused = loop {
+        let response = http.get(server.url("/kvs/k")).send().await.unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break response;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the host kept writing"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("64 buckets"),
+        "{body}"
+    );
+    // Laid out as this host expects again: it serves again.
+    assert_eq!(redis.cli(&["hset", "kvs:meta", "buckets", "256"]), "0");
+    let started = Instant::now();
+    for attempt in 0.. {
+        let key = format!("/kvs/again-{attempt}");
+        let response = http.post(server.url(&key)).body("v").send().await.unwrap();
+        if response.status() == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the host did not serve again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.stop().await;
+}

@@ -206,6 +206,9 @@ impl Server {
             ))
         });
         tokio::spawn(crate::ops::expiry::sweep(app.clone(), shutdown.clone()));
+        if let Backend::Redis(store) = app.backend() {
+            tokio::spawn(store.clone().watch(shutdown.clone()));
+        }
         tokio::spawn(admin::serve(
             app.clone(),
             reloader.clone(),

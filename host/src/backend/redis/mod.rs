@@ -36,6 +36,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
+/// How often [`RedisStore::watch`] checks the backend.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
+
 /// What `--store` and its companion flags say about a Redis backend.
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
@@ -56,8 +59,11 @@ pub struct RedisStore {
 
 struct Shared {
     connector: Connector,
-    /// Passed once per connection life: the layout and eviction checks.
+    /// Passed before the first operation: the layout and eviction checks.
     checked: OnceCell<()>,
+    /// Why the backend must not be served from, found by a later check
+    /// ([`RedisStore::watch`]); operations fail with it until it clears.
+    refused: std::sync::Mutex<Option<String>>,
     config: RedisConfig,
     limits: Limits,
     health: Health,
@@ -72,6 +78,7 @@ impl RedisStore {
             shared: Arc::new(Shared {
                 connector: Connector::new(config.target.clone(), config.timeout),
                 checked: OnceCell::new(),
+                refused: std::sync::Mutex::new(None),
                 limits,
                 health: Health::default(),
                 config,
@@ -125,7 +132,66 @@ impl RedisStore {
                     })
             })
             .await?;
+        if let Some(reason) = self.refused().clone() {
+            return Err(Failure::Refused(reason));
+        }
         Ok(link)
+    }
+
+    fn refused(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.shared
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks the backend again every [`WATCH_EVERY`] until `shutdown`: a
+    /// Redis that restarted empty gets its layout recorded again, and one
+    /// that another kvs laid out otherwise meanwhile, or that now evicts,
+    /// is no longer written to. Also keeps the health report current when
+    /// no request comes.
+    pub async fn watch(self, shutdown: tokio_util::sync::CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(WATCH_EVERY) => {}
+            }
+            let config = &self.shared.config;
+            let started = Instant::now();
+            let checked = match self.shared.connector.link().await {
+                Ok(mut link) => tokio::time::timeout(
+                    config.timeout,
+                    connection::check(&mut link, config.layout, config.allow_eviction),
+                )
+                .await
+                .ok(),
+                Err(_) => None,
+            };
+            match checked {
+                Some(Ok(())) => {
+                    self.shared.health.record(started.elapsed(), None);
+                    if self.refused().take().is_some() {
+                        tracing::info!(store = %self.describe(), "the Redis store passes its checks again");
+                    }
+                }
+                Some(Err(CheckFailed::Refused(reason))) => {
+                    if self.refused().replace(reason.clone()).is_none() {
+                        tracing::error!(store = %self.describe(), %reason, "no longer serving from the Redis store");
+                    }
+                }
+                Some(Err(CheckFailed::Unreachable(error))) => self.shared.health.record(
+                    started.elapsed(),
+                    Some(format!("the Redis store at {}: {error}", self.describe())),
+                ),
+                None => self.shared.health.record(
+                    started.elapsed(),
+                    Some(format!(
+                        "the Redis store at {} did not answer its check",
+                        self.describe()
+                    )),
+                ),
+            }
+        }
     }
 
     /// Runs one operation against the backend within the timeout, and

@@ -18,6 +18,10 @@
 //! `--data-dir` in each fsync mode, next to kvs in memory and `redis-server`
 //! with its append-only file; then the log's sync times, and how long kvs
 //! takes to start on 1,000,000 entries after a SIGKILL.
+//!
+//! A fourth table puts kvs with its data on Redis (`--store redis://`, on a
+//! `redis-server` of its own, and `redis-cluster://`, on a 3-master Redis
+//! Cluster) beside kvs in memory and `redis-server` driven directly.
 
 use super::cpu::{Client, Meter, PerOp};
 use super::{BenchArgs, Mix, Protocol, Report};
@@ -58,6 +62,11 @@ pub struct CompareArgs {
     /// 1,000,000 entries.
     #[arg(long)]
     pub no_durability: bool,
+
+    /// Skip the shared-store table (kvs on a Redis server and on a Redis
+    /// Cluster, beside kvs in memory).
+    #[arg(long)]
+    pub no_shared_store: bool,
 }
 
 /// A server under test; killed when dropped.
@@ -385,6 +394,9 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     drop(servers);
     redis_benchmark_table(&args)?;
     memory_per_entry().await?;
+    if !args.no_shared_store {
+        shared_store(&args).await?;
+    }
     if !args.no_durability {
         durability(&args).await?;
         start_up_with_entries(START_UP_ENTRIES).await?;
@@ -464,6 +476,112 @@ fn print_table(
         };
         println!("| {} | {} | {quotient} |", row.label, texts.join(" | "));
     }
+}
+
+/// kvs with its data on Redis beside kvs in memory, over HTTP and its TCP
+/// port (RESP for `redis-server`). The CPU columns count the kvs process
+/// alone: the Redis under it is a process of its own.
+async fn shared_store(args: &CompareArgs) -> anyhow::Result<()> {
+    println!("\n## kvs on a Redis store (--store), beside kvs in memory");
+    let backend = start_redis_with("redis-server under kvs", &["--appendonly", "no"], None)?;
+    let cluster = start_cluster(3)?;
+    let backend_url = format!(
+        "redis://{}",
+        backend.tcp.map(|(addr, _)| addr).context("a port")?
+    );
+    let cluster_url = format!(
+        "redis-cluster://{}",
+        cluster
+            .iter()
+            .filter_map(|node| node.tcp.map(|(addr, _)| addr.to_string()))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let servers = vec![
+        start_kvs("kvs in memory", "rest")?,
+        start_kvs_with("kvs on redis://", &["--store", &backend_url], None)?,
+        start_kvs_with("kvs on redis-cluster://", &["--store", &cluster_url], None)?,
+        start_redis()?,
+    ];
+    let small = |label, protocol, mix| Row {
+        label,
+        protocol,
+        mix,
+        value_size: 100,
+        keys: 1000,
+        connections: args.connections,
+        pipeline: 1,
+        throughput: false,
+    };
+    let rows = [
+        small("HTTP GET 100 B", Protocol::Http, Mix::Get),
+        small("HTTP cycle 100 B", Protocol::Http, Mix::Cycle),
+        small("TCP GET 100 B", Protocol::Tcp, Mix::Get),
+        small("TCP cycle 100 B", Protocol::Tcp, Mix::Cycle),
+    ];
+    let table = measure_all(&servers, &rows, args).await?;
+    print_table(
+        &servers,
+        &rows,
+        &table,
+        ("kvs on redis://", "kvs in memory"),
+    );
+    Ok(())
+}
+
+/// A Redis Cluster of `masters` masters and no replicas, each node in a
+/// scratch directory, its slots spread by `redis-cli --cluster create`.
+fn start_cluster(masters: usize) -> anyhow::Result<Vec<Server>> {
+    let mut nodes = Vec::new();
+    for n in 0..masters {
+        let dir = scratch_dir(&format!("cluster-{n}"))?;
+        let dir_text = dir.display().to_string();
+        nodes.push(start_redis_with(
+            "redis cluster node",
+            &[
+                "--appendonly",
+                "no",
+                "--cluster-enabled",
+                "yes",
+                "--dir",
+                &dir_text,
+            ],
+            Some(dir),
+        )?);
+    }
+    let addresses: Vec<String> = nodes
+        .iter()
+        .filter_map(|node| node.tcp.map(|(addr, _)| addr.to_string()))
+        .collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .context("running redis-cli --cluster create")?;
+    anyhow::ensure!(
+        created.status.success(),
+        "redis-cli --cluster create failed: {}",
+        String::from_utf8_lossy(&created.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for address in &addresses {
+        let port = address.rsplit(':').next().unwrap_or_default();
+        loop {
+            let info = Command::new("redis-cli")
+                .args(["-p", port, "cluster", "info"])
+                .output()?;
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the cluster did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(nodes)
 }
 
 /// `redis-benchmark -t set,get -c 64` against kvs (its TCP port, where a
