@@ -137,7 +137,7 @@ fn start_kvs_with(
     // Its warnings and errors go to a file, named if it fails to start.
     let log = std::env::temp_dir().join(format!(
         "kvs-compare-{}-{}.log",
-        name.replace(' ', "-"),
+        name.replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
         std::process::id()
     ));
     let mut child = Command::new(std::env::current_exe()?)
