@@ -107,15 +107,21 @@ impl Drop for RedisServer {
     }
 }
 
-/// A Redis Cluster of `masters` masters and no replicas, its slots spread
-/// by `redis-cli --cluster create`.
+/// A Redis Cluster, its slots spread by `redis-cli --cluster create`.
 pub struct RedisCluster {
+    /// The masters first, then their replicas.
     pub nodes: Vec<RedisServer>,
 }
 
 impl RedisCluster {
+    /// `masters` masters and no replicas.
     pub fn start(masters: usize) -> Self {
-        let nodes: Vec<RedisServer> = (0..masters)
+        Self::start_with_replicas(masters, 0)
+    }
+
+    /// `masters` masters with `replicas` replicas each.
+    pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
             .map(|_| {
                 RedisServer::start_with(&[
                     "--cluster-enabled",
@@ -134,7 +140,7 @@ impl RedisCluster {
         let output = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli runs");
         assert!(

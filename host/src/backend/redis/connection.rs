@@ -2,14 +2,25 @@
 //! connection shared by every call (concurrent calls are pipelined on it,
 //! never a connection per request), opened lazily so kvs starts while the
 //! backend is down, and reopened by itself after a failure.
+//!
+//! redis-rs reconnects by itself, but its cluster client can wedge: after
+//! a slot migration its topology refresh may wait forever on requests in
+//! flight, and every later request then times out (seen here with
+//! `redis-cli --cluster reshard` under load). So a link on which
+//! [`TIMEOUTS_TO_REOPEN`] operations in a row time out is dropped and a
+//! fresh one opened.
 
 use super::layout::{self, Layout};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
-use tokio::sync::OnceCell;
+
+/// Operations in a row that time out before the link is reopened.
+pub const TIMEOUTS_TO_REOPEN: u32 = 2;
 
 /// What `--store` names, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +147,11 @@ impl ConnectionLike for Link {
 pub struct Connector {
     target: Target,
     timeout: Duration,
-    link: OnceCell<Link>,
+    link: RwLock<Option<Link>>,
+    /// Held while a link is being opened, so calls arriving meanwhile wait
+    /// for it instead of opening links of their own.
+    opening: tokio::sync::Mutex<()>,
+    timeouts_in_a_row: AtomicU32,
 }
 
 impl Connector {
@@ -144,7 +159,9 @@ impl Connector {
         Self {
             target,
             timeout,
-            link: OnceCell::new(),
+            link: RwLock::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            timeouts_in_a_row: AtomicU32::new(0),
         }
     }
 
@@ -153,7 +170,49 @@ impl Connector {
     }
 
     pub async fn link(&self) -> redis::RedisResult<Link> {
-        self.link.get_or_try_init(|| self.open()).await.cloned()
+        if let Some(link) = self.current() {
+            return Ok(link);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(link) = self.current() {
+            return Ok(link);
+        }
+        let link = self.open().await?;
+        *self.link.write().unwrap_or_else(PoisonError::into_inner) = Some(link.clone());
+        Ok(link)
+    }
+
+    fn current(&self) -> Option<Link> {
+        self.link
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// An operation got its answer: the link works.
+    pub fn answered(&self) {
+        self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    /// An operation timed out; after [`TIMEOUTS_TO_REOPEN`] in a row the
+    /// link is dropped, and the next operation opens a fresh one.
+    pub fn timed_out(&self) {
+        if self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 < TIMEOUTS_TO_REOPEN {
+            return;
+        }
+        self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+        if self
+            .link
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .is_some()
+        {
+            tracing::warn!(
+                store = %self.target.describe(),
+                "operations on the Redis store keep timing out: reopening its connection"
+            );
+        }
     }
 
     async fn open(&self) -> redis::RedisResult<Link> {
@@ -177,7 +236,10 @@ impl Connector {
                 let mut builder = ClusterClientBuilder::new(seeds.clone())
                     .connection_timeout(self.timeout)
                     .response_timeout(self.timeout)
-                    .retries(3)
+                    // MOVED and ASK are followed at once; TRYAGAIN (a
+                    // slot half moved) and CLUSTERDOWN are waited out
+                    // this often, within the store's timeout.
+                    .retries(10)
                     .min_retry_wait(10)
                     .max_retry_wait(200);
                 if let Some(username) = username {

@@ -32,14 +32,17 @@ impl Bucket {
         format!("kvs:{{{}}}:", self.0)
     }
 
-    /// The sorted set of the bucket's keys, in byte order.
-    pub fn index(self) -> String {
-        format!("{}i", self.base())
-    }
-
-    /// The sorted set of the bucket's expiring keys, by expiry.
-    pub fn expiring(self) -> String {
-        format!("{}x", self.base())
+    /// Every Redis key of the bucket a script may touch besides entries:
+    /// its index, expiring keys, version counter and counts. Scripts
+    /// declare them all, so that while a Redis Cluster moves the bucket's
+    /// slot the script runs where all of them are (Redis answers `ASK` or
+    /// `TRYAGAIN`, and the client follows), never where some have gone.
+    pub fn keys(self) -> Vec<String> {
+        let base = self.base();
+        ["i", "x", "n", "s"]
+            .iter()
+            .map(|suffix| format!("{base}{suffix}"))
+            .collect()
     }
 }
 
@@ -60,6 +63,14 @@ impl Layout {
         name.extend_from_slice(b"e:");
         name.extend_from_slice(key.as_bytes());
         name
+    }
+
+    /// What a script that changes `key` declares: its entry and its
+    /// bucket's keys ([`Bucket::keys`]).
+    pub fn keys_of(self, key: &str) -> Vec<Vec<u8>> {
+        let mut keys = vec![self.entry(key)];
+        keys.extend(self.bucket(key).keys().into_iter().map(String::into_bytes));
+        keys
     }
 
     pub fn all(self) -> impl Iterator<Item = Bucket> {

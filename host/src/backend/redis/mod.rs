@@ -183,13 +183,16 @@ impl RedisStore {
                     started.elapsed(),
                     Some(format!("the Redis store at {}: {error}", self.describe())),
                 ),
-                None => self.shared.health.record(
-                    started.elapsed(),
-                    Some(format!(
-                        "the Redis store at {} did not answer its check",
-                        self.describe()
-                    )),
-                ),
+                None => {
+                    self.shared.connector.timed_out();
+                    self.shared.health.record(
+                        started.elapsed(),
+                        Some(format!(
+                            "the Redis store at {} did not answer its check",
+                            self.describe()
+                        )),
+                    );
+                }
             }
         }
     }
@@ -212,12 +215,18 @@ impl RedisStore {
         };
         let outcome = match tokio::time::timeout(timeout, attempt).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "the Redis store at {} did not answer within {} ms",
-                self.describe(),
-                timeout.as_millis()
-            ))),
+            Err(_) => {
+                self.shared.connector.timed_out();
+                Err(StoreError::Unavailable(format!(
+                    "the Redis store at {} did not answer within {} ms",
+                    self.describe(),
+                    timeout.as_millis()
+                )))
+            }
         };
+        if !matches!(outcome, Err(StoreError::Unavailable(_))) {
+            self.shared.connector.answered();
+        }
         let failed = matches!(&outcome, Err(StoreError::Unavailable(_)));
         self.shared.health.record(
             started.elapsed(),
@@ -237,6 +246,9 @@ impl RedisStore {
 
     /// A Redis error as the store's: a full Redis is a full store.
     fn failed(&self, error: redis::RedisError) -> StoreError {
+        if error.is_timeout() {
+            self.shared.connector.timed_out();
+        }
         match error.code() {
             Some("OOM") => StoreError::StoreFull,
             Some("CROSSSLOT") => StoreError::InvalidKey(
@@ -318,7 +330,7 @@ impl RedisStore {
         let bucket = layout.bucket(key);
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::CREATE.key(layout.entry(key));
+                let mut invocation = scripts::CREATE.key(layout.keys_of(key));
                 invocation
                     .arg(bucket.base())
                     .arg(now_ms())
@@ -361,7 +373,7 @@ impl RedisStore {
         };
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::UPDATE.key(layout.entry(key));
+                let mut invocation = scripts::UPDATE.key(layout.keys_of(key));
                 invocation
                     .arg(bucket.base())
                     .arg(now_ms())
@@ -390,7 +402,7 @@ impl RedisStore {
         let layout = self.layout();
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::DELETE.key(layout.entry(key));
+                let mut invocation = scripts::DELETE.key(layout.keys_of(key));
                 invocation
                     .arg(layout.bucket(key).base())
                     .arg(now_ms())
@@ -426,7 +438,7 @@ impl RedisStore {
             }
             let reply = self
                 .run(|link| async move {
-                    let mut invocation = scripts::EXPIRE.key(layout.entry(key));
+                    let mut invocation = scripts::EXPIRE.key(layout.keys_of(key));
                     invocation
                         .arg(layout.bucket(key).base())
                         .arg(now_ms())
@@ -461,7 +473,7 @@ impl RedisStore {
         let layout = self.layout();
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::RESTORE.key(layout.entry(key));
+                let mut invocation = scripts::RESTORE.key(layout.keys_of(key));
                 invocation
                     .arg(layout.bucket(key).base())
                     .arg(now_ms())
@@ -491,9 +503,9 @@ impl RedisStore {
         let layout = self.layout();
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::RENAME.key(layout.entry(from));
+                let mut invocation = scripts::RENAME.key(layout.keys_of(from));
                 invocation
-                    .key(layout.entry(to))
+                    .key(layout.keys_of(to))
                     .arg(now_ms())
                     .arg(layout.buckets)
                     .arg(if replace { "1" } else { "0" })
@@ -526,9 +538,9 @@ impl RedisStore {
         let layout = self.layout();
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::DELETE_MANY.key(layout.entry(&keys[0]));
+                let mut invocation = scripts::DELETE_MANY.key(layout.keys_of(&keys[0]));
                 for key in &keys[1..] {
-                    invocation.key(layout.entry(key));
+                    invocation.key(layout.keys_of(key));
                 }
                 invocation.arg(now_ms());
                 for key in keys {
@@ -562,9 +574,9 @@ impl RedisStore {
         let pairs = &pairs;
         let reply = self
             .run(|link| async move {
-                let mut invocation = scripts::PUT_MANY.key(layout.entry(&pairs[0].0));
+                let mut invocation = scripts::PUT_MANY.key(layout.keys_of(&pairs[0].0));
                 for (key, _) in &pairs[1..] {
-                    invocation.key(layout.entry(key));
+                    invocation.key(layout.keys_of(key));
                 }
                 invocation
                     .arg(now_ms())
@@ -647,7 +659,7 @@ impl RedisStore {
         max: &[u8],
         count: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let mut invocation = scripts::RANGE.key(bucket.index());
+        let mut invocation = scripts::RANGE.key(bucket.keys());
         invocation
             .arg(bucket.base())
             .arg(now_ms())
@@ -668,7 +680,7 @@ impl RedisStore {
             let replies = futures::future::join_all(layout.all().map(|bucket| {
                 let link = link.clone();
                 async move {
-                    let mut invocation = scripts::STATS.key(bucket.index());
+                    let mut invocation = scripts::STATS.key(bucket.keys());
                     invocation.arg(bucket.base()).arg(now);
                     self.invoke(link, invocation).await
                 }
@@ -705,7 +717,7 @@ impl RedisStore {
             let replies = futures::future::join_all(layout.all().map(|bucket| {
                 let link = link.clone();
                 async move {
-                    let mut invocation = scripts::SWEEP.key(bucket.expiring());
+                    let mut invocation = scripts::SWEEP.key(bucket.keys());
                     invocation.arg(bucket.base()).arg(now).arg(most);
                     self.invoke(link, invocation).await
                 }

@@ -1,4 +1,4 @@
--- KEYS: the entry. ARGV: base, now, key, type, value, expiry or '',
+-- KEYS: the entry's and its bucket's. ARGV: base, now, key, type, value, expiry or '',
 -- buckets, bucket number. Reply: {0, version} or {2} (exists).
 local b = bucket(ARGV[1])
 local key = ARGV[3]

@@ -1,4 +1,4 @@
--- KEYS: the entry. ARGV: base, now, key, if-version or ''.
+-- KEYS: the entry's and its bucket's. ARGV: base, now, key, if-version or ''.
 -- Reply: {0, removed entry}, {1} (not found) or {3, current version}.
 local b = bucket(ARGV[1])
 local key = ARGV[3]

@@ -1,4 +1,4 @@
--- KEYS: the entries. ARGV: now, then a base and a key per key.
+-- KEYS: the entries' and their buckets'. ARGV: now, then a base and a key per key.
 -- Reply: the removed keys, each followed by its entry.
 local now = tonumber(ARGV[1])
 local out = {}

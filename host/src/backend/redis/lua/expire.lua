@@ -1,4 +1,4 @@
--- KEYS: the entry. ARGV: base, now, key, the version it must hold, the new
+-- KEYS: the entry's and its bucket's. ARGV: base, now, key, the version it must hold, the new
 -- expiry or '' to clear it (the host has checked the condition against
 -- that version). Reply: {0, 0 unchanged | 1 set | 2 removed}, {1} (not
 -- found) or {3, current version}.

@@ -1,4 +1,4 @@
--- KEYS: the entries. ARGV: now, buckets, type, then a base, key, bucket
+-- KEYS: the entries' and their buckets'. ARGV: now, buckets, type, then a base, key, bucket
 -- number and value per key (no key twice). Reply: per key, its new version
 -- and the entry it replaced (0 if none).
 local now, buckets, t = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]

@@ -1,4 +1,4 @@
--- KEYS: the bucket's index. ARGV: base, now, min and max (ZRANGE BYLEX
+-- KEYS: the bucket's. ARGV: base, now, min and max (ZRANGE BYLEX
 -- bounds), count. Reply: up to count live keys in byte order; fewer means
 -- the bucket has no more in the range. Expired keys met are reclaimed.
 local b = bucket(ARGV[1])

@@ -1,4 +1,4 @@
--- KEYS: both entries. ARGV: now, buckets, '1' to replace, the source's base
+-- KEYS: both entries' and their buckets'. ARGV: now, buckets, '1' to replace, the source's base
 -- and key, the target's base, key and bucket number. Reply: {0, version,
 -- source entry[, replaced entry]}, {1} (no source) or {2} (target exists).
 local now = tonumber(ARGV[1])

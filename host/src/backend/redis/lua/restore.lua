@@ -1,5 +1,5 @@
 -- Puts a key back as it was before a failed guest call wrote it, unless
--- another write changed it since. KEYS: the entry. ARGV: base, now, key,
+-- another write changed it since. KEYS: the entry's and its bucket's. ARGV: base, now, key,
 -- the version the call left ('' if it left no entry), then the entry to put
 -- back (type, value, version, expiry or ''), or nothing to remove the key.
 -- Reply: 1 if put back, 0 if the key had changed.

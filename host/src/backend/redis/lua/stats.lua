@@ -1,4 +1,4 @@
--- KEYS: the bucket's index. ARGV: base, now. Reply: {keys, expiring,
+-- KEYS: the bucket's. ARGV: base, now. Reply: {keys, expiring,
 -- bytes, expired}, leaving out keys past their expiry not yet reclaimed.
 local b = bucket(ARGV[1])
 local due = redis.call('ZCOUNT', b.x, '-inf', ARGV[2])

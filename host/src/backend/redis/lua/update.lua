@@ -1,4 +1,4 @@
--- KEYS: the entry. ARGV: base, now, key, type, value, if-version or '',
+-- KEYS: the entry's and its bucket's. ARGV: base, now, key, type, value, if-version or '',
 -- 'keep' | 'clear' | 'at', the instant for 'at', buckets, bucket number,
 -- '1' to have the replaced entry back. Reply: {0, version[, old]}, {1}
 -- (not found) or {3, current version}.
