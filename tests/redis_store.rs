@@ -325,6 +325,41 @@ async fn listing_continues_from_host_to_host_on_a_cluster() {
     listing_continues_from_host_to_host(cluster.url()).await;
 }
 
+/// Sends the request `attempt(n)` builds, every 100 ms, until it is
+/// answered `wanted`, for at most `patience` (else fails saying `what`), and
+/// returns that answer. Meanwhile every other answer must be a 503, unless
+/// a 503 is what is awaited.
+async fn until_answered(
+    wanted: StatusCode,
+    patience: Duration,
+    what: &str,
+    mut attempt: impl FnMut(u32) -> reqwest::RequestBuilder,
+) -> reqwest::Response {
+    let started = Instant::now();
+    for n in 0.. {
+        let response = attempt(n).send().await.unwrap();
+        if response.status() == wanted {
+            return response;
+        }
+        if wanted != StatusCode::SERVICE_UNAVAILABLE {
+            assert_unavailable(response).await;
+        }
+        assert!(started.elapsed() < patience, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!("the loop returns or fails")
+}
+
+/// `redis` started again on its port, empty, off the runtime's threads.
+async fn restarted(mut redis: RedisServer) -> RedisServer {
+    tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap()
+}
+
 /// An error reply of a kvs host whose Redis cannot serve: 503 with code 20.
 async fn assert_unavailable(response: reqwest::Response) {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -387,30 +422,14 @@ async fn a_redis_that_dies_gets_clean_503s_and_kvs_recovers_by_itself() {
     assert_eq!(server.metric("kvs_store_backend_up").await, 0.0);
 
     // Back, empty (it kept nothing on disk): kvs serves again unprompted.
-    let redis = tokio::task::spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await
-    .unwrap();
-    let started = Instant::now();
-    loop {
-        let response = http
-            .post(server.url("/kvs/k"))
-            .body("v2")
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "kvs did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let redis = restarted(redis).await;
+    until_answered(
+        StatusCode::CREATED,
+        Duration::from_secs(20),
+        "kvs did not recover",
+        |_| http.post(server.url("/kvs/k")).body("v2"),
+    )
+    .await;
     let read = http.get(server.url("/kvs/k")).send().await.unwrap();
     assert_eq!(read.bytes().await.unwrap().as_ref(), b"v2");
     assert_eq!(server.metric("kvs_store_backend_up").await, 1.0);
@@ -449,19 +468,14 @@ async fn a_redis_that_stalls_times_out_within_the_timeout() {
     assert!(waited < Duration::from_millis(1500), "{waited:?}");
     let output = stall.join().unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "OK");
-    let started = Instant::now();
-    loop {
-        let response = http.get(server.url("/kvs/k")).send().await.unwrap();
-        if response.status() == StatusCode::OK {
-            assert_eq!(response.bytes().await.unwrap().as_ref(), b"v");
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "kvs did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let read = until_answered(
+        StatusCode::OK,
+        Duration::from_secs(10),
+        "kvs did not recover",
+        |_| http.get(server.url("/kvs/k")),
+    )
+    .await;
+    assert_eq!(read.bytes().await.unwrap().as_ref(), b"v");
     server.stop().await;
     drop(redis);
 }
@@ -773,30 +787,14 @@ async fn kvs_starts_while_redis_is_down_and_serves_once_it_is_up() {
     let server = host(settings).await;
     let http = client();
     assert_unavailable(http.get(server.url("/kvs/k")).send().await.unwrap()).await;
-    let redis = tokio::task::spawn_blocking(move || {
-        redis.restart();
-        redis
-    })
-    .await
-    .unwrap();
-    let started = Instant::now();
-    loop {
-        let response = http
-            .post(server.url("/kvs/k"))
-            .body("v")
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "kvs did not start serving"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let redis = restarted(redis).await;
+    until_answered(
+        StatusCode::CREATED,
+        Duration::from_secs(20),
+        "kvs did not start serving",
+        |_| http.post(server.url("/kvs/k")).body("v"),
+    )
+    .await;
     // It checked the layout on its first connection, as at a start.
     assert_eq!(redis.cli(&["hget", "kvs:meta", "buckets"]), "256");
     server.stop().await;
@@ -822,18 +820,13 @@ async fn a_redis_relaid_out_under_a_running_host_is_no_longer_written() {
         redis.cli(&["hset", "kvs:meta", "format", "1", "buckets", "64"]),
         "2"
     );
-    let started = Instant::now();
-    let refused = loop {
-        let response = http.get(server.url("/kvs/k")).send().await.unwrap();
-        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-            break response;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the host kept writing"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let refused = until_answered(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(10),
+        "the host kept writing",
+        |_| http.get(server.url("/kvs/k")),
+    )
+    .await;
     let body: serde_json::Value = refused.json().await.unwrap();
     assert!(
         body["error"].as_str().unwrap().contains("64 buckets"),
@@ -841,20 +834,13 @@ async fn a_redis_relaid_out_under_a_running_host_is_no_longer_written() {
     );
     // Laid out as this host expects again: it serves again.
     assert_eq!(redis.cli(&["hset", "kvs:meta", "buckets", "256"]), "0");
-    let started = Instant::now();
-    for attempt in 0.. {
-        let key = format!("/kvs/again-{attempt}");
-        let response = http.post(server.url(&key)).body("v").send().await.unwrap();
-        if response.status() == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the host did not serve again"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_answered(
+        StatusCode::CREATED,
+        Duration::from_secs(10),
+        "the host did not serve again",
+        |n| http.post(server.url(&format!("/kvs/again-{n}"))).body("v"),
+    )
+    .await;
     server.stop().await;
 }
 
