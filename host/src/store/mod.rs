@@ -45,6 +45,24 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The checks every write of an entry passes, on any backend: the key
+    /// and value (`kvs-model`'s), and the content type's length, which only
+    /// the host bounds.
+    pub fn check_entry(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.advertised().check_write(key, value.len())?;
+        if content_type.len() > self.max_content_type_bytes {
+            return Err(StoreError::TooLarge {
+                limit: self.max_content_type_bytes as u64,
+            });
+        }
+        Ok(())
+    }
+
     /// The limits the store tells its callers (the WIT `limits` record).
     pub fn advertised(&self) -> kvs_model::Limits {
         kvs_model::Limits {
@@ -962,17 +980,8 @@ impl Store {
         }
     }
 
-    /// The key and value checks every backend applies (`kvs-model`'s), and
-    /// the content type's length, which only this store bounds.
     fn check(&self, key: &str, content_type: &str, value: &[u8]) -> Result<(), StoreError> {
-        let limits = &self.shared.limits;
-        limits.advertised().check_write(key, value.len())?;
-        if content_type.len() > limits.max_content_type_bytes {
-            return Err(StoreError::TooLarge {
-                limit: limits.max_content_type_bytes as u64,
-            });
-        }
-        Ok(())
+        self.shared.limits.check_entry(key, content_type, value)
     }
 
     /// Claims `bytes` of the budget, or refuses without keeping anything

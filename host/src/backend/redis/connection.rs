@@ -165,10 +165,6 @@ impl Connector {
         }
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     pub async fn link(&self) -> redis::RedisResult<Link> {
         if let Some(link) = self.current() {
             return Ok(link);

@@ -224,19 +224,14 @@ impl RedisStore {
                 )))
             }
         };
-        if !matches!(outcome, Err(StoreError::Unavailable(_))) {
-            self.shared.connector.answered();
-        }
-        let failed = matches!(&outcome, Err(StoreError::Unavailable(_)));
-        self.shared.health.record(
-            started.elapsed(),
-            failed.then(|| {
-                let Err(StoreError::Unavailable(reason)) = &outcome else {
-                    unreachable!()
-                };
-                reason.clone()
-            }),
-        );
+        let failure = match &outcome {
+            Err(StoreError::Unavailable(reason)) => Some(reason.clone()),
+            _ => {
+                self.shared.connector.answered();
+                None
+            }
+        };
+        self.shared.health.record(started.elapsed(), failure);
         outcome
     }
 
@@ -261,14 +256,7 @@ impl RedisStore {
     }
 
     fn check(&self, key: &str, content_type: &str, value: &[u8]) -> Result<(), StoreError> {
-        let limits = self.shared.limits;
-        limits.advertised().check_write(key, value.len())?;
-        if content_type.len() > limits.max_content_type_bytes {
-            return Err(StoreError::TooLarge {
-                limit: limits.max_content_type_bytes as u64,
-            });
-        }
-        Ok(())
+        self.shared.limits.check_entry(key, content_type, value)
     }
 
     /// Runs `script` with `invocation`'s keys and arguments.
@@ -343,13 +331,7 @@ impl RedisStore {
                 self.invoke(link, invocation).await
             })
             .await?;
-        let (code, mut rest) = reply::status(reply)?;
-        match code {
-            reply::OK => {
-                reply::version(&rest.next().ok_or_else(|| reply::malformed("no version"))?)
-            }
-            code => Err(reply::failure(code, rest)),
-        }
+        reply::succeeded(reply)?.version()
     }
 
     /// Replaces the entry under `key`; with `keep_previous`, hands back the
@@ -389,13 +371,8 @@ impl RedisStore {
                 self.invoke(link, invocation).await
             })
             .await?;
-        let (code, mut rest) = reply::status(reply)?;
-        if code != reply::OK {
-            return Err(reply::failure(code, rest));
-        }
-        let version = reply::version(&rest.next().ok_or_else(|| reply::malformed("no version"))?)?;
-        let previous = rest.next().map(reply::entry).transpose()?;
-        Ok((version, previous))
+        let mut fields = reply::succeeded(reply)?;
+        Ok((fields.version()?, fields.optional_entry()?))
     }
 
     pub async fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -411,11 +388,7 @@ impl RedisStore {
                 self.invoke(link, invocation).await
             })
             .await?;
-        let (code, mut rest) = reply::status(reply)?;
-        match code {
-            reply::OK => reply::entry(rest.next().ok_or_else(|| reply::malformed("no entry"))?),
-            code => Err(reply::failure(code, rest)),
-        }
+        reply::succeeded(reply)?.entry()
     }
 
     /// Sets or clears `key`'s expiry if `condition` holds. The condition is
@@ -448,21 +421,15 @@ impl RedisStore {
                     self.invoke(link, invocation).await
                 })
                 .await?;
-            let (code, mut rest) = reply::status(reply)?;
-            match code {
-                reply::OK => {
-                    return Ok(
-                        match reply::int(
-                            &rest.next().ok_or_else(|| reply::malformed("no outcome"))?,
-                        )? {
-                            0 => Expired::Unchanged,
-                            1 => Expired::Set,
-                            _ => Expired::Removed,
-                        },
-                    );
-                }
-                reply::MISMATCH | reply::NOT_FOUND if if_version.is_none() => continue,
-                code => return Err(reply::failure(code, rest)),
+            match reply::succeeded(reply).and_then(|mut fields| fields.int()) {
+                Ok(0) => return Ok(Expired::Unchanged),
+                Ok(1) => return Ok(Expired::Set),
+                Ok(_) => return Ok(Expired::Removed),
+                // Written meanwhile: look again, unless the caller named
+                // the version.
+                Err(StoreError::VersionMismatch { .. } | StoreError::NotFound)
+                    if if_version.is_none() => {}
+                Err(error) => return Err(error),
             }
         }
     }
@@ -517,17 +484,11 @@ impl RedisStore {
                 self.invoke(link, invocation).await
             })
             .await?;
-        let (code, mut rest) = reply::status(reply)?;
-        if code != reply::OK {
-            return Err(reply::failure(code, rest));
-        }
-        let version = reply::version(&rest.next().ok_or_else(|| reply::malformed("no version"))?)?;
-        let source = reply::entry(rest.next().ok_or_else(|| reply::malformed("no source"))?)?;
-        let replaced = rest.next().map(reply::entry).transpose()?;
+        let mut fields = reply::succeeded(reply)?;
         Ok(Renamed {
-            version,
-            source,
-            replaced,
+            version: fields.version()?,
+            source: fields.entry()?,
+            replaced: fields.optional_entry()?,
         })
     }
 

@@ -68,15 +68,45 @@ pub fn entry(value: Value) -> Result<Entry, StoreError> {
     })
 }
 
-/// The status of a script's reply, with the rest of it.
-pub fn status(value: Value) -> Result<(i64, std::vec::IntoIter<Value>), StoreError> {
+/// The fields after a script's [`OK`], or the error its status stands for.
+pub fn succeeded(value: Value) -> Result<Fields, StoreError> {
     let mut items = array(value)?.into_iter();
     let code = int(&items.next().ok_or_else(|| malformed("an empty reply"))?)?;
-    Ok((code, items))
+    if code == OK {
+        Ok(Fields(items))
+    } else {
+        Err(failure(code, items))
+    }
+}
+
+/// What follows the status of a reply that succeeded, read in order.
+pub struct Fields(std::vec::IntoIter<Value>);
+
+impl Fields {
+    fn next(&mut self, what: &str) -> Result<Value, StoreError> {
+        self.0.next().ok_or_else(|| malformed(what))
+    }
+
+    pub fn version(&mut self) -> Result<u64, StoreError> {
+        version(&self.next("no version")?)
+    }
+
+    pub fn int(&mut self) -> Result<i64, StoreError> {
+        int(&self.next("no number")?)
+    }
+
+    pub fn entry(&mut self) -> Result<Entry, StoreError> {
+        entry(self.next("no entry")?)
+    }
+
+    /// An entry the script sends only when there is one.
+    pub fn optional_entry(&mut self) -> Result<Option<Entry>, StoreError> {
+        self.0.next().map(entry).transpose()
+    }
 }
 
 /// The error a status other than [`OK`] stands for.
-pub fn failure(code: i64, mut rest: impl Iterator<Item = Value>) -> StoreError {
+fn failure(code: i64, mut rest: impl Iterator<Item = Value>) -> StoreError {
     match code {
         NOT_FOUND => StoreError::NotFound,
         EXISTS => StoreError::AlreadyExists,
