@@ -7,41 +7,14 @@
 mod common;
 mod rest;
 
-use common::redis_server::{RedisCluster, RedisServer};
-use common::{Line, Options, Target, TestServer, client};
+use common::redis_server::{RedisCluster, RedisServer, config};
+use common::{Backing, Line, Options, Target, TestServer, client};
 use kvs::backend::redis::RedisConfig;
-use kvs::backend::redis::connection::Target as StoreTarget;
 use kvs::backend::redis::layout::Layout;
 use kvs::server::{Server, Settings};
 use reqwest::StatusCode;
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-/// A kvs host on a Redis store, with the Redis it needs kept alive.
-struct OnRedis<R> {
-    server: TestServer,
-    _redis: R,
-}
-
-impl<R> Target for OnRedis<R> {
-    fn http_addr(&self) -> SocketAddr {
-        self.server.http
-    }
-
-    fn max_value_bytes(&self) -> usize {
-        self.server.max_value_bytes()
-    }
-}
-
-fn config(url: &str) -> RedisConfig {
-    RedisConfig {
-        target: StoreTarget::parse(url).unwrap(),
-        timeout: Duration::from_secs(5),
-        layout: Layout { buckets: 256 },
-        allow_eviction: false,
-    }
-}
 
 async fn host(config: RedisConfig) -> TestServer {
     TestServer::start_with(Options {
@@ -51,24 +24,12 @@ async fn host(config: RedisConfig) -> TestServer {
     .await
 }
 
-async fn on_redis() -> Option<OnRedis<RedisServer>> {
-    let redis = RedisServer::start();
-    let server = host(config(&redis.url())).await;
-    Some(OnRedis {
-        server,
-        _redis: redis,
-    })
+async fn on_redis() -> Option<TestServer> {
+    Some(TestServer::on(Backing::Redis).await)
 }
 
-async fn on_cluster() -> Option<OnRedis<RedisCluster>> {
-    let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
-        .await
-        .unwrap();
-    let server = host(config(&cluster.url())).await;
-    Some(OnRedis {
-        server,
-        _redis: cluster,
-    })
+async fn on_cluster() -> Option<TestServer> {
+    Some(TestServer::on(Backing::Cluster).await)
 }
 
 rest_suite!(on_redis());
@@ -618,7 +579,7 @@ async fn expired_keys_vanish_everywhere_and_leave_nothing_in_redis() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_key_commands_are_atomic_on_one_redis_and_refused_across_cluster_slots() {
+async fn multi_key_commands_are_atomic_on_one_redis_and_on_a_cluster_within_a_hash_tag() {
     let redis = RedisServer::start();
     let server = host(config(&redis.url())).await;
     let mut resp = common::redis_connection(server.tcp).await;
@@ -676,19 +637,27 @@ async fn multi_key_commands_are_atomic_on_one_redis_and_refused_across_cluster_s
         .await
         .unwrap();
     assert_eq!(none, None, "nothing of a refused MSET is written");
-    // One key at a time works anywhere, and RENAME within a bucket does too.
-    let () = redis::cmd("SET")
-        .arg("a")
-        .arg("1")
+    // Keys with one hash tag share a bucket, so they change together, as
+    // on Redis Cluster itself.
+    let () = redis::cmd("MSET")
+        .arg(&["{cart:7}:a", "1", "{cart:7}:b", "2"])
         .query_async(&mut resp)
         .await
         .unwrap();
     let () = redis::cmd("RENAME")
-        .arg("a")
-        .arg("a")
+        .arg("{cart:7}:a")
+        .arg("{cart:7}:c")
         .query_async(&mut resp)
         .await
         .unwrap();
+    let removed: i64 = redis::cmd("DEL")
+        .arg(&["{cart:7}:b", "{cart:7}:c", "{cart:7}:a"])
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(removed, 2);
+    let size: i64 = redis::cmd("DBSIZE").query_async(&mut resp).await.unwrap();
+    assert_eq!(size, 0);
     server.stop().await;
 }
 

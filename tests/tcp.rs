@@ -1,14 +1,32 @@
 //! The TCP command protocol over real sockets: every command and every error
-//! case, framing, pipelining, limits, and clients that misbehave.
+//! case, framing, pipelining, limits, and clients that misbehave. What
+//! reaches the store runs on every store (in memory, on one Redis, on a
+//! Redis Cluster); what ends at the connection runs in memory.
 
 mod common;
 
-use common::{Line, Options, Target, TestServer, client, png_image};
+use common::{Backing, Line, Options, Target, TestServer, client, png_image};
 use kvs::front::tcp::TcpConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+on_every_store!(
+    the_go_clients_commands_work,
+    bodies_may_hold_pipes_equals_spaces_and_unicode,
+    binary_values_travel_as_base64_on_one_line,
+    keys_pages_through_the_store,
+    pipelined_requests_are_answered_in_order_without_deadlock,
+    a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop,
+    stop_closes_only_its_own_connection,
+    a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_well,
+    concurrent_tcp_clients_get_no_wrong_replies,
+    values_at_the_limit_of_any_bytes_read_and_delete_over_tcp,
+    a_failed_call_reverts_its_write,
+    key64_names_any_key,
+    body64_values_default_to_octet_stream,
+);
 
 fn assert_error(reply: &Value, code: u64) {
     assert_eq!(reply["errorcode"], code, "{reply}");
@@ -20,9 +38,8 @@ fn assert_error(reply: &Value, code: u64) {
     );
 }
 
-#[tokio::test]
-async fn the_go_clients_commands_work() {
-    let server = TestServer::start().await;
+async fn the_go_clients_commands_work(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
 
     let reply = tcp.request("cmd=create | key=1 | body=testk1").await;
@@ -61,9 +78,8 @@ async fn the_go_clients_commands_work() {
     assert_eq!(response.text().await.unwrap(), "first");
 }
 
-#[tokio::test]
-async fn bodies_may_hold_pipes_equals_spaces_and_unicode() {
-    let server = TestServer::start().await;
+async fn bodies_may_hold_pipes_equals_spaces_and_unicode(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     for (i, body) in [
         "a|b",
@@ -94,9 +110,8 @@ async fn bodies_may_hold_pipes_equals_spaces_and_unicode() {
     assert_eq!(reply["body"], "{\"a\":1}");
 }
 
-#[tokio::test]
-async fn binary_values_travel_as_base64_on_one_line() {
-    let server = TestServer::start().await;
+async fn binary_values_travel_as_base64_on_one_line(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     let image = png_image(64, 64);
     let http = client();
@@ -139,9 +154,8 @@ async fn binary_values_travel_as_base64_on_one_line() {
     );
 }
 
-#[tokio::test]
-async fn keys_pages_through_the_store() {
-    let server = TestServer::start().await;
+async fn keys_pages_through_the_store(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     for i in 0..7 {
         tcp.request(&format!("cmd=create | key=p{i} | body=v"))
@@ -198,9 +212,8 @@ async fn every_bad_line_gets_exactly_one_error_line() {
     assert!(reply["help"].as_array().unwrap().len() >= 6);
 }
 
-#[tokio::test]
-async fn pipelined_requests_are_answered_in_order_without_deadlock() {
-    let server = TestServer::start().await;
+async fn pipelined_requests_are_answered_in_order_without_deadlock(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     const N: usize = 5000;
     // Send everything before reading anything.
@@ -223,12 +236,13 @@ async fn pipelined_requests_are_answered_in_order_without_deadlock() {
 }
 
 /// A server whose TCP port takes lines of at most `bytes`.
-async fn with_line_limit(bytes: usize) -> TestServer {
+async fn with_line_limit(bytes: usize, backing: Backing) -> TestServer {
     TestServer::start_with(Options {
         tcp: TcpConfig {
             max_line_bytes: bytes,
             ..TcpConfig::default()
         },
+        backing,
         ..Options::default()
     })
     .await
@@ -237,9 +251,8 @@ async fn with_line_limit(bytes: usize) -> TestServer {
 /// Lines sent together run together (in guest calls of up to 64), yet
 /// each keeps its own reply, in order: a line over the limit among them
 /// gets its error in its place, and after `stop` nothing more runs.
-#[tokio::test]
-async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop() {
-    let server = with_line_limit(1024).await;
+async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop(backing: Backing) {
+    let server = with_line_limit(1024, backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     let mut batch = String::new();
     for i in 0..100 {
@@ -263,12 +276,11 @@ async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop() {
     assert!(tcp.recv().await.is_none(), "closed after stop");
     let mut other = Line::connect(server.tcp).await;
     assert_error(&other.request("cmd=get | key=after").await, 10);
-    assert_eq!(server.app.memory().unwrap().usage().keys, 100);
+    assert_eq!(server.keys().await, 100);
 }
 
-#[tokio::test]
-async fn stop_closes_only_its_own_connection() {
-    let server = TestServer::start().await;
+async fn stop_closes_only_its_own_connection(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut first = Line::connect(server.tcp).await;
     let mut second = Line::connect(server.tcp).await;
     first.request("cmd=create | key=s | body=v").await;
@@ -285,7 +297,7 @@ async fn stop_closes_only_its_own_connection() {
 
 #[tokio::test]
 async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on() {
-    let server = with_line_limit(1024).await;
+    let server = with_line_limit(1024, Backing::Memory).await;
     let mut tcp = Line::connect(server.tcp).await;
     let reply = tcp
         .request(&format!("cmd=create | key=big | body={}", "x".repeat(5000)))
@@ -299,9 +311,10 @@ async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_well() {
-    let server = TestServer::start().await;
+async fn a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_well(
+    backing: Backing,
+) {
+    let server = TestServer::on(backing).await;
     let mut socket = TcpStream::connect(server.tcp).await.unwrap();
     socket
         .write_all(b"cmd=create | key=done | body=1\ncmd=create | key=half | bo")
@@ -366,9 +379,8 @@ async fn idle_connections_are_closed() {
     assert!(tcp.recv().await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_tcp_clients_get_no_wrong_replies() {
-    let server = TestServer::start().await;
+async fn concurrent_tcp_clients_get_no_wrong_replies(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let tasks = (0..16).map(|client_id| {
         let addr = server.tcp;
         tokio::spawn(async move {
@@ -393,15 +405,14 @@ async fn concurrent_tcp_clients_get_no_wrong_replies() {
     for task in futures::future::join_all(tasks).await {
         task.unwrap();
     }
-    assert_eq!(server.app.memory().unwrap().usage().keys, 1);
+    assert_eq!(server.keys().await, 1);
 }
 
 /// Every value within the limits can be read and deleted over TCP, whatever
 /// its bytes, on a guest given only the memory start-up requires: a reply
 /// carries `body64` whenever escaped text would be larger, so it is never
 /// more than about 4/3 of the value.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp() {
+async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp(backing: Backing) {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
     let max_value = 24usize << 20;
@@ -420,6 +431,7 @@ async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp() {
                 as usize,
             ..Default::default()
         },
+        backing,
         ..Options::default()
     })
     .await;
@@ -475,10 +487,10 @@ async fn values_at_the_limit_of_any_bytes_read_and_delete_over_tcp() {
 
 /// A guest call that fails after its write took effect reverts the write,
 /// so a client told "failed" never loses the value it asked to delete.
-#[tokio::test]
-async fn a_failed_call_reverts_its_write() {
+async fn a_failed_call_reverts_its_write(backing: Backing) {
     let server = TestServer::start_with(Options {
         guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        backing,
         ..Options::default()
     })
     .await;
@@ -491,21 +503,17 @@ async fn a_failed_call_reverts_its_write() {
         .await
         .unwrap();
     assert_eq!(r.status(), 500);
-    assert_eq!(
-        server.app.memory().unwrap().usage().keys,
-        0,
-        "the failed create was reverted"
-    );
+    assert_eq!(server.keys().await, 0, "the failed create was reverted");
     let version = server
         .app
-        .memory()
-        .unwrap()
+        .backend()
         .create(
-            "fault-after-delete",
+            "fault-after-delete".into(),
             "text/plain".into(),
             "precious".into(),
             None,
         )
+        .await
         .unwrap();
     let mut tcp = Line::connect(server.tcp).await;
     let reply = tcp.request("cmd=delete | key=fault-after-delete").await;
@@ -533,16 +541,15 @@ async fn a_failed_call_reverts_its_write() {
     let got = tcp.request("cmd=get | key=fault-after-delete").await;
     assert_eq!(got["body"], "precious");
     assert_eq!(got["version"], version);
-    assert_eq!(server.app.memory().unwrap().usage().keys, 1);
+    assert_eq!(server.keys().await, 1);
 }
 
 /// Keys the line protocol cannot write plainly (a `|`, a line break, outer
 /// spaces) are named exactly with `key64=`, and listings say which.
-#[tokio::test]
-async fn key64_names_any_key() {
+async fn key64_names_any_key(backing: Backing) {
     use base64::Engine as _;
     let engine = base64::engine::general_purpose::STANDARD;
-    let server = TestServer::start().await;
+    let server = TestServer::on(backing).await;
     let http = client();
     let mut tcp = Line::connect(server.tcp).await;
     for key in ["a|b", "line\nbreak", " padded "] {
@@ -583,9 +590,8 @@ fn percent_encode(key: &str) -> String {
 
 /// A `body64=` write without `type=` is binary, whatever its bytes; a
 /// `body=` write is text.
-#[tokio::test]
-async fn body64_values_default_to_octet_stream() {
-    let server = TestServer::start().await;
+async fn body64_values_default_to_octet_stream(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let http = client();
     let mut tcp = Line::connect(server.tcp).await;
     // AAECAw== is the bytes 0 1 2 3: valid UTF-8, but sent as binary.

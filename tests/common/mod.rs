@@ -53,6 +53,63 @@ pub struct TestServer {
     pub app: App,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The Redis processes of [`Backing::Redis`] and [`Backing::Cluster`],
+    /// killed after the server stops.
+    _backing: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+/// Where a test server keeps its data: the suites of the front ends run on
+/// each (see [`on_every_store!`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backing {
+    /// The built-in store (`--store memory`).
+    #[default]
+    Memory,
+    /// A `redis-server` started for this test (`--store redis://`).
+    Redis,
+    /// A 3-master Redis Cluster started for this test
+    /// (`--store redis-cluster://`).
+    Cluster,
+}
+
+/// Runs each named `async fn(Backing)` as three tests, `NAME::in_memory`,
+/// `NAME::on_redis` and `NAME::on_a_redis_cluster`: one suite of a front
+/// end, proven on every store. Each runs on two runtime threads, as the
+/// server does.
+/// `on_every_store!(but_a_cluster: ...)` leaves the cluster out, for a test
+/// whose multi-key writes span Redis Cluster slots.
+#[macro_export]
+macro_rules! on_every_store {
+    (but_a_cluster: $($test:ident),+ $(,)?) => {$(
+        mod $test {
+            use $crate::common::Backing;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn in_memory() {
+                super::$test(Backing::Memory).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_redis() {
+                super::$test(Backing::Redis).await;
+            }
+        }
+    )+};
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            use $crate::common::Backing;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn in_memory() {
+                super::$test(Backing::Memory).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_redis() {
+                super::$test(Backing::Redis).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_a_redis_cluster() {
+                super::$test(Backing::Cluster).await;
+            }
+        }
+    )+};
 }
 
 /// What a test may change about the server.
@@ -68,6 +125,9 @@ pub struct Options {
     pub http: HttpConfig,
     /// Keep the data on this Redis store instead of in memory.
     pub redis: Option<kvs::backend::redis::RedisConfig>,
+    /// Start a Redis for this server and keep the data there (unless
+    /// `redis` names one already).
+    pub backing: Backing,
 }
 
 impl TestServer {
@@ -75,8 +135,33 @@ impl TestServer {
         Self::start_with(Options::default()).await
     }
 
+    /// A server with its data on `backing`.
+    pub async fn on(backing: Backing) -> Self {
+        Self::start_with(Options {
+            backing,
+            ..Options::default()
+        })
+        .await
+    }
+
     /// Starts the same [`Server`] the binary runs, with these settings.
-    pub async fn start_with(options: Options) -> Self {
+    pub async fn start_with(mut options: Options) -> Self {
+        let backing: Option<Box<dyn std::any::Any + Send + Sync>> = match options.backing {
+            _ if options.redis.is_some() => None,
+            Backing::Memory => None,
+            Backing::Redis => {
+                let redis = redis_server::RedisServer::start();
+                options.redis = Some(redis_server::config(&redis.url()));
+                Some(Box::new(redis))
+            }
+            Backing::Cluster => {
+                let cluster = tokio::task::spawn_blocking(|| redis_server::RedisCluster::start(3))
+                    .await
+                    .unwrap();
+                options.redis = Some(redis_server::config(&cluster.url()));
+                Some(Box::new(cluster))
+            }
+        };
         let settings = Settings {
             limits: options.limits,
             guest: options.guest,
@@ -119,7 +204,13 @@ impl TestServer {
             app,
             shutdown,
             task: Some(task),
+            _backing: backing,
         }
+    }
+
+    /// How many keys the store holds, whichever store it is.
+    pub async fn keys(&self) -> u64 {
+        self.app.backend().stats().await.unwrap().keys
     }
 
     /// The Prometheus text of the admin endpoint's `/metrics`.

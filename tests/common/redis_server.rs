@@ -2,11 +2,25 @@
 //! one server, or a Redis Cluster of several, on free loopback ports, each
 //! in a scratch directory, killed when dropped.
 
+use kvs::backend::redis::RedisConfig;
+use kvs::backend::redis::connection::Target;
+use kvs::backend::redis::layout::Layout;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// kvs's settings for the Redis at `url`, with a timeout that gives a debug
+/// build on a busy machine room.
+pub fn config(url: &str) -> RedisConfig {
+    RedisConfig {
+        target: Target::parse(url).unwrap(),
+        timeout: Duration::from_secs(5),
+        layout: Layout { buckets: 256 },
+        allow_eviction: false,
+    }
+}
 
 /// One `redis-server`.
 pub struct RedisServer {

@@ -2,7 +2,9 @@
 //! keys that hold it.
 //!
 //! Every key hashes (CRC-32 of its bytes, a function that never changes)
-//! into one of a fixed number of buckets, recorded in the backend at
+//! into one of a fixed number of buckets, or of its Redis hash tag's bytes
+//! when it has one (as Redis Cluster places keys: `{user:7}:cart` and
+//! `{user:7}:orders` share a bucket, so one command can change both), recorded in the backend at
 //! `kvs:meta` so every host agrees on it. A bucket's Redis keys share one
 //! hash tag, `{N}`, so they sit in one slot of a Redis Cluster and one Lua
 //! script can change an entry, its bucket's index and its bucket's version
@@ -14,8 +16,8 @@
 pub const META: &str = "kvs:meta";
 
 /// The layout's format, recorded at [`META`]; a later format gets a new
-/// number.
-pub const FORMAT: u32 = 1;
+/// number. Format 1 hashed whole keys, hash tags included.
+pub const FORMAT: u32 = 2;
 
 /// The buckets a new backend is laid out with: enough for even spread over
 /// a cluster's masters and fine-grained resharding, few enough that a
@@ -54,7 +56,7 @@ pub struct Layout {
 
 impl Layout {
     pub fn bucket(self, key: &str) -> Bucket {
-        Bucket(crc32fast::hash(key.as_bytes()) % self.buckets)
+        Bucket(crc32fast::hash(hash_tag(key.as_bytes())) % self.buckets)
     }
 
     /// The hash that holds `key`'s entry.
@@ -78,6 +80,20 @@ impl Layout {
     }
 }
 
+/// What of `key` picks its bucket, by Redis Cluster's rule: the bytes
+/// between its first `{` and the first `}` after it, when there are any;
+/// else the whole key.
+fn hash_tag(key: &[u8]) -> &[u8] {
+    let Some(open) = key.iter().position(|&byte| byte == b'{') else {
+        return key;
+    };
+    let tag = &key[open + 1..];
+    match tag.iter().position(|&byte| byte == b'}') {
+        Some(0) | None => key,
+        Some(close) => &tag[..close],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +106,19 @@ mod tests {
         let tag = &text[text.find('{').unwrap() + 1..text.find('}').unwrap()];
         assert_eq!(tag, layout.bucket("{user}/x}").0.to_string());
         assert!(text.ends_with(":e:{user}/x}"));
+    }
+
+    #[test]
+    fn keys_with_one_hash_tag_share_a_bucket() {
+        let layout = Layout { buckets: 16_384 };
+        let user = layout.bucket("user:7");
+        assert_eq!(layout.bucket("{user:7}:cart"), user);
+        assert_eq!(layout.bucket("orders of {user:7}"), user);
+        assert_eq!(layout.bucket("{user:7}}{other}"), user);
+        // No tag: an empty `{}`, or a `{` that is never closed.
+        assert_eq!(hash_tag(b"{}:cart"), b"{}:cart");
+        assert_eq!(hash_tag(b"a{b"), b"a{b");
+        assert_eq!(hash_tag(b"}{x}"), b"x");
     }
 
     #[test]
