@@ -785,8 +785,9 @@ async fn a_redis_relaid_out_under_a_running_host_is_no_longer_written() {
     );
     // Another kvs, or an operator, wiped Redis and laid it out in 64 buckets.
     assert_eq!(redis.cli(&["flushall"]), "OK");
+    let format = kvs::backend::redis::layout::FORMAT.to_string();
     assert_eq!(
-        redis.cli(&["hset", "kvs:meta", "format", "1", "buckets", "64"]),
+        redis.cli(&["hset", "kvs:meta", "format", &format, "buckets", "64"]),
         "2"
     );
     let refused = until_answered(
@@ -995,7 +996,9 @@ async fn a_master_killed_fails_over_with_clean_503s_and_no_wrong_data() {
         }
         assert!(
             started.elapsed() < Duration::from_secs(40),
-            "kvs never served again"
+            "kvs never served again: {unavailable} 503s, the last {last_503:?} after the kill, \
+             {in_a_row} created in a row since; the cluster sees:\n{}",
+            cluster.nodes[1].cli(&["cluster", "nodes"])
         );
     }
     assert!(

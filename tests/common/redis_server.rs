@@ -144,6 +144,10 @@ impl RedisCluster {
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "2000",
+                    // A replica copies its master at once, not after the
+                    // default 5 s wait for other replicas to join.
+                    "--repl-diskless-sync-delay",
+                    "0",
                 ])
             })
             .collect();
@@ -164,11 +168,15 @@ impl RedisCluster {
         );
         let cluster = Self { nodes };
         let started = Instant::now();
-        while !cluster
-            .nodes
-            .iter()
-            .all(|node| node.cli(&["cluster", "info"]).contains("cluster_state:ok"))
-        {
+        // Ready when every node sees the cluster whole and every replica
+        // holds a copy of its master: a replica that never finished its
+        // first sync does not take over when its master dies.
+        while !cluster.nodes.iter().all(|node| {
+            let replication = node.cli(&["info", "replication"]);
+            let copied = replication.contains("role:master")
+                || replication.contains("master_link_status:up");
+            copied && node.cli(&["cluster", "info"]).contains("cluster_state:ok")
+        }) {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "the cluster did not become ready"
