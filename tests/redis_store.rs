@@ -2,14 +2,19 @@
 //! shared REST suite on a real `redis-server` and on a real 3-master Redis
 //! Cluster, and what only a shared store has: two kvs hosts serving one
 //! dataset, one winner among racing writes through both, listing continued
-//! from host to host, a backend that dies or stalls, and start-up refusals.
+//! from host to host, a backend that dies or stalls, start-up refusals, and
+//! TLS (`rediss://`, with certificates the test makes with `openssl`).
+//!
+//! Without `redis-server` on PATH the tests pass with a notice, except
+//! under `CI=true`, where they fail.
 
 mod common;
 mod rest;
 
-use common::redis_server::{RedisCluster, RedisServer, config};
+use common::redis_server::{Pki, RedisCluster, RedisServer, config, installed};
 use common::{Backing, Line, Options, Target, TestServer, client};
 use kvs::backend::redis::RedisConfig;
+use kvs::backend::redis::connection::TlsFiles;
 use kvs::backend::redis::layout::Layout;
 use kvs::server::{Server, Settings};
 use reqwest::StatusCode;
@@ -25,10 +30,16 @@ async fn host(config: RedisConfig) -> TestServer {
 }
 
 async fn on_redis() -> Option<TestServer> {
+    if !installed() {
+        return None;
+    }
     Some(TestServer::on(Backing::Redis).await)
 }
 
 async fn on_cluster() -> Option<TestServer> {
+    if !installed() {
+        return None;
+    }
     Some(TestServer::on(Backing::Cluster).await)
 }
 
@@ -116,12 +127,18 @@ async fn two_hosts_serve_one_dataset(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_serve_one_dataset_on_one_redis() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     two_hosts_serve_one_dataset(redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_serve_one_dataset_on_a_cluster() {
+    if !installed() {
+        return;
+    }
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
         .await
         .unwrap();
@@ -182,12 +199,18 @@ async fn racing_writes_through_two_hosts_have_one_winner(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writes_have_one_winner_on_one_redis() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     racing_writes_through_two_hosts_have_one_winner(redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writes_have_one_winner_on_a_cluster() {
+    if !installed() {
+        return;
+    }
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
         .await
         .unwrap();
@@ -274,12 +297,18 @@ async fn listing_continues_from_host_to_host(url: String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_continues_from_host_to_host_on_one_redis() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     listing_continues_from_host_to_host(redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_continues_from_host_to_host_on_a_cluster() {
+    if !installed() {
+        return;
+    }
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
         .await
         .unwrap();
@@ -330,6 +359,9 @@ async fn assert_unavailable(response: reqwest::Response) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_dies_gets_clean_503s_and_kvs_recovers_by_itself() {
+    if !installed() {
+        return;
+    }
     let mut redis = RedisServer::start();
     let mut settings = config(&redis.url());
     settings.timeout = Duration::from_millis(500);
@@ -400,6 +432,9 @@ async fn a_redis_that_dies_gets_clean_503s_and_kvs_recovers_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_that_stalls_times_out_within_the_timeout() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start_with(&["--enable-debug-command", "yes"]);
     let mut settings = config(&redis.url());
     settings.timeout = Duration::from_millis(300);
@@ -443,6 +478,9 @@ async fn a_redis_that_stalls_times_out_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_laid_out_otherwise_or_evicting_is_refused_at_start() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     let first = host(config(&redis.url())).await;
     let mut other = config(&redis.url());
@@ -482,17 +520,38 @@ async fn a_redis_laid_out_otherwise_or_evicting_is_refused_at_start() {
 
 #[test]
 fn the_binary_refuses_flags_that_only_the_memory_store_has() {
-    for extra in [
-        &["--data-dir", "/tmp/kvs-never"][..],
-        &["--snapshot", "/tmp/kvs-never.snap"][..],
-        &["--call-path", "native"][..],
-        &[][..],
+    for (store, extra, expected) in [
+        (
+            "redis://127.0.0.1:1",
+            &["--data-dir", "/tmp/kvs-never"][..],
+            "the data lives in Redis",
+        ),
+        (
+            "redis://127.0.0.1:1",
+            &["--snapshot", "/tmp/kvs-never.snap"][..],
+            "the data lives in Redis",
+        ),
+        (
+            "redis://127.0.0.1:1",
+            &["--call-path", "native"][..],
+            "--call-path native runs on the in-memory store only",
+        ),
+        (
+            "redis://127.0.0.1:1",
+            &["--store-ca-file", "/etc/hostname"][..],
+            "are for a TLS store (rediss:// or rediss-cluster://), not redis://127.0.0.1:1",
+        ),
+        (
+            "rediss://127.0.0.1:1",
+            &["--store-ca-file", "/tmp/kvs-never.pem"][..],
+            "--store-ca-file /tmp/kvs-never.pem: cannot be read",
+        ),
+        (
+            "rediss://127.0.0.1:1",
+            &["--store-cert-file", "/etc/hostname"][..],
+            "--store-key-file",
+        ),
     ] {
-        let store = if extra.is_empty() {
-            "rediss://127.0.0.1:1"
-        } else {
-            "redis://127.0.0.1:1"
-        };
         let output = std::process::Command::new(common::process::KVS)
             .args(["serve", "--store", store])
             .args(extra)
@@ -500,18 +559,165 @@ fn the_binary_refuses_flags_that_only_the_memory_store_has() {
             .unwrap();
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let expected = match extra.first() {
-            Some(&"--call-path") => "--call-path native runs on the in-memory store only",
-            Some(_) => "the data lives in Redis",
-            None => "rediss:// (Redis over TLS) is not supported yet",
-        };
         assert!(stderr.contains(expected), "{extra:?}: {stderr}");
         assert!(!std::path::Path::new("/tmp/kvs-never").exists());
     }
 }
 
+/// kvs on `rediss://`: it trusts the authority it is given, shows its own
+/// certificate to a Redis that asks for one (Redis's default), and a link
+/// that cannot be trusted or is refused gets clean 503s that say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rediss_store_is_reached_over_tls_with_the_certificates_given() {
+    if !installed() || !common::have("openssl", "openssl") {
+        return;
+    }
+    let pki = tokio::task::spawn_blocking(Pki::new).await.unwrap();
+    let (redis, tls_port) = RedisServer::start_tls(&pki);
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+    let read = |name: &str| std::fs::read(pki.path(name)).unwrap();
+    let trusted = TlsFiles {
+        ca: Some(read("ca.crt")),
+        client: Some((read("client.crt"), read("client.key"))),
+    };
+    let http = client();
+
+    let mut settings = config(&url);
+    settings.tls = trusted.clone();
+    let server = host(settings).await;
+    let created = http
+        .post(server.url("/kvs/over-tls"))
+        .body("secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "{}",
+        created.text().await.unwrap()
+    );
+    let read_back = http.get(server.url("/kvs/over-tls")).send().await.unwrap();
+    assert_eq!(read_back.bytes().await.unwrap(), "secret");
+    let mut resp = common::redis_connection(server.tcp).await;
+    let got: String = redis::cmd("GET")
+        .arg("over-tls")
+        .query_async(&mut resp)
+        .await
+        .unwrap();
+    assert_eq!(got, "secret");
+    // It is in that Redis, which the test reads on its plain port.
+    assert!(
+        redis
+            .cli(&["--scan", "--pattern", "*"])
+            .lines()
+            .any(|name| name.ends_with(":e:over-tls")),
+        "the entry is in Redis"
+    );
+    let status: serde_json::Value = http
+        .get(format!("http://{}/status", server.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        status
+            .to_string()
+            .contains(&format!("rediss://127.0.0.1:{tls_port}")),
+        "{status}"
+    );
+    server.stop().await;
+
+    // A server signed by an authority kvs was not told to trust, and a
+    // kvs with no certificate of its own: refused, and said so.
+    for (tls, why) in [
+        (
+            TlsFiles {
+                ca: Some(read("stranger.crt")),
+                ..trusted.clone()
+            },
+            "invalid peer certificate: unknownissuer",
+        ),
+        (
+            TlsFiles {
+                ca: Some(read("ca.crt")),
+                client: None,
+            },
+            "certificaterequired",
+        ),
+        // The system's roots do not include the test's authority.
+        (
+            TlsFiles::default(),
+            "invalid peer certificate: unknownissuer",
+        ),
+    ] {
+        let mut settings = config(&url);
+        settings.tls = tls;
+        settings.timeout = Duration::from_secs(2);
+        let server = host(settings).await;
+        let refused = http.get(server.url("/kvs/over-tls")).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["errorcode"], 20, "{body}");
+        let error = body["error"].as_str().unwrap().to_lowercase();
+        assert!(error.contains(why), "{body}");
+        server.stop().await;
+    }
+}
+
+/// kvs on `rediss-cluster://`: the seeds and every node found from them
+/// are reached over TLS (the nodes speak TLS among themselves too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rediss_cluster_store_is_reached_over_tls() {
+    if !installed() || !common::have("openssl", "openssl") {
+        return;
+    }
+    let pki = tokio::task::spawn_blocking(Pki::new).await.unwrap();
+    let (cluster, pki) =
+        tokio::task::spawn_blocking(move || (RedisCluster::start_tls(3, &pki), pki))
+            .await
+            .unwrap();
+    let read = |name: &str| std::fs::read(pki.path(name)).unwrap();
+    let mut settings = config(&cluster.url());
+    settings.tls = TlsFiles {
+        ca: Some(read("ca.crt")),
+        client: Some((read("client.crt"), read("client.key"))),
+    };
+    let server = host(settings).await;
+    let http = client();
+    // Keys in every master's slots.
+    let keys: Vec<String> = (0..50).map(|n| format!("tls-{n:02}")).collect();
+    for key in &keys {
+        let created = http
+            .post(server.url(&format!("/kvs/{key}")))
+            .body(format!("value of {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), StatusCode::CREATED, "{key}");
+    }
+    for key in &keys {
+        let read = http
+            .get(server.url(&format!("/kvs/{key}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.bytes().await.unwrap(), format!("value of {key}"));
+    }
+    assert_eq!(list_all(&[&server], "tls-", 7).await, keys);
+    for node in &cluster.nodes {
+        assert_ne!(node.cli(&["dbsize"]), "0", "every master holds some");
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_keys_vanish_everywhere_and_leave_nothing_in_redis() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     let (a, b) = (
         host(config(&redis.url())).await,
@@ -580,6 +786,9 @@ async fn expired_keys_vanish_everywhere_and_leave_nothing_in_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_key_commands_are_atomic_on_one_redis_and_on_a_cluster_within_a_hash_tag() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     let server = host(config(&redis.url())).await;
     let mut resp = common::redis_connection(server.tcp).await;
@@ -663,6 +872,9 @@ async fn multi_key_commands_are_atomic_on_one_redis_and_on_a_cluster_within_a_ha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_guest_call_is_reverted_in_redis_too() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     let faulty = TestServer::start_with(Options {
         guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
@@ -712,6 +924,9 @@ async fn a_failed_guest_call_is_reverted_in_redis_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redis_refuses_writes_with_507_and_serves_reads() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start_with(&["--maxmemory", "4mb"]);
     let server = host(config(&redis.url())).await;
     let http = client();
@@ -749,6 +964,9 @@ async fn a_full_redis_refuses_writes_with_507_and_serves_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kvs_starts_while_redis_is_down_and_serves_once_it_is_up() {
+    if !installed() {
+        return;
+    }
     let mut redis = RedisServer::start();
     redis.kill();
     let mut settings = config(&redis.url());
@@ -771,6 +989,9 @@ async fn kvs_starts_while_redis_is_down_and_serves_once_it_is_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_relaid_out_under_a_running_host_is_no_longer_written() {
+    if !installed() {
+        return;
+    }
     let redis = RedisServer::start();
     let server = host(config(&redis.url())).await;
     let http = client();
@@ -861,6 +1082,9 @@ async fn checked_writes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resharding_under_load_gives_no_wrong_reply() {
+    if !installed() {
+        return;
+    }
     let cluster = tokio::task::spawn_blocking(|| RedisCluster::start(3))
         .await
         .unwrap();
@@ -941,6 +1165,9 @@ async fn resharding_under_load_gives_no_wrong_reply() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_fails_over_with_clean_503s_and_no_wrong_data() {
+    if !installed() {
+        return;
+    }
     let mut cluster = tokio::task::spawn_blocking(|| RedisCluster::start_with_replicas(3, 1))
         .await
         .unwrap();

@@ -36,22 +36,6 @@ on_every_store!(but_a_cluster:
 
 const CANARY: &str = env!("KVS_GUEST_CANARY");
 
-/// Whether the Redis tool `name` is on PATH; panics under CI if it is not.
-fn have(name: &str) -> bool {
-    let found = Command::new(name)
-        .arg("--version")
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !found {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must install {name} (apt-get install redis-tools)"
-        );
-        eprintln!("notice: {name} is not on PATH (apt-get install redis-tools); skipping");
-    }
-    found
-}
-
 /// Runs `redis-cli -p PORT` on `script` (one command per line, as typed)
 /// and returns what it printed: redis-cli prints replies raw when its
 /// output is not a terminal (`OK`, `hello`, `1`, an empty line for nil).
@@ -93,7 +77,7 @@ fn lines(text: &str) -> Vec<&str> {
 }
 
 async fn redis_cli_sessions_get_redis_replies_on_both_ports(backing: Backing) {
-    if !have("redis-cli") {
+    if !common::have("redis-cli", "redis-tools") {
         return;
     }
     let server = TestServer::on(backing).await;
@@ -378,12 +362,9 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
     expected.sort_unstable();
     assert_eq!(found, expected);
     // 16 clients incrementing one key end at exactly 16 times what each
-    // added (in pipelines of 100, so the test is quick in a debug build;
-    // commands of many clients still interleave in the store). An
-    // increment reads, then writes if nothing changed the key meanwhile,
-    // else tries again: on Redis each try is two round trips and the
-    // clients collide far more, so they add fewer there.
-    let pipelines = contended_rounds(backing, 100);
+    // added (in pipelines, so the test is quick in a debug build; commands
+    // of many clients still interleave in the store).
+    let (pipelines, each) = contended(backing, 100);
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let tcp = server.tcp;
@@ -391,7 +372,7 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
             let mut connection = common::redis_connection(tcp).await;
             for _ in 0..pipelines {
                 let mut pipe = redis::pipe();
-                for _ in 0..100 {
+                for _ in 0..each {
                     pipe.incr("counter", 1).ignore();
                 }
                 let () = pipe.query_async(&mut connection).await.unwrap();
@@ -402,7 +383,7 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
         task.await.unwrap();
     }
     let total: i64 = manager.get("counter").await.unwrap();
-    assert_eq!(total, 16 * 100 * pipelines as i64);
+    assert_eq!(total, (16 * pipelines * each) as i64);
     let deleted: usize = manager
         .del(&["greeting", "counter", "nobody"])
         .await
@@ -410,27 +391,30 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
     assert_eq!(deleted, 2);
 }
 
-/// `in_memory` rounds of a test whose clients all change one key, or a
-/// tenth of them on Redis: there each change is a read and a conditional
-/// write, two round trips, and clients that collide try again (see
-/// README, "INCR on a shared store").
-fn contended_rounds(backing: Backing, in_memory: usize) -> usize {
+/// How many pipelines of how many commands each client of a test sends
+/// when all of them change one key: `in_memory` of `in_memory`, or a tenth
+/// of each on Redis. An increment reads the key, then writes it if nothing
+/// changed it meanwhile, else tries again; on Redis each try is two round
+/// trips, clients collide far more, and a guest call of many contended
+/// increments can outlast its deadline (README: "Limits" of the Redis
+/// store).
+fn contended(backing: Backing, in_memory: usize) -> (usize, usize) {
     match backing {
-        Backing::Memory => in_memory,
-        Backing::Redis | Backing::Cluster => in_memory / 10,
+        Backing::Memory => (in_memory, in_memory),
+        Backing::Redis | Backing::Cluster => (in_memory / 10, in_memory / 10),
     }
 }
 
 async fn redis_benchmark_completes_with_no_error_plain_and_pipelined(backing: Backing) {
-    if !have("redis-benchmark") {
+    if !common::have("redis-benchmark", "redis-tools") {
         return;
     }
     let server = TestServer::on(backing).await;
     // A debug build is several times slower than a release one: fewer
     // requests than the 100,000 keep the suite quick, fewer still
     // on Redis. Its INCR test sends every increment of 50 clients to one
-    // key; on Redis they collide (see `contended_rounds`) until a guest
-    // call of 16 of them outlasts its deadline, so it runs in memory only.
+    // key; on Redis they collide (see `contended`) until a guest call of 16
+    // of them outlasts its deadline, so it runs in memory only.
     let (tests, requests, names): (_, _, &[_]) = match backing {
         Backing::Memory => (
             "ping,set,get,incr,mset",
@@ -523,7 +507,7 @@ async fn a_pipelining_client_keeps_working_across_guest_swaps(backing: Backing) 
 }
 
 async fn rename_moves_a_key_with_its_type_and_expiry(backing: Backing) {
-    if !have("redis-cli") {
+    if !common::have("redis-cli", "redis-tools") {
         return;
     }
     let server = TestServer::on(backing).await;

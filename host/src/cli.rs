@@ -2,7 +2,7 @@
 //! fallback and a documented default; `kvs --help` is the reference.
 
 use crate::backend::redis::RedisConfig;
-use crate::backend::redis::connection::Target;
+use crate::backend::redis::connection::{Target, TlsFiles};
 use crate::backend::redis::layout::Layout;
 use crate::data::check::CheckArgs;
 use crate::data::log::Fsync;
@@ -17,6 +17,7 @@ use crate::tools::bench::BenchArgs;
 use crate::tools::bench::compare::CompareArgs;
 use crate::tools::client::ClientArgs;
 use crate::tools::reload::ReloadArgs;
+use anyhow::Context as _;
 use bytesize::ByteSize;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -224,9 +225,10 @@ pub struct ServeArgs {
 
     /// Where the data lives: `memory` (this process), `redis://[USER:PASSWORD@]HOST:PORT[/DB]`
     /// (one Redis server) or `redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]`
-    /// (a Redis Cluster, found from these seed nodes). Many kvs hosts on one
-    /// Redis serve one dataset. Redis keeps the data durable (its appendonly),
-    /// so --data-dir and --snapshot are for `memory` only.
+    /// (a Redis Cluster, found from these seed nodes); `rediss://` and
+    /// `rediss-cluster://` speak TLS. Many kvs hosts on one Redis serve one
+    /// dataset. Redis keeps the data durable (its appendonly), so --data-dir
+    /// and --snapshot are for `memory` only.
     #[arg(long, env = "KVS_STORE", default_value = "memory")]
     pub store: String,
 
@@ -246,6 +248,20 @@ pub struct ServeArgs {
     /// acknowledged entries vanish. Refused by default.
     #[arg(long, env = "KVS_STORE_ALLOW_EVICTION")]
     pub store_allow_eviction: bool,
+
+    /// With a rediss:// store, trust the certificate authorities in this PEM
+    /// file instead of the system's.
+    #[arg(long, env = "KVS_STORE_CA_FILE")]
+    pub store_ca_file: Option<PathBuf>,
+
+    /// With a rediss:// store, show Redis this PEM certificate (for a Redis
+    /// with tls-auth-clients, its default); needs --store-key-file.
+    #[arg(long, env = "KVS_STORE_CERT_FILE", requires = "store_key_file")]
+    pub store_cert_file: Option<PathBuf>,
+
+    /// The PEM private key of --store-cert-file.
+    #[arg(long, env = "KVS_STORE_KEY_FILE", requires = "store_cert_file")]
+    pub store_key_file: Option<PathBuf>,
 
     /// Log line format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "KVS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -471,6 +487,14 @@ impl ServeArgs {
                 target.describe()
             );
         }
+        let tls = self.store_tls()?;
+        if !target.tls() && (tls.ca.is_some() || tls.client.is_some()) {
+            anyhow::bail!(
+                "--store-ca-file, --store-cert-file and --store-key-file are for a TLS store \
+                 (rediss:// or rediss-cluster://), not {}",
+                target.describe()
+            );
+        }
         Ok(Some(RedisConfig {
             target,
             timeout: Duration::from_millis(self.store_timeout_ms.max(1)),
@@ -478,7 +502,28 @@ impl ServeArgs {
                 buckets: self.store_buckets,
             },
             allow_eviction: self.store_allow_eviction,
+            tls,
         }))
+    }
+
+    /// The certificate files of a rediss:// store, read now, so a missing
+    /// or unreadable one stops the start with its name.
+    fn store_tls(&self) -> anyhow::Result<TlsFiles> {
+        let read = |flag: &str, path: &Option<PathBuf>| -> anyhow::Result<Option<Vec<u8>>> {
+            path.as_ref()
+                .map(|path| {
+                    std::fs::read(path)
+                        .with_context(|| format!("{flag} {}: cannot be read", path.display()))
+                })
+                .transpose()
+        };
+        let ca = read("--store-ca-file", &self.store_ca_file)?;
+        let cert = read("--store-cert-file", &self.store_cert_file)?;
+        let key = read("--store-key-file", &self.store_key_file)?;
+        Ok(TlsFiles {
+            ca,
+            client: cert.zip(key),
+        })
     }
 }
 

@@ -11,6 +11,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Whether `redis-server` and `redis-cli` are installed (Debian's
+/// `redis-server` package, which `.ci/run` installs); see [`super::have`].
+pub fn installed() -> bool {
+    super::have("redis-server", "redis-server") && super::have("redis-cli", "redis-tools")
+}
+
 /// kvs's settings for the Redis at `url`, with a timeout that gives a debug
 /// build on a busy machine room.
 pub fn config(url: &str) -> RedisConfig {
@@ -19,6 +25,7 @@ pub fn config(url: &str) -> RedisConfig {
         timeout: Duration::from_secs(5),
         layout: Layout { buckets: 256 },
         allow_eviction: false,
+        tls: Default::default(),
     }
 }
 
@@ -89,6 +96,36 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A server that also speaks TLS, on another free port, with a
+    /// certificate `pki` signed and asking clients for one of theirs
+    /// (`tls-auth-clients yes`, Redis's default); its plain port stays for
+    /// the test's own `cli`.
+    pub fn start_tls(pki: &Pki) -> (Self, u16) {
+        Self::start_tls_with(pki, &[])
+    }
+
+    /// [`Self::start_tls`] with extra `redis-server` arguments.
+    pub fn start_tls_with(pki: &Pki, args: &[&str]) -> (Self, u16) {
+        let tls_port = free_port().to_string();
+        let (cert, key, ca) = (
+            pki.path("server.crt"),
+            pki.path("server.key"),
+            pki.path("ca.crt"),
+        );
+        let tls = [
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            cert.to_str().unwrap(),
+            "--tls-key-file",
+            key.to_str().unwrap(),
+            "--tls-ca-cert-file",
+            ca.to_str().unwrap(),
+        ];
+        let server = Self::start_with(&[&tls[..], args].concat());
+        (server, tls_port.parse().unwrap())
+    }
+
     /// `redis-cli -p PORT ARGS...`, its output trimmed.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")
@@ -125,7 +162,23 @@ impl Drop for RedisServer {
 pub struct RedisCluster {
     /// The masters first, then their replicas.
     pub nodes: Vec<RedisServer>,
+    /// Each node's TLS port, in a cluster that speaks TLS.
+    tls_ports: Option<Vec<u16>>,
 }
+
+/// The arguments of every cluster node.
+const CLUSTER_NODE: [&str; 8] = [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    "nodes.conf",
+    "--cluster-node-timeout",
+    "2000",
+    // A replica copies its master at once, not after the default 5 s wait
+    // for other replicas to join.
+    "--repl-diskless-sync-delay",
+    "0",
+];
 
 impl RedisCluster {
     /// `masters` masters and no replicas.
@@ -135,29 +188,45 @@ impl RedisCluster {
 
     /// `masters` masters with `replicas` replicas each.
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
-        let nodes: Vec<RedisServer> = (0..masters * (1 + replicas))
+        let nodes = (0..masters * (1 + replicas))
+            .map(|_| RedisServer::start_with(&CLUSTER_NODE))
+            .collect();
+        Self::create(nodes, None, replicas)
+    }
+
+    /// `masters` masters that speak TLS to clients and to each other, with
+    /// `pki`'s certificates ([`RedisServer::start_tls`]).
+    pub fn start_tls(masters: usize, pki: &Pki) -> Self {
+        let (nodes, tls_ports) = (0..masters)
             .map(|_| {
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "2000",
-                    // A replica copies its master at once, not after the
-                    // default 5 s wait for other replicas to join.
-                    "--repl-diskless-sync-delay",
-                    "0",
-                ])
+                RedisServer::start_tls_with(
+                    pki,
+                    &[&CLUSTER_NODE[..], &["--tls-cluster", "yes"]].concat(),
+                )
             })
-            .collect();
-        let addresses: Vec<String> = nodes
-            .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
-            .collect();
-        let output = Command::new("redis-cli")
+            .unzip();
+        Self::create(nodes, Some((tls_ports, pki)), 0)
+    }
+
+    /// Joins `nodes` into a cluster with `redis-cli --cluster create`.
+    fn create(nodes: Vec<RedisServer>, tls: Option<(Vec<u16>, &Pki)>, replicas: usize) -> Self {
+        let mut create = Command::new("redis-cli");
+        let ports: Vec<u16> = match &tls {
+            Some((tls_ports, pki)) => {
+                create
+                    .args(["--tls", "--cacert"])
+                    .arg(pki.path("ca.crt"))
+                    .arg("--cert")
+                    .arg(pki.path("client.crt"))
+                    .arg("--key")
+                    .arg(pki.path("client.key"));
+                tls_ports.clone()
+            }
+            None => nodes.iter().map(|node| node.port).collect(),
+        };
+        let output = create
             .args(["--cluster", "create"])
-            .args(&addresses)
+            .args(ports.iter().map(|port| format!("127.0.0.1:{port}")))
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli runs");
@@ -166,7 +235,10 @@ impl RedisCluster {
             "redis-cli --cluster create failed:\n{}",
             String::from_utf8_lossy(&output.stdout)
         );
-        let cluster = Self { nodes };
+        let cluster = Self {
+            nodes,
+            tls_ports: tls.map(|(ports, _)| ports),
+        };
         let started = Instant::now();
         // Ready when every node sees the cluster whole and every replica
         // holds a copy of its master: a replica that never finished its
@@ -186,14 +258,18 @@ impl RedisCluster {
         cluster
     }
 
-    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`.
+    /// `redis-cluster://127.0.0.1:P1,127.0.0.1:P2,...`, or
+    /// `rediss-cluster://` and the TLS ports for a cluster that speaks TLS.
     pub fn url(&self) -> String {
-        let nodes: Vec<String> = self
-            .nodes
+        let (scheme, ports) = match &self.tls_ports {
+            Some(ports) => ("rediss", ports.clone()),
+            None => ("redis", self.nodes.iter().map(|node| node.port).collect()),
+        };
+        let nodes: Vec<String> = ports
             .iter()
-            .map(|node| format!("127.0.0.1:{}", node.port))
+            .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis-cluster://{}", nodes.join(","))
+        format!("{scheme}-cluster://{}", nodes.join(","))
     }
 }
 
@@ -203,4 +279,70 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A certificate authority and the certificates it signed, made with the
+/// `openssl` command in a scratch directory: `ca.crt`, `server.crt` and
+/// `server.key` (for 127.0.0.1 and localhost), `client.crt` and
+/// `client.key`; and `stranger.crt`, an authority that signed nothing here.
+pub struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("kvs-pki-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pki = Self { dir };
+        for ca in ["ca", "stranger"] {
+            pki.openssl(&format!(
+                "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=kvs-test-{ca} \
+                 -keyout {ca}.key -out {ca}.crt"
+            ));
+        }
+        // Extensions make them X.509 version 3, which rustls insists on.
+        std::fs::write(
+            pki.path("server.ext"),
+            // Cluster nodes show theirs to each other as clients too.
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        )
+        .unwrap();
+        std::fs::write(pki.path("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        for name in ["server", "client"] {
+            pki.openssl(&format!(
+                "req -newkey rsa:2048 -nodes -subj /CN=kvs-test-{name} \
+                 -keyout {name}.key -out {name}.csr"
+            ));
+            pki.openssl(&format!(
+                "x509 -req -days 2 -in {name}.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+                 -out {name}.crt -extfile {name}.ext"
+            ));
+        }
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Runs `openssl` with these words as its arguments.
+    fn openssl(&self, command: &str) {
+        let output = Command::new("openssl")
+            .args(command.split_whitespace())
+            .current_dir(&self.dir)
+            .output()
+            .expect("openssl runs (Debian: apt-get install openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -14,7 +14,7 @@ use super::layout::{self, Layout};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{ClientTlsConfig, Cmd, Pipeline, RedisFuture, TlsCertificates, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
@@ -25,10 +25,12 @@ pub const TIMEOUTS_TO_REOPEN: u32 = 2;
 /// What `--store` names, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// `redis://[user:password@]HOST:PORT[/DB]`, kept whole for the client.
+    /// `redis://[user:password@]HOST:PORT[/DB]`, or `rediss://` over TLS,
+    /// kept whole for the client.
     Server(String),
-    /// `redis-cluster://[user:password@]HOST:PORT[,HOST:PORT...]`: the seed
-    /// nodes, as `redis://` addresses, and the credentials.
+    /// `redis-cluster://[user:password@]HOST:PORT[,HOST:PORT...]`, or
+    /// `rediss-cluster://` over TLS: the seed nodes, as `redis://` (or
+    /// `rediss://`) addresses, and the credentials.
     Cluster {
         seeds: Vec<String>,
         username: Option<String>,
@@ -39,21 +41,18 @@ pub enum Target {
 impl Target {
     /// Parses a `--store` URL other than `memory`.
     pub fn parse(url: &str) -> Result<Self, String> {
-        if url.starts_with("rediss://") {
-            return Err(
-                "rediss:// (Redis over TLS) is not supported yet: use redis:// on a trusted \
-                 network, or a TLS tunnel"
-                    .into(),
-            );
-        }
-        if url.starts_with("redis://") {
+        if url.starts_with("redis://") || url.starts_with("rediss://") {
             redis::Client::open(url).map_err(|error| format!("{url}: {error}"))?;
             return Ok(Self::Server(url.to_string()));
         }
-        let Some(rest) = url.strip_prefix("redis-cluster://") else {
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("redis-cluster://") {
+            ("redis", rest)
+        } else if let Some(rest) = url.strip_prefix("rediss-cluster://") {
+            ("rediss", rest)
+        } else {
             return Err(format!(
-                "{url}: expected memory, redis://HOST:PORT[/DB] or \
-                 redis-cluster://HOST:PORT[,HOST:PORT...]"
+                "{url}: expected memory, redis[s]://HOST:PORT[/DB] or \
+                 redis[s]-cluster://HOST:PORT[,HOST:PORT...]"
             ));
         };
         let (credentials, nodes) = match rest.rsplit_once('@') {
@@ -74,7 +73,7 @@ impl Target {
             .trim_end_matches('/')
             .split(',')
             .filter(|node| !node.is_empty())
-            .map(|node| format!("redis://{node}"))
+            .map(|node| format!("{scheme}://{node}"))
             .collect();
         if seeds.is_empty() {
             return Err(format!("{url}: names no node (HOST:PORT)"));
@@ -89,22 +88,74 @@ impl Target {
         })
     }
 
+    /// Whether the links are TLS (`rediss://`, `rediss-cluster://`).
+    pub fn tls(&self) -> bool {
+        match self {
+            Self::Server(url) => url.starts_with("rediss://"),
+            Self::Cluster { seeds, .. } => seeds.iter().all(|seed| seed.starts_with("rediss://")),
+        }
+    }
+
     /// The target for logs and status, without its password.
     pub fn describe(&self) -> String {
+        let scheme = if self.tls() { "rediss" } else { "redis" };
         match self {
             Self::Server(url) => match redis::Client::open(url.as_str()) {
-                Ok(client) => format!("redis://{}", client.get_connection_info().addr()),
-                Err(_) => "redis://?".into(),
+                Ok(client) => {
+                    let address = client.get_connection_info().addr().to_string();
+                    // redis-rs writes a TLS address as "host:port (insecure=..)".
+                    let address = address.split(' ').next().unwrap_or_default();
+                    format!("{scheme}://{address}")
+                }
+                Err(_) => format!("{scheme}://?"),
             },
             Self::Cluster { seeds, .. } => format!(
-                "redis-cluster://{}",
+                "{scheme}-cluster://{}",
                 seeds
                     .iter()
-                    .map(|seed| seed.trim_start_matches("redis://"))
+                    .map(|seed| seed
+                        .split_once("://")
+                        .map_or(seed.as_str(), |(_, node)| node))
                     .collect::<Vec<_>>()
                     .join(",")
             ),
         }
+    }
+}
+
+/// What a TLS link trusts and shows (`--store-ca-file`,
+/// `--store-cert-file`, `--store-key-file`), read at start-up. Without a
+/// CA file the system's roots are trusted; without a certificate kvs shows
+/// none (a Redis with `tls-auth-clients yes`, its default, then refuses it).
+#[derive(Clone, Default)]
+pub struct TlsFiles {
+    /// PEM certificates of the authorities that may sign the server's.
+    pub ca: Option<Vec<u8>>,
+    /// kvs's own PEM certificate and key.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl TlsFiles {
+    fn certificates(&self) -> Option<TlsCertificates> {
+        if self.ca.is_none() && self.client.is_none() {
+            return None;
+        }
+        Some(TlsCertificates {
+            client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            root_cert: self.ca.clone(),
+        })
     }
 }
 
@@ -146,6 +197,7 @@ impl ConnectionLike for Link {
 /// Opens the link on first use; a failed attempt is retried by the next call.
 pub struct Connector {
     target: Target,
+    tls: TlsFiles,
     timeout: Duration,
     link: RwLock<Option<Link>>,
     /// Held while a link is being opened, so calls arriving meanwhile wait
@@ -155,9 +207,10 @@ pub struct Connector {
 }
 
 impl Connector {
-    pub fn new(target: Target, timeout: Duration) -> Self {
+    pub fn new(target: Target, tls: TlsFiles, timeout: Duration) -> Self {
         Self {
             target,
+            tls,
             timeout,
             link: RwLock::new(None),
             opening: tokio::sync::Mutex::new(()),
@@ -219,7 +272,12 @@ impl Connector {
                     .set_response_timeout(Some(self.timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(Duration::from_millis(500));
-                let client = redis::Client::open(url.as_str())?;
+                let client = match self.tls.certificates() {
+                    Some(certificates) => {
+                        redis::Client::build_with_tls(url.as_str(), certificates)?
+                    }
+                    None => redis::Client::open(url.as_str())?,
+                };
                 Ok(Link::Server(ConnectionManager::new_lazy_with_config(
                     client, config,
                 )?))
@@ -243,6 +301,9 @@ impl Connector {
                 }
                 if let Some(password) = password {
                     builder = builder.password(password);
+                }
+                if let Some(certificates) = self.tls.certificates() {
+                    builder = builder.certs(certificates);
                 }
                 let client = builder.build()?;
                 Ok(Link::Cluster(client.get_async_connection().await?))

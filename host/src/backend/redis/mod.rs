@@ -26,7 +26,7 @@ mod scripts;
 
 use crate::store::{Entry, Expired, Expiry, Limits, Renamed, StoreError, Written, now_ms};
 use bytes::Bytes;
-use connection::{CheckFailed, Connector, Link, Target};
+use connection::{CheckFailed, Connector, Link, Target, TlsFiles};
 use health::Health;
 use kvs_model::{KeyPage, ScanPage, StoreStats};
 use layout::{Bucket, Layout};
@@ -49,6 +49,8 @@ pub struct RedisConfig {
     pub layout: Layout,
     /// Serve even if Redis may evict keys (`--store-allow-eviction`).
     pub allow_eviction: bool,
+    /// The certificates of a `rediss://` link.
+    pub tls: TlsFiles,
 }
 
 /// A handle to the Redis store; cheap to clone.
@@ -76,7 +78,11 @@ impl RedisStore {
     pub async fn open(config: RedisConfig, limits: Limits) -> anyhow::Result<Self> {
         let store = Self {
             shared: Arc::new(Shared {
-                connector: Connector::new(config.target.clone(), config.timeout),
+                connector: Connector::new(
+                    config.target.clone(),
+                    config.tls.clone(),
+                    config.timeout,
+                ),
                 checked: OnceCell::new(),
                 refused: std::sync::Mutex::new(None),
                 limits,
