@@ -2,8 +2,9 @@
 //! `redis-benchmark` (Debian's `redis-tools`, which `.ci/run` installs) and
 //! the `redis` crate, against the TCP port (RESP detected by its first
 //! byte) and the `--resp` listener; malformed frames; the same data through
-//! every front end; a hot swap under a pipelining client. What reaches the
-//! store runs on every store (in memory, on one Redis, on a Redis Cluster).
+//! every front end; a hot swap under a pipelining client; each on every
+//! store (in memory, on one Redis, on a Redis Cluster), but those whose
+//! multi-key writes span Redis Cluster slots skip the cluster.
 //!
 //! Without `redis-cli` and `redis-benchmark` on PATH the tests that run them
 //! pass with a notice, except under `CI=true`, where they fail.
@@ -22,6 +23,8 @@ on_every_store!(
     the_same_data_is_seen_by_every_front_end,
     redis_benchmark_completes_with_no_error_plain_and_pipelined,
     a_pipelining_client_keeps_working_across_guest_swaps,
+    inline_commands_work_on_the_resp_listener_only,
+    malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else,
 );
 
 // Their keys are in different slots of a Redis Cluster, which refuses
@@ -176,9 +179,8 @@ async fn redis_cli_sessions_get_redis_replies_on_both_ports(backing: Backing) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inline_commands_work_on_the_resp_listener_only() {
-    let server = TestServer::start().await;
+async fn inline_commands_work_on_the_resp_listener_only(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut resp = TcpStream::connect(server.resp).await.unwrap();
     resp.write_all(b"PING\r\nSET k \"two words\"\r\nGET k\r\n")
         .await
@@ -212,10 +214,11 @@ async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     buffer
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else() {
-    let server = TestServer::start().await;
-    let max = server.app.memory().unwrap().limits().max_value_bytes;
+async fn malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else(
+    backing: Backing,
+) {
+    let server = TestServer::on(backing).await;
+    let max = server.app.backend().limits().max_value_bytes;
     let mut bystander = TcpStream::connect(server.tcp).await.unwrap();
     bystander
         .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n")

@@ -1,7 +1,6 @@
 //! The TCP command protocol over real sockets: every command and every error
-//! case, framing, pipelining, limits, and clients that misbehave. What
-//! reaches the store runs on every store (in memory, on one Redis, on a
-//! Redis Cluster); what ends at the connection runs in memory.
+//! case, framing, pipelining, limits, and clients that misbehave; each on
+//! every store (in memory, on one Redis, on a Redis Cluster).
 
 mod common;
 
@@ -26,6 +25,10 @@ on_every_store!(
     a_failed_call_reverts_its_write,
     key64_names_any_key,
     body64_values_default_to_octet_stream,
+    every_bad_line_gets_exactly_one_error_line,
+    a_line_over_the_limit_gets_an_error_and_the_connection_goes_on,
+    connections_over_the_limit_are_refused_with_an_error_line,
+    idle_connections_are_closed,
 );
 
 fn assert_error(reply: &Value, code: u64) {
@@ -186,9 +189,8 @@ async fn keys_pages_through_the_store(backing: Backing) {
     assert_error(&tcp.request("cmd=keys | cursor=???").await, 8);
 }
 
-#[tokio::test]
-async fn every_bad_line_gets_exactly_one_error_line() {
-    let server = TestServer::start().await;
+async fn every_bad_line_gets_exactly_one_error_line(backing: Backing) {
+    let server = TestServer::on(backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     for line in [
         "",
@@ -295,9 +297,8 @@ async fn stop_closes_only_its_own_connection(backing: Backing) {
     assert_eq!(third.request("cmd=get | key=s").await["body"], "v");
 }
 
-#[tokio::test]
-async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on() {
-    let server = with_line_limit(1024, Backing::Memory).await;
+async fn a_line_over_the_limit_gets_an_error_and_the_connection_goes_on(backing: Backing) {
+    let server = with_line_limit(1024, backing).await;
     let mut tcp = Line::connect(server.tcp).await;
     let reply = tcp
         .request(&format!("cmd=create | key=big | body={}", "x".repeat(5000)))
@@ -339,13 +340,13 @@ async fn a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_w
     assert!(answer.contains("\"body\":\"1\""));
 }
 
-#[tokio::test]
-async fn connections_over_the_limit_are_refused_with_an_error_line() {
+async fn connections_over_the_limit_are_refused_with_an_error_line(backing: Backing) {
     let server = TestServer::start_with(Options {
         tcp: TcpConfig {
             max_connections: 2,
             ..TcpConfig::default()
         },
+        backing,
         ..Options::default()
     })
     .await;
@@ -363,13 +364,13 @@ async fn connections_over_the_limit_are_refused_with_an_error_line() {
     assert_eq!(d.request("cmd=help").await["ok"], true);
 }
 
-#[tokio::test]
-async fn idle_connections_are_closed() {
+async fn idle_connections_are_closed(backing: Backing) {
     let server = TestServer::start_with(Options {
         tcp: TcpConfig {
             idle_timeout: Duration::from_millis(300),
             ..TcpConfig::default()
         },
+        backing,
         ..Options::default()
     })
     .await;
