@@ -55,14 +55,25 @@ impl RedisServer {
             dir,
             args: args.iter().map(|arg| arg.to_string()).collect(),
         };
-        server.spawn();
-        server
+        // A free port can be taken by another test before this server
+        // binds it: such a server exits, and the next try takes another.
+        for _ in 0..5 {
+            if server.spawn() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!(
+            "redis-server {args:?} exited at start five times; see its log in {:?}",
+            server.dir
+        );
     }
 
-    fn spawn(&mut self) {
+    /// Starts the process and waits for its PONG; false if it exited.
+    fn spawn(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--appendonly", "no", "--logfile", "redis.log"])
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.args)
@@ -73,6 +84,12 @@ impl RedisServer {
         self.child = Some(child);
         let started = Instant::now();
         while self.ping().is_none() {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().unwrap().is_some()
+            {
+                self.child = None;
+                return false;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "redis-server on port {} did not answer PING",
@@ -80,6 +97,7 @@ impl RedisServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     fn ping(&self) -> Option<()> {
@@ -147,7 +165,11 @@ impl RedisServer {
     /// Starts it again on the same port, empty.
     pub fn restart(&mut self) {
         self.kill();
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "redis-server could not start again on port {}",
+            self.port
+        );
     }
 }
 
@@ -189,7 +211,10 @@ impl RedisCluster {
     /// `masters` masters with `replicas` replicas each.
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
         let nodes = (0..masters * (1 + replicas))
-            .map(|_| RedisServer::start_with(&CLUSTER_NODE))
+            .map(|_| {
+                let bus = bus_port();
+                RedisServer::start_with(&[&CLUSTER_NODE[..], &["--cluster-port", &bus]].concat())
+            })
             .collect();
         Self::create(nodes, None, replicas)
     }
@@ -199,10 +224,9 @@ impl RedisCluster {
     pub fn start_tls(masters: usize, pki: &Pki) -> Self {
         let (nodes, tls_ports) = (0..masters)
             .map(|_| {
-                RedisServer::start_tls_with(
-                    pki,
-                    &[&CLUSTER_NODE[..], &["--tls-cluster", "yes"]].concat(),
-                )
+                let bus = bus_port();
+                let tls_cluster = ["--cluster-port", &bus, "--tls-cluster", "yes"];
+                RedisServer::start_tls_with(pki, &[&CLUSTER_NODE[..], &tls_cluster].concat())
             })
             .unzip();
         Self::create(nodes, Some((tls_ports, pki)), 0)
@@ -271,6 +295,13 @@ impl RedisCluster {
             .collect();
         format!("{scheme}-cluster://{}", nodes.join(","))
     }
+}
+
+/// A port for `--cluster-port`: by default a node's cluster bus is its
+/// port + 10,000, which does not exist for ports over 55,535, and a free
+/// port is often one of those.
+fn bus_port() -> String {
+    free_port().to_string()
 }
 
 fn free_port() -> u16 {
