@@ -622,10 +622,9 @@ async fn a_rediss_store_is_reached_over_tls_with_the_certificates_given() {
         .json()
         .await
         .unwrap();
-    assert!(
-        status
-            .to_string()
-            .contains(&format!("rediss://127.0.0.1:{tls_port}")),
+    assert_eq!(
+        status["store"]["backend"],
+        format!("rediss://127.0.0.1:{tls_port}"),
         "{status}"
     );
     server.stop().await;
