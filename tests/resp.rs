@@ -25,6 +25,7 @@ on_every_store!(
     a_pipelining_client_keeps_working_across_guest_swaps,
     inline_commands_work_on_the_resp_listener_only,
     malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else,
+    increments_are_made_by_the_store_and_a_failed_one_is_reverted,
 );
 
 // Their keys are in different slots of a Redis Cluster, which refuses
@@ -364,10 +365,11 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
     let mut expected: Vec<String> = (0..10_000).map(|i| format!("scan:{i}")).collect();
     expected.sort_unstable();
     assert_eq!(found, expected);
-    // 16 clients incrementing one key end at exactly 16 times what each
-    // added (in pipelines, so the test is quick in a debug build; commands
-    // of many clients still interleave in the store).
-    let (pipelines, each) = contended(backing, 100);
+    // 16 clients incrementing one key 10,000 times each end at exactly
+    // 160,000 (in pipelines, so the test is quick in a debug build;
+    // commands of many clients still interleave in the store). The store
+    // adds in one step, on Redis in one script, so no increment retries.
+    let (pipelines, each) = (100, 100);
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let tcp = server.tcp;
@@ -394,20 +396,6 @@ async fn application_code_on_the_redis_crate_works(backing: Backing) {
     assert_eq!(deleted, 2);
 }
 
-/// How many pipelines of how many commands each client of a test sends
-/// when all of them change one key: `in_memory` of `in_memory`, or a tenth
-/// of each on Redis. An increment reads the key, then writes it if nothing
-/// changed it meanwhile, else tries again; on Redis each try is two round
-/// trips, clients collide far more, and a guest call of many contended
-/// increments can outlast its deadline (README: "Limits" of the Redis
-/// store).
-fn contended(backing: Backing, in_memory: usize) -> (usize, usize) {
-    match backing {
-        Backing::Memory => (in_memory, in_memory),
-        Backing::Redis | Backing::Cluster => (in_memory / 10, in_memory / 10),
-    }
-}
-
 async fn redis_benchmark_completes_with_no_error_plain_and_pipelined(backing: Backing) {
     if !common::have("redis-benchmark", "redis-tools") {
         return;
@@ -416,20 +404,13 @@ async fn redis_benchmark_completes_with_no_error_plain_and_pipelined(backing: Ba
     // A debug build is several times slower than a release one: fewer
     // requests than the 100,000 keep the suite quick, fewer still
     // on Redis. Its INCR test sends every increment of 50 clients to one
-    // key; on Redis they collide (see `contended`) until a guest call of 16
-    // of them outlasts its deadline, so it runs in memory only.
-    let (tests, requests, names): (_, _, &[_]) = match backing {
-        Backing::Memory => (
-            "ping,set,get,incr,mset",
-            "10000",
-            &["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET"],
-        ),
-        Backing::Redis | Backing::Cluster => (
-            "ping,set,get,mset",
-            "2000",
-            &["PING_INLINE", "PING_MBULK", "SET", "GET", "MSET"],
-        ),
+    // key.
+    let requests = match backing {
+        Backing::Memory => "10000",
+        Backing::Redis | Backing::Cluster => "2000",
     };
+    let tests = "ping,set,get,incr,mset";
+    let names = ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET"];
     for pipeline in ["1", "16"] {
         let output = Command::new("redis-benchmark")
             .args([
@@ -464,6 +445,10 @@ async fn redis_benchmark_completes_with_no_error_plain_and_pipelined(backing: Ba
     let mut line = Line::connect(server.tcp).await;
     let reply = line.request("cmd=get | key=key:__rand_int__").await;
     assert_eq!(reply["body"].as_str().map(str::len), Some(3), "{reply}");
+    // Both runs' increments of the one counter, none lost.
+    let reply = line.request("cmd=get | key=counter:__rand_int__").await;
+    let expected = 2 * requests.parse::<u64>().unwrap();
+    assert_eq!(reply["body"], expected.to_string(), "{reply}");
 }
 
 async fn a_pipelining_client_keeps_working_across_guest_swaps(backing: Backing) {
@@ -653,6 +638,91 @@ async fn multi_key_commands_are_atomic_under_concurrent_clients(backing: Backing
     }
     tokens.sort_unstable();
     assert_eq!(tokens, (0..8).collect::<Vec<i64>>());
+}
+
+/// `INCRBY` and its kin are one store operation: an entry keeps its type
+/// and expiry, a value that is not an integer or a sum past 64 bits is
+/// refused with Redis's errors and changes nothing, and a guest call that
+/// fails after its increment took effect is reverted.
+async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: Backing) {
+    let server = TestServer::start_with(Options {
+        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        backing,
+        ..Options::default()
+    })
+    .await;
+    let store = server.app.backend();
+    let expires_at = kvs::store::now_ms() + 100_000;
+    let typed = store
+        .create(
+            "typed".into(),
+            "text/plain".into(),
+            "41".into(),
+            Some(expires_at),
+        )
+        .await
+        .unwrap();
+    let mut connection = common::redis_connection(server.tcp).await;
+    let sum: i64 = connection.incr("typed", 1).await.unwrap();
+    assert_eq!(sum, 42);
+    let entry = store.get("typed").await.unwrap();
+    assert_eq!(entry.value.as_ref(), b"42");
+    assert_eq!(entry.content_type.as_ref(), "text/plain");
+    assert_eq!(entry.expires_at, Some(expires_at));
+    assert!(entry.version > typed, "a new version: {entry:?}");
+    let sum: i64 = connection.decr("fresh", 5).await.unwrap();
+    assert_eq!(sum, -5);
+    let fresh = store.get("fresh").await.unwrap();
+    assert_eq!(fresh.value.as_ref(), b"-5");
+    assert_eq!(fresh.content_type.as_ref(), "application/octet-stream");
+    assert_eq!(fresh.expires_at, None);
+    for (key, value, error) in [
+        ("word", "ten", "value is not an integer or out of range"),
+        ("padded", " 1", "value is not an integer or out of range"),
+        (
+            "max",
+            "9223372036854775807",
+            "increment or decrement would overflow",
+        ),
+    ] {
+        let version = store
+            .create(key.into(), "text/plain".into(), value.into(), None)
+            .await
+            .unwrap();
+        let failed: redis::RedisResult<i64> = connection.incr(key, 1).await;
+        let message = failed.expect_err("refused").to_string();
+        assert!(message.contains(error), "INCR {key}: {message}");
+        let kept = store.get(key).await.unwrap();
+        assert_eq!(
+            (kept.value.as_ref(), kept.version),
+            (value.as_bytes(), version)
+        );
+    }
+    let sum: i64 = connection.incr("max", -1).await.unwrap();
+    assert_eq!(sum, i64::MAX - 1);
+    // The faulty guest traps after its write to these keys: the increment
+    // of an existing entry and the one that created an entry are taken back.
+    let counter = store
+        .create(
+            "fault-after-counter".into(),
+            "text/plain".into(),
+            "7".into(),
+            Some(expires_at),
+        )
+        .await
+        .unwrap();
+    for key in ["fault-after-counter", "fault-after-fresh"] {
+        let failed: redis::RedisResult<i64> = connection.incr(key, 1).await;
+        let error = failed.expect_err("the faulty guest fails this call");
+        assert!(error.to_string().contains("reverted"), "{key}: {error}");
+        connection = common::redis_connection(server.tcp).await;
+    }
+    let kept = store.get("fault-after-counter").await.unwrap();
+    assert_eq!(
+        (kept.value.as_ref(), kept.version, kept.expires_at),
+        (&b"7"[..], counter, Some(expires_at))
+    );
+    assert!(store.get("fault-after-fresh").await.is_err());
 }
 
 /// A guest call that fails after a multi-key write took effect reverts the

@@ -86,7 +86,7 @@ pub fn error_json(code: Code, message: &str) -> String {
 
 impl From<StoreError> for ErrorReply {
     fn from(err: StoreError) -> Self {
-        match err {
+        match &err {
             StoreError::NotFound => Self::new(Code::NotFound, "Error not found"),
             StoreError::AlreadyExists => Self::new(Code::AlreadyExists, "Error key already exists"),
             StoreError::VersionMismatch { current } => Self::new(
@@ -109,7 +109,10 @@ impl From<StoreError> for ErrorReply {
                 Code::Unavailable,
                 format!("Error storage unavailable: {reason}"),
             ),
-            StoreError::NotDurable(reason) => Self::new(Code::NotDurable, not_durable(&reason)),
+            StoreError::NotDurable(reason) => Self::new(Code::NotDurable, not_durable(reason)),
+            StoreError::NotAnInteger | StoreError::Overflow => {
+                Self::new(Code::ArgumentException, format!("Error {err}"))
+            }
         }
     }
 }

@@ -75,6 +75,11 @@ pub enum StoreError {
     /// Writes cannot be made durable now (the write-ahead log cannot be
     /// written), so the write was not made; reads still work.
     NotDurable(String),
+    /// `add` found a value that is not a decimal 64-bit integer
+    /// ([`parse_integer`]).
+    NotAnInteger,
+    /// `add` would take the value past the range of a 64-bit integer.
+    Overflow,
 }
 
 impl std::fmt::Display for StoreError {
@@ -90,11 +95,37 @@ impl std::fmt::Display for StoreError {
             Self::InvalidKey(reason) => write!(f, "invalid key: {reason}"),
             Self::Unavailable(reason) => write!(f, "the storage is unavailable: {reason}"),
             Self::NotDurable(reason) => write!(f, "writes cannot be made durable: {reason}"),
+            Self::NotAnInteger => f.write_str("the value is not a decimal 64-bit integer"),
+            Self::Overflow => f.write_str("the sum is out of the range of a 64-bit integer"),
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// The value as a counter (what `add` and Redis's `INCR` take): a decimal
+/// 64-bit integer written the one way Redis writes it, so a counter reads
+/// the same in every store and client. An optional `-`, then digits with no
+/// leading zero; no `+`, no spaces, no `-0`; `None` for anything else.
+pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits == b"0" || digits[0] != b'0')
+        && !(bytes[0] == b'-' && digits == b"0");
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `value + delta` for `add`: the value as [`parse_integer`] reads it.
+pub fn add_to(value: &[u8], delta: i64) -> Result<i64, StoreError> {
+    parse_integer(value)
+        .ok_or(StoreError::NotAnInteger)?
+        .checked_add(delta)
+        .ok_or(StoreError::Overflow)
+}
 
 /// The longest time to live a client may give (`?ttl=`, `ttl=`): 100
 /// years, far past any real use, and far from overflowing an instant.
@@ -172,6 +203,41 @@ pub fn check_version(current: u64, expected: Option<u64>) -> Result<(), StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_are_read_as_redis_writes_them() {
+        for (text, value) in [
+            ("0", 0),
+            ("-1", -1),
+            ("42", 42),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), Some(value), "{text}");
+        }
+        for text in [
+            "",
+            "-",
+            "+1",
+            " 1",
+            "1 ",
+            "01",
+            "-0",
+            "1.0",
+            "1e3",
+            "9223372036854775808",
+            "x",
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), None, "{text:?}");
+        }
+        assert_eq!(add_to(b"41", 1), Ok(42));
+        assert_eq!(add_to(b"abc", 1), Err(StoreError::NotAnInteger));
+        assert_eq!(add_to(b"9223372036854775807", 1), Err(StoreError::Overflow));
+        assert_eq!(
+            add_to(b"-9223372036854775808", -1),
+            Err(StoreError::Overflow)
+        );
+    }
 
     #[test]
     fn writes_are_checked_key_first() {

@@ -54,6 +54,13 @@ impl Storage for HostStore {
         updated
     }
 
+    fn add(&self, key: &str, delta: i64, content_type: &str) -> Result<(i64, u64), StoreError> {
+        misbehave_for(key);
+        let added = host::add(key, delta, content_type).map_err(error);
+        misbehave_after_write(key);
+        added
+    }
+
     fn expire(
         &self,
         key: &str,
@@ -165,5 +172,7 @@ fn error(error: wit::Error) -> StoreError {
         wit::Error::InvalidKey(reason) => StoreError::InvalidKey(reason),
         wit::Error::NotDurable(reason) => StoreError::NotDurable(reason),
         wit::Error::Unavailable(reason) => StoreError::Unavailable(reason),
+        wit::Error::NotAnInteger => StoreError::NotAnInteger,
+        wit::Error::Overflow => StoreError::Overflow,
     }
 }

@@ -1,10 +1,11 @@
-//! Writes the store has no single function for, made atomic over the ones it
-//! has: each is a compare-and-swap loop. It reads the key, computes, and
-//! writes only if the key still holds what it read (`update` with
-//! `if-version`, or `create`, which never overwrites); if another write came
-//! between, it reads again. So each of these takes effect at one instant,
-//! as if no other write ran concurrently, and a loop retries only because
-//! another write succeeded: no client can stall the others.
+//! Redis's writes the store has no single function for (`SET` with its
+//! conditions and `GET`, `GETEX`), made atomic over the ones it has: each
+//! is a compare-and-swap loop, as [`crate::storage::modify`] is. It reads the key,
+//! computes, and writes only if the key still holds what it read (`update`
+//! with `if-version`, or `create`, which never overwrites); if another write
+//! came between, it reads again. So each of these takes effect at one
+//! instant, as if no other write ran concurrently, and a loop retries only
+//! because another write succeeded: no client can stall the others.
 
 use super::command::Condition;
 use crate::storage::{Entry, ExpireCondition, Expiry, Storage, StoreError};
@@ -126,57 +127,6 @@ pub fn get_ex(
     }
 }
 
-/// Why a read-modify-write did not write.
-#[derive(Debug)]
-pub enum ModifyError<E> {
-    /// The new value could not be computed from the current one.
-    Value(E),
-    Store(StoreError),
-}
-
-impl<E> From<StoreError> for ModifyError<E> {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-/// Replaces the value of `key` with `change(current value)`, where a missing
-/// key counts as the empty value and is created with RESP's content type;
-/// an existing key keeps its type and its expiry. Returns the value written.
-pub fn modify<E>(
-    store: &impl Storage,
-    key: &str,
-    mut change: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>, E>,
-) -> Result<Vec<u8>, ModifyError<E>> {
-    loop {
-        match store.get(key) {
-            Ok(current) => {
-                let new = change(Some(&current.value)).map_err(ModifyError::Value)?;
-                match store.update(
-                    key,
-                    &current.content_type,
-                    &new,
-                    Some(current.version),
-                    Expiry::Keep,
-                ) {
-                    Ok(_) => return Ok(new),
-                    Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Err(StoreError::NotFound) => {
-                let new = change(None).map_err(ModifyError::Value)?;
-                match store.create(key, RESP_CONTENT_TYPE, &new, None) {
-                    Ok(_) => return Ok(new),
-                    Err(StoreError::AlreadyExists) => continue,
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,22 +153,5 @@ mod tests {
         let outcome = set(&store, "k", b"3", Condition::Always, Expiry::Clear, true).unwrap();
         assert_eq!(outcome.previous.unwrap().value, b"1");
         assert_eq!(store.get("k").unwrap().value, b"3");
-    }
-
-    #[test]
-    fn modify_creates_missing_keys_and_keeps_the_type_of_existing_ones() {
-        let store = MemoryStorage::default();
-        let append = |current: Option<&[u8]>| -> Result<Vec<u8>, ()> {
-            let mut value = current.unwrap_or_default().to_vec();
-            value.extend_from_slice(b"ab");
-            Ok(value)
-        };
-        modify(&store, "k", append).unwrap();
-        assert_eq!(store.get("k").unwrap().content_type, RESP_CONTENT_TYPE);
-        store
-            .update("k", "text/plain", b"x", None, Expiry::Clear)
-            .unwrap();
-        assert_eq!(modify(&store, "k", append).unwrap(), b"xab");
-        assert_eq!(store.get("k").unwrap().content_type, "text/plain");
     }
 }

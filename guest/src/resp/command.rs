@@ -449,18 +449,7 @@ fn keys(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Vec<String>, R
 /// A decimal integer as Redis reads one: an optional `-`, digits, no
 /// spaces, no `+`, no leading zeros, within 64 bits.
 pub fn integer(bytes: &[u8]) -> Result<i64, RespError> {
-    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-    let canonical = !digits.is_empty()
-        && digits.iter().all(u8::is_ascii_digit)
-        && (digits == b"0" || digits[0] != b'0')
-        && !(bytes[0] == b'-' && digits == b"0");
-    if !canonical {
-        return Err(RespError::not_an_integer());
-    }
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(RespError::not_an_integer)
+    kvs_model::store::parse_integer(bytes).ok_or_else(RespError::not_an_integer)
 }
 
 /// A finite floating-point number.

@@ -1,11 +1,11 @@
 //! Runs a checked [`Request`] against the store and writes its reply.
 
-use super::atomic::{self, ModifyError};
+use super::atomic::{self, RESP_CONTENT_TYPE};
 use super::command::{COMMANDS, ClientRequest, CommandQuery, Condition, Request, RespError, Spec};
 use super::glob;
 use super::reply::Out;
 use super::{Server, Session};
-use crate::storage::{ExpireCondition, Expiry, Storage, StoreError, now_ms};
+use crate::storage::{ExpireCondition, Expiry, ModifyError, Storage, StoreError, modify, now_ms};
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,8 @@ fn store_error(error: StoreError) -> RespError {
         )),
         StoreError::InvalidKey(reason) => RespError(format!("ERR invalid key: {reason}")),
         StoreError::Unavailable(reason) => RespError(format!("ERR store unavailable: {reason}")),
+        StoreError::NotAnInteger => RespError::not_an_integer(),
+        StoreError::Overflow => RespError::new("ERR increment or decrement would overflow"),
         other => RespError(format!("ERR {other}")),
     }
 }
@@ -268,7 +270,7 @@ fn execute(
         },
         Request::Append { key, value } => {
             let limit = store.limits().max_value_bytes;
-            let written = atomic::modify(store, &key, |current| {
+            let (written, _) = modify(store, &key, RESP_CONTENT_TYPE, |current| {
                 let mut new = current.unwrap_or_default().to_vec();
                 if (new.len() + value.len()) as u64 > limit {
                     return Err(RespError::new(
@@ -282,25 +284,13 @@ fn execute(
             out.integer(written.len() as i64);
         }
         Request::IncrBy { key, by } => {
-            let written = atomic::modify(store, &key, |current| {
-                let now = match current {
-                    Some(bytes) => super::command::integer(bytes)?,
-                    None => 0,
-                };
-                let new = now
-                    .checked_add(by)
-                    .ok_or_else(|| RespError::new("ERR increment or decrement would overflow"))?;
-                Ok(new.to_string().into_bytes())
-            })
-            .map_err(modify_error)?;
-            let value = std::str::from_utf8(&written)
-                .ok()
-                .and_then(|text| text.parse().ok())
-                .unwrap_or_default();
-            out.integer(value);
+            let (sum, _) = store
+                .add(&key, by, RESP_CONTENT_TYPE)
+                .map_err(store_error)?;
+            out.integer(sum);
         }
         Request::IncrByFloat { key, by } => {
-            let written = atomic::modify(store, &key, |current| {
+            let (written, _) = modify(store, &key, RESP_CONTENT_TYPE, |current| {
                 let now = match current {
                     Some(bytes) => super::command::float(bytes)?,
                     None => 0.0,

@@ -70,10 +70,129 @@ pub trait Storage {
     /// instant; a key given twice takes its last value.
     fn put_many(&self, entries: &[(String, Vec<u8>)], content_type: &str)
     -> Result<(), StoreError>;
+    /// Adds `delta` to the integer under `key`; the sum and the new version
+    /// (see `add` in `wit/kvs.wit`). A missing key counts as 0 and is
+    /// created typed `content_type`. The host's store does it in one step;
+    /// a store that cannot runs this [`modify`] loop, which is as atomic
+    /// but retries under contention.
+    fn add(&self, key: &str, delta: i64, content_type: &str) -> Result<(i64, u64), StoreError> {
+        let mut sum = 0;
+        let (_, version) = modify(self, key, content_type, |current| {
+            sum = kvs_model::store::add_to(current.unwrap_or(b"0"), delta)?;
+            Ok(sum.to_string().into_bytes())
+        })
+        .map_err(|error| match error {
+            ModifyError::Value(error) | ModifyError::Store(error) => error,
+        })?;
+        Ok((sum, version))
+    }
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, StoreError>;
     /// The page of the walk in hash order at `cursor` (see
     /// [`kvs_model::scan`]), about `count` keys.
     fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError>;
     fn stats(&self) -> Result<StoreStats, StoreError>;
     fn limits(&self) -> Limits;
+}
+
+/// Why a read-modify-write did not write.
+#[derive(Debug)]
+pub enum ModifyError<E> {
+    /// The new value could not be computed from the current one.
+    Value(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for ModifyError<E> {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Replaces the value of `key` with `change(current value)` at one instant,
+/// over any [`Storage`]: a compare-and-swap loop that reads the key,
+/// computes, and writes only if the key still holds what it read (`update`
+/// with the version read, or `create`, which never overwrites); if another
+/// write came between, it reads again. A loop retries only because another
+/// write succeeded, so no client can stall the others. A missing key is
+/// `None` and is created typed `content_type`; an existing key keeps its
+/// type and its expiry. Returns the value written and its version.
+pub fn modify<S: Storage + ?Sized, E>(
+    store: &S,
+    key: &str,
+    content_type: &str,
+    mut change: impl FnMut(Option<&[u8]>) -> Result<Vec<u8>, E>,
+) -> Result<(Vec<u8>, u64), ModifyError<E>> {
+    loop {
+        match store.get(key) {
+            Ok(current) => {
+                let new = change(Some(&current.value)).map_err(ModifyError::Value)?;
+                match store.update(
+                    key,
+                    &current.content_type,
+                    &new,
+                    Some(current.version),
+                    Expiry::Keep,
+                ) {
+                    Ok(version) => return Ok((new, version)),
+                    Err(StoreError::VersionMismatch { .. } | StoreError::NotFound) => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(StoreError::NotFound) => {
+                let new = change(None).map_err(ModifyError::Value)?;
+                match store.create(key, content_type, &new, None) {
+                    Ok(version) => return Ok((new, version)),
+                    Err(StoreError::AlreadyExists) => continue,
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modify_creates_missing_keys_and_keeps_the_type_of_existing_ones() {
+        let store = MemoryStorage::default();
+        let append = |current: Option<&[u8]>| -> Result<Vec<u8>, ()> {
+            let mut value = current.unwrap_or_default().to_vec();
+            value.extend_from_slice(b"ab");
+            Ok(value)
+        };
+        modify(&store, "k", "application/octet-stream", append).unwrap();
+        assert_eq!(
+            store.get("k").unwrap().content_type,
+            "application/octet-stream"
+        );
+        let version = store
+            .update("k", "text/plain", b"x", None, Expiry::Clear)
+            .unwrap();
+        let (value, newer) = modify(&store, "k", "ignored", append).unwrap();
+        assert_eq!(value, b"xab");
+        assert!(newer > version);
+        assert_eq!(store.get("k").unwrap().content_type, "text/plain");
+    }
+
+    #[test]
+    fn add_over_compare_and_swap_counts_and_refuses_what_is_not_a_counter() {
+        let store = MemoryStorage::default();
+        assert_eq!(store.add("n", 5, "text/plain").unwrap().0, 5);
+        assert_eq!(store.add("n", -7, "ignored").unwrap().0, -2);
+        assert_eq!(store.get("n").unwrap().value, b"-2");
+        assert_eq!(store.get("n").unwrap().content_type, "text/plain");
+        store.create("word", "t", b"ten", None).unwrap();
+        assert_eq!(store.add("word", 1, "t"), Err(StoreError::NotAnInteger));
+        store
+            .create("max", "t", i64::MAX.to_string().as_bytes(), None)
+            .unwrap();
+        assert_eq!(store.add("max", 1, "t"), Err(StoreError::Overflow));
+        assert_eq!(
+            store.get("max").unwrap().value,
+            i64::MAX.to_string().as_bytes()
+        );
+    }
 }

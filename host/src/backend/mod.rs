@@ -10,7 +10,8 @@
 pub mod redis;
 
 use crate::store::{
-    Entry, ExpireCondition, Expired, Expiry, KeyPage, Limits, Renamed, Store, StoreError, Written,
+    Added, Entry, ExpireCondition, Expired, Expiry, KeyPage, Limits, Renamed, Store, StoreError,
+    Written,
 };
 use bytes::Bytes;
 use kvs_model::{ScanPage, StoreStats};
@@ -106,6 +107,26 @@ impl Backend {
         match self {
             Self::Memory(store) => store.expire(key, at, condition, if_version),
             Self::Redis(store) => store.expire(key, at, condition, if_version).await,
+        }
+    }
+
+    /// Adds `delta` to the integer under `key`; with `keep_previous`, the
+    /// result also carries the entry it replaced (for a journal).
+    pub async fn add(
+        &self,
+        key: &str,
+        delta: i64,
+        content_type: &str,
+        keep_previous: bool,
+    ) -> Result<Added, StoreError> {
+        match self {
+            Self::Memory(store) => store.add(key, delta, content_type).map(|mut added| {
+                if !keep_previous {
+                    added.previous = None;
+                }
+                added
+            }),
+            Self::Redis(store) => store.add(key, delta, content_type, keep_previous).await,
         }
     }
 

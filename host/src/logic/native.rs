@@ -118,6 +118,11 @@ impl Storage for Native<'_> {
         self.0.delete(key, if_version).map(Entry::from)
     }
 
+    fn add(&self, key: &str, delta: i64, content_type: &str) -> Result<(i64, u64), StoreError> {
+        let added = self.0.add(key, delta, content_type)?;
+        Ok((added.value, added.version))
+    }
+
     fn rename(&self, from: &str, to: &str, replace: bool) -> Result<u64, StoreError> {
         Ok(self.0.rename(from, to, replace)?.version)
     }

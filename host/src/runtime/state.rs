@@ -320,6 +320,8 @@ impl types::Host for CallState {
             StoreError::InvalidKey(reason) => types::Error::InvalidKey(reason),
             StoreError::NotDurable(reason) => types::Error::NotDurable(reason),
             StoreError::Unavailable(reason) => types::Error::Unavailable(reason),
+            StoreError::NotAnInteger => types::Error::NotAnInteger,
+            StoreError::Overflow => types::Error::Overflow,
         })
     }
 }
@@ -437,6 +439,29 @@ impl store::Host for CallState {
                 Err(error) => return Err(error),
             }
         }
+    }
+
+    /// Journaled as the create or update it amounts to.
+    async fn add(
+        &mut self,
+        key: String,
+        delta: i64,
+        content_type: String,
+    ) -> Result<(i64, u64), StoreError> {
+        let journaled = self.journal.is_some();
+        let added = self.kv.add(&key, delta, &content_type, journaled).await?;
+        let version = added.version;
+        if journaled {
+            self.record(|| match added.previous {
+                Some(previous) => Write::Updated {
+                    key,
+                    version,
+                    previous,
+                },
+                None => Write::Created { key, version },
+            });
+        }
+        Ok((added.value, version))
     }
 
     /// Journaled as the delete of `from` and the write of `to` it amounts

@@ -148,6 +148,17 @@ pub struct Renamed {
     pub replaced: Option<Entry>,
 }
 
+/// What [`Store::add`] did, for a caller that may have to undo it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The sum, now the key's value.
+    pub value: i64,
+    pub version: u64,
+    /// The entry the key held before; `None` if the add created it (or,
+    /// from [`crate::backend::Backend::add`], if the caller did not ask).
+    pub previous: Option<Entry>,
+}
+
 /// One key [`Store::put_many`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -446,6 +457,67 @@ impl Store {
             self.release(old_cost - cost);
         }
         Ok((version, old))
+    }
+
+    /// Adds `delta` to the integer under `key` (Redis's `INCRBY`), under the
+    /// key's lock, so concurrent adds never retry and none is lost. An
+    /// existing entry keeps its type and expiry; a missing key is created
+    /// as `delta`, typed `content_type`. See [`kvs_model::store::add_to`]
+    /// for what counts as an integer.
+    pub fn add(&self, key: &str, delta: i64, content_type: &str) -> Result<Added, StoreError> {
+        loop {
+            self.check_durable()?;
+            let hash = self.shared.map.hash(key);
+            let mut table = self.shared.map.write(hash);
+            let Some(current) = table
+                .get_mut(hash, key)
+                .filter(|current| current.live_at(now_ms()))
+            else {
+                drop(table);
+                let value = Bytes::from(delta.to_string());
+                match self.create(key, content_type.to_string(), value, None) {
+                    Ok(version) => {
+                        return Ok(Added {
+                            value: delta,
+                            version,
+                            previous: None,
+                        });
+                    }
+                    // Created meanwhile: add to that.
+                    Err(StoreError::AlreadyExists) => continue,
+                    Err(error) => return Err(error),
+                }
+            };
+            let value = kvs_model::store::add_to(&current.value, delta)?;
+            let text = Bytes::from(value.to_string());
+            self.check(key, &current.content_type, &text)?;
+            let old_cost = charge(key, &current.content_type, &current.value);
+            let cost = charge(key, &current.content_type, &text);
+            if cost > old_cost {
+                self.reserve(cost - old_cost)?;
+            }
+            let new = Entry {
+                content_type: current.content_type.clone(),
+                value: text,
+                version: self.next_version(),
+                expires_at: current.expires_at,
+            };
+            let version = new.version;
+            let previous = std::mem::replace(current, new);
+            self.append_to_log(|| Record::Put {
+                key: key.to_string(),
+                entry: current.clone(),
+            });
+            drop(table);
+            if old_cost > cost {
+                self.release(old_cost - cost);
+            }
+            return Ok(Added {
+                value,
+                version,
+                previous: Some(previous),
+            });
+        }
     }
 
     pub fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -1158,6 +1230,62 @@ mod tests {
             store.delete(&format!("k{i}"), None).unwrap();
         }
         assert_eq!(store.usage(), Usage { keys: 0, bytes: 0 });
+    }
+
+    #[test]
+    fn concurrent_adds_are_all_counted_and_keep_the_entry_s_type_and_expiry() {
+        let store = Store::default();
+        let expires_at = now_ms() + 100_000;
+        store
+            .create("n", "text/plain".into(), text("0"), Some(expires_at))
+            .unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..1000 {
+                        store.add("n", 1, "ignored").unwrap();
+                        store.add("fresh", -1, "application/octet-stream").unwrap();
+                    }
+                });
+            }
+        });
+        let n = store.get("n").unwrap();
+        assert_eq!(n.value, text("8000"));
+        assert_eq!(&*n.content_type, "text/plain");
+        assert_eq!(n.expires_at, Some(expires_at));
+        let fresh = store.get("fresh").unwrap();
+        assert_eq!(fresh.value, text("-8000"));
+        assert_eq!(&*fresh.content_type, "application/octet-stream");
+        assert_eq!(fresh.expires_at, None);
+        let used = store.usage().bytes;
+        assert_eq!(
+            used,
+            charge("n", "text/plain", b"8000")
+                + charge("fresh", "application/octet-stream", b"-8000")
+        );
+    }
+
+    #[test]
+    fn an_add_that_cannot_be_made_changes_nothing_and_a_failed_one_can_be_taken_back() {
+        let store = Store::default();
+        let word = store.create("word", "t".into(), text("ten"), None).unwrap();
+        assert_eq!(store.add("word", 1, "t"), Err(StoreError::NotAnInteger));
+        let max = store
+            .create("max", "t".into(), text(&i64::MAX.to_string()), None)
+            .unwrap();
+        assert_eq!(store.add("max", 1, "t"), Err(StoreError::Overflow));
+        assert_eq!(store.get("word").unwrap().version, word);
+        assert_eq!(store.get("max").unwrap().version, max);
+        let added = store.add("max", -2, "t").unwrap();
+        assert_eq!(added.value, i64::MAX - 2);
+        let previous = added.previous.unwrap();
+        assert_eq!(previous.version, max);
+        assert!(store.revert_update("max", added.version, previous));
+        assert_eq!(store.get("max").unwrap().version, max);
+        let created = store.add("new", 3, "t").unwrap();
+        assert_eq!((created.value, created.previous), (3, None));
+        assert!(store.revert_create("new", created.version));
+        assert_eq!(store.get("new"), Err(StoreError::NotFound));
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod listing;
 mod reply;
 mod scripts;
 
-use crate::store::{Entry, Expired, Expiry, Limits, Renamed, StoreError, Written, now_ms};
+use crate::store::{Added, Entry, Expired, Expiry, Limits, Renamed, StoreError, Written, now_ms};
 use bytes::Bytes;
 use connection::{CheckFailed, Connector, Link, Target, TlsFiles};
 use health::Health;
@@ -469,6 +469,45 @@ impl RedisStore {
                 false
             }
         }
+    }
+
+    /// Adds `delta` to the integer under `key` in one script (see
+    /// `lua/add.lua`): one round trip, however many clients add to the key.
+    pub async fn add(
+        &self,
+        key: &str,
+        delta: i64,
+        content_type: &str,
+        keep_previous: bool,
+    ) -> Result<Added, StoreError> {
+        let delta = delta.to_string();
+        self.check(key, content_type, delta.as_bytes())?;
+        let layout = self.layout();
+        let bucket = layout.bucket(key);
+        let reply = self
+            .run(|link| {
+                let delta = &delta;
+                async move {
+                    let mut invocation = scripts::ADD.key(layout.keys_of(key));
+                    invocation
+                        .arg(bucket.base())
+                        .arg(now_ms())
+                        .arg(key)
+                        .arg(content_type)
+                        .arg(delta)
+                        .arg(layout.buckets)
+                        .arg(bucket.0)
+                        .arg(if keep_previous { "1" } else { "0" });
+                    self.invoke(link, invocation).await
+                }
+            })
+            .await?;
+        let mut fields = reply::succeeded(reply)?;
+        Ok(Added {
+            version: fields.version()?,
+            value: fields.int()?,
+            previous: fields.optional_entry()?,
+        })
     }
 
     pub async fn rename(&self, from: &str, to: &str, replace: bool) -> Result<Renamed, StoreError> {

@@ -12,6 +12,8 @@ pub const OK: i64 = 0;
 pub const NOT_FOUND: i64 = 1;
 pub const EXISTS: i64 = 2;
 pub const MISMATCH: i64 = 3;
+pub const NOT_AN_INTEGER: i64 = 4;
+pub const OVERFLOW: i64 = 5;
 
 pub fn malformed(what: &str) -> StoreError {
     StoreError::Unavailable(format!("the Redis store sent a malformed reply ({what})"))
@@ -114,6 +116,8 @@ fn failure(code: i64, mut rest: impl Iterator<Item = Value>) -> StoreError {
             Some(Ok(current)) => StoreError::VersionMismatch { current },
             _ => malformed("a version mismatch without the version"),
         },
+        NOT_AN_INTEGER => StoreError::NotAnInteger,
+        OVERFLOW => StoreError::Overflow,
         _ => malformed("an unknown status"),
     }
 }

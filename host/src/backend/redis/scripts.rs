@@ -22,6 +22,7 @@ pub static UPDATE: LazyLock<Script> = script!("update.lua");
 pub static DELETE: LazyLock<Script> = script!("delete.lua");
 pub static EXPIRE: LazyLock<Script> = script!("expire.lua");
 pub static RESTORE: LazyLock<Script> = script!("restore.lua");
+pub static ADD: LazyLock<Script> = script!("add.lua");
 pub static RENAME: LazyLock<Script> = script!("rename.lua");
 pub static DELETE_MANY: LazyLock<Script> = script!("delete_many.lua");
 pub static PUT_MANY: LazyLock<Script> = script!("put_many.lua");
