@@ -347,42 +347,27 @@ impl Store {
         let key = key.into();
         self.check(&key, &content_type, &value)?;
         self.check_durable()?;
-        let cost = charge(&key, &content_type, &value);
         let now = now_ms();
-        let fresh = |version| Entry {
-            content_type: content_type.into(),
-            value,
-            version,
-            expires_at,
-        };
         let hash = self.shared.map.hash(&key);
         let mut table = self.shared.map.write(hash);
-        match table.get_mut(hash, &key) {
+        match table.get(hash, &key) {
             Some(current) if current.live_at(now) => Err(StoreError::AlreadyExists),
-            Some(current) => {
+            Some(_) => {
                 // An expired entry the sweep has not reclaimed yet: replaced.
-                let old_cost = charge(&key, &current.content_type, &current.value);
-                if cost > old_cost {
-                    self.reserve(cost - old_cost)?;
-                }
-                let version = self.next_version();
-                let old = std::mem::replace(current, fresh(version));
-                self.track(&key, old.expires_at, expires_at);
+                let (version, _) =
+                    self.overwrite(table, hash, &key, content_type.into(), value, expires_at)?;
                 self.count_expired(1);
-                self.append_to_log(|| Record::Put {
-                    key: key.clone(),
-                    entry: current.clone(),
-                });
-                drop(table);
-                if old_cost > cost {
-                    self.release(old_cost - cost);
-                }
                 Ok(version)
             }
             None => {
-                self.reserve(cost)?;
+                self.reserve(charge(&key, &content_type, &value))?;
                 let version = self.next_version();
-                let entry = fresh(version);
+                let entry = Entry {
+                    content_type: content_type.into(),
+                    value,
+                    version,
+                    expires_at,
+                };
                 self.track(&key, None, expires_at);
                 self.append_to_log(|| Record::Put {
                     key: key.clone(),
@@ -418,11 +403,10 @@ impl Store {
     ) -> Result<(u64, Entry), StoreError> {
         self.check(key, &content_type, &value)?;
         self.check_durable()?;
-        let cost = charge(key, &content_type, &value);
         let hash = self.shared.map.hash(key);
-        let mut table = self.shared.map.write(hash);
+        let table = self.shared.map.write(hash);
         let current = table
-            .get_mut(hash, key)
+            .get(hash, key)
             .filter(|current| current.live_at(now_ms()))
             .ok_or(StoreError::NotFound)?;
         check_version(current.version, if_version)?;
@@ -431,32 +415,7 @@ impl Store {
             Expiry::Clear => None,
             Expiry::At(at) => Some(at),
         };
-        // Only growth is claimed: the replaced entry's bytes are credited, so
-        // an update that keeps or shrinks a value succeeds in a full store.
-        let old_cost = charge(key, &current.content_type, &current.value);
-        if cost > old_cost {
-            self.reserve(cost - old_cost)?;
-        }
-        let version = self.next_version();
-        let old = std::mem::replace(
-            current,
-            Entry {
-                content_type: content_type.into(),
-                value,
-                version,
-                expires_at,
-            },
-        );
-        self.track(key, old.expires_at, expires_at);
-        self.append_to_log(|| Record::Put {
-            key: key.to_string(),
-            entry: current.clone(),
-        });
-        drop(table);
-        if old_cost > cost {
-            self.release(old_cost - cost);
-        }
-        Ok((version, old))
+        self.overwrite(table, hash, key, content_type.into(), value, expires_at)
     }
 
     /// Adds `delta` to the integer under `key` (Redis's `INCRBY`), under the
@@ -468,9 +427,9 @@ impl Store {
         loop {
             self.check_durable()?;
             let hash = self.shared.map.hash(key);
-            let mut table = self.shared.map.write(hash);
+            let table = self.shared.map.write(hash);
             let Some(current) = table
-                .get_mut(hash, key)
+                .get(hash, key)
                 .filter(|current| current.live_at(now_ms()))
             else {
                 drop(table);
@@ -491,27 +450,9 @@ impl Store {
             let value = kvs_model::store::add_to(&current.value, delta)?;
             let text = Bytes::from(value.to_string());
             self.check(key, &current.content_type, &text)?;
-            let old_cost = charge(key, &current.content_type, &current.value);
-            let cost = charge(key, &current.content_type, &text);
-            if cost > old_cost {
-                self.reserve(cost - old_cost)?;
-            }
-            let new = Entry {
-                content_type: current.content_type.clone(),
-                value: text,
-                version: self.next_version(),
-                expires_at: current.expires_at,
-            };
-            let version = new.version;
-            let previous = std::mem::replace(current, new);
-            self.append_to_log(|| Record::Put {
-                key: key.to_string(),
-                entry: current.clone(),
-            });
-            drop(table);
-            if old_cost > cost {
-                self.release(old_cost - cost);
-            }
+            let (content_type, expires_at) = (current.content_type.clone(), current.expires_at);
+            let (version, previous) =
+                self.overwrite(table, hash, key, content_type, text, expires_at)?;
             return Ok(Added {
                 value,
                 version,
@@ -818,6 +759,50 @@ impl Store {
             return None;
         }
         Some(self.take_out(table, hash, key))
+    }
+
+    /// Puts a new entry, under a new version, in place of the one under
+    /// `key`, which the caller found in `table` (its shard, locked): claims
+    /// only the growth of the budget (the replaced entry's bytes are
+    /// credited, so a write that keeps or shrinks a value succeeds in a full
+    /// store), indexes the expiry and logs the entry under the lock, then
+    /// lets the lock go and gives back any shrink. Hands back the new
+    /// version and the entry replaced.
+    fn overwrite(
+        &self,
+        mut table: RwLockWriteGuard<'_, Table<Entry>>,
+        hash: KeyHash,
+        key: &str,
+        content_type: Arc<str>,
+        value: Bytes,
+        expires_at: Option<u64>,
+    ) -> Result<(u64, Entry), StoreError> {
+        let current = table
+            .get_mut(hash, key)
+            .expect("the caller found the entry");
+        let old_cost = charge(key, &current.content_type, &current.value);
+        let cost = charge(key, &content_type, &value);
+        if cost > old_cost {
+            self.reserve(cost - old_cost)?;
+        }
+        let version = self.next_version();
+        let new = Entry {
+            content_type,
+            value,
+            version,
+            expires_at,
+        };
+        let old = std::mem::replace(current, new);
+        self.track(key, old.expires_at, expires_at);
+        self.append_to_log(|| Record::Put {
+            key: key.to_string(),
+            entry: current.clone(),
+        });
+        drop(table);
+        if old_cost > cost {
+            self.release(old_cost - cost);
+        }
+        Ok((version, old))
     }
 
     /// Removes `key`, which the caller found in `table` (its shard, locked):
