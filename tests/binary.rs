@@ -70,6 +70,41 @@ fn a_guest_that_cannot_be_read_or_loaded_stops_start_up_with_a_clear_error() {
     );
 }
 
+/// The server compiles guests in a child, `kvs compile-guest`, so it never
+/// runs the compiler itself: the child turns a component on stdin into an
+/// artifact (an ELF object) on stdout, and refuses what does not compile
+/// with its own exit status and the reason.
+#[test]
+fn guests_are_compiled_by_a_child_that_refuses_what_does_not_compile() {
+    let compile = |input: &[u8]| {
+        let mut child = Command::new(KVS)
+            .args([
+                "compile-guest",
+                "--max-instances=4",
+                "--max-memory-bytes=16777216",
+                "--profiler=none",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = compile(&std::fs::read(DEFAULT_GUEST).unwrap());
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.starts_with(b"\x7fELF"), "an artifact");
+    let output = compile(b"this is not wasm");
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("magic header"), "{stderr}");
+    // Not an operator's command: kvs --help does not list it.
+    let help = Command::new(KVS).arg("--help").output().unwrap();
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("compile-guest"));
+}
+
 #[test]
 fn a_guest_that_traps_is_refused_at_start_up() {
     let stderr = fails_to_start(&["--guest", env!("KVS_GUEST_BROKEN")]);
@@ -489,6 +524,10 @@ fn logs_in_a_pipe_are_plain_and_name_each_tcp_command() {
         "keys stay out of the log: {command}"
     );
     assert!(!log.contains('\x1b'), "colour codes in a pipe:\n{log}");
+    assert!(
+        !log.contains("compiling it here"),
+        "the guest was compiled by a child, not by the server:\n{log}"
+    );
     sigterm(&child);
     assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
 }

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A fresh data directory for one test, removed afterwards.
 struct Scratch(PathBuf);
@@ -212,6 +212,18 @@ fn tcp_write(
 /// must hold its last acknowledged state, or the result of the write in
 /// flight on it. New versions are above every acknowledged one.
 fn survive_a_kill(name: &str, extra: &[&str], load: Duration) -> serde_json::Value {
+    survive_a_kill_after(name, extra, 0, load)
+}
+
+/// [`survive_a_kill`], with the kill `load` after the log's `compactions`th
+/// compaction (however long the writers take to get there on a busy
+/// machine).
+fn survive_a_kill_after(
+    name: &str,
+    extra: &[&str],
+    compactions: u64,
+    load: Duration,
+) -> serde_json::Value {
     let scratch = Scratch::new(name);
     let mut args = vec!["--data-dir", scratch.path()];
     args.extend_from_slice(extra);
@@ -223,13 +235,24 @@ fn survive_a_kill(name: &str, extra: &[&str], load: Duration) -> serde_json::Val
             std::thread::spawn(move || work(http, tcp, worker, worker % 2 == 1, &stop))
         })
         .collect();
+    let status = || -> serde_json::Value {
+        client()
+            .get(format!("http://{admin}/status"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status()["data"]["compactions"].as_u64().unwrap() < compactions {
+        assert!(
+            Instant::now() < deadline,
+            "{name}: no compaction {compactions} within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(load);
-    let status: serde_json::Value = client()
-        .get(format!("http://{admin}/status"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let status = status();
     kill(server);
     stop.store(true, Ordering::Relaxed);
     let ledgers: Vec<Ledger> = workers.into_iter().map(|w| w.join().unwrap()).collect();
@@ -324,16 +347,21 @@ fn a_sigkill_under_load_loses_no_acknowledged_write_with_fsync_no() {
 }
 
 /// With a tiny compaction threshold the log is compacted every second or so
-/// while the writers run, so kills land before, during and after them.
+/// while the writers run, so kills land before, during and after them: at
+/// once, soon and later after the first and the second compaction.
 #[test]
 fn a_sigkill_during_compactions_loses_no_acknowledged_write() {
-    for (round, load) in [(1, 1500), (2, 2600), (3, 3400)] {
-        let data = survive_a_kill(
+    for (round, compactions, load) in [(1, 1, 0), (2, 1, 400), (3, 2, 900)] {
+        let data = survive_a_kill_after(
             &format!("compacting-{round}"),
             &["--compact-log-bytes", "64KiB"],
+            compactions,
             Duration::from_millis(load),
         );
-        assert!(data["compactions"].as_u64().unwrap() >= 1, "{data}");
+        assert!(
+            data["compactions"].as_u64().unwrap() >= compactions,
+            "{data}"
+        );
         assert_eq!(data["fsync"], "everysec", "{data}");
     }
 }

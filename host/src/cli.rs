@@ -10,7 +10,8 @@ use crate::front::admin::AdminConfig;
 use crate::front::http::HttpConfig;
 use crate::front::tcp::TcpConfig;
 use crate::logic::CallPath;
-use crate::runtime::{GuestConfig, GuestProfiler};
+use crate::runtime::compile::CompileArgs;
+use crate::runtime::{Compiler, GuestConfig, GuestProfiler};
 use crate::server::Settings;
 use crate::store::Limits;
 use crate::tools::bench::BenchArgs;
@@ -55,6 +56,10 @@ pub enum Command {
     /// Check a --data-dir (the server must be stopped): its snapshot and log,
     /// and where they are damaged; with --fix, cut the log at the damage.
     CheckData(CheckArgs),
+    /// Compile a guest for a serving kvs (run by kvs itself; see
+    /// `runtime::compile`): the component on stdin, the artifact on stdout.
+    #[command(hide = true)]
+    CompileGuest(CompileArgs),
 }
 
 /// Output format of log lines.
@@ -395,6 +400,7 @@ impl ServeArgs {
             timeout: Duration::from_secs_f64(self.guest_timeout_secs.clamp(0.01, 86_400.0)),
             profiler: self.guest_profiler,
             max_retained_memory_bytes: to_usize(self.guest_retained_memory),
+            compiler: Compiler::Child,
         }
     }
 

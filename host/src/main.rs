@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Reload(args)) => {
             return tokio::runtime::Runtime::new()?.block_on(kvs::tools::reload::run(&args));
         }
+        Some(Command::CompileGuest(args)) => return kvs::runtime::compile::run_child(&args),
         Some(Command::CheckData(args)) => {
             let whole = kvs::data::check::run(&args)?;
             std::process::exit(if whole { 0 } else { 1 });

@@ -6,13 +6,14 @@
 
 use super::HostInfo;
 use super::bindings::ServicePre;
+use super::compile::{self, Compiler};
 use super::guest::Guest;
 use super::pool::Pool;
 use super::state::CallState;
 use crate::backend::Backend;
 use anyhow::Context as _;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::add_only_http_to_linker_async;
 
@@ -31,6 +32,8 @@ pub struct GuestConfig {
     /// An instance whose linear memory grew past this (it served a large
     /// value) is dropped after its call instead of kept warm.
     pub max_retained_memory_bytes: usize,
+    /// Where guests are compiled (see [`super::compile`]).
+    pub compiler: Compiler,
 }
 
 /// Whether compiled guest code is described for an outside profiler.
@@ -51,6 +54,7 @@ impl Default for GuestConfig {
             timeout: Duration::from_secs(10),
             profiler: GuestProfiler::None,
             max_retained_memory_bytes: 32 << 20,
+            compiler: Compiler::InProcess,
         }
     }
 }
@@ -75,9 +79,31 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch thread");
 }
 
+/// The settings of the engine guests are compiled for and run on; the
+/// child that compiles them ([`super::compile`]) builds its engine from the
+/// same, so its artifacts fit.
+pub(super) fn engine_config(config: &GuestConfig) -> Config {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(config.max_instances)
+        .total_core_instances(config.max_instances * 4)
+        .total_memories(config.max_instances * 2)
+        .total_tables(config.max_instances * 4)
+        .max_memory_size(config.max_memory_bytes);
+    let mut engine_config = Config::new();
+    engine_config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .epoch_interruption(true)
+        .profiler(match config.profiler {
+            GuestProfiler::None => wasmtime::ProfilingStrategy::None,
+            GuestProfiler::Perfmap => wasmtime::ProfilingStrategy::PerfMap,
+        });
+    engine_config
+}
+
 /// The engine, the linker with every host import, and the shared store.
 pub struct Runtime {
     engine: Engine,
+    config: GuestConfig,
     linker: Linker<CallState>,
     kv: Backend,
     host: HostInfo,
@@ -91,21 +117,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: GuestConfig, kv: Backend, host: HostInfo) -> anyhow::Result<Self> {
-        let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(config.max_instances)
-            .total_core_instances(config.max_instances * 4)
-            .total_memories(config.max_instances * 2)
-            .total_tables(config.max_instances * 4)
-            .max_memory_size(config.max_memory_bytes);
-        let mut engine_config = Config::new();
-        engine_config
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-            .epoch_interruption(true)
-            .profiler(match config.profiler {
-                GuestProfiler::None => wasmtime::ProfilingStrategy::None,
-                GuestProfiler::Perfmap => wasmtime::ProfilingStrategy::PerfMap,
-            });
-        let engine = Engine::new(&engine_config).map_err(anyhow::Error::from)?;
+        let engine = Engine::new(&engine_config(&config)).map_err(anyhow::Error::from)?;
         start_epoch_ticker(&engine);
 
         let mut linker = Linker::new(&engine);
@@ -119,6 +131,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)?;
         Ok(Self {
             engine,
+            config,
             linker,
             kv,
             host,
@@ -137,8 +150,7 @@ impl Runtime {
     /// Compiling takes milliseconds to a second of CPU: call it off the
     /// request path (see [`crate::ops::reload`]).
     pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(anyhow::Error::from)
+        let component = compile::compile(&self.engine, &self.config, self.config.compiler, bytes)
             .context("cannot compile the guest: it is not a valid WebAssembly component, or it does not fit --guest-memory")?;
         let pre = self
             .linker

@@ -2,6 +2,8 @@
 //! components.
 //!
 //! - [`engine`]: the one `Engine` of the process and how guests are run.
+//! - [`compile`]: guests compiled in a child process, so the server never
+//!   runs the compiler.
 //! - [`guest`]: a loaded, pre-instantiated guest and the calls into it.
 //! - [`state`]: what each `wasmtime::Store` carries: the store imports over
 //!   the kvs store, a call's deadline, and the journal that reverts a
@@ -11,6 +13,7 @@
 //! - `pool`: warm instances of a guest, reused across calls.
 
 mod bindings;
+pub mod compile;
 pub mod engine;
 pub mod guest;
 pub mod host_info;
@@ -18,6 +21,7 @@ mod pool;
 pub mod state;
 
 pub use bindings::rest;
+pub use compile::Compiler;
 pub use engine::{GuestConfig, GuestProfiler, Runtime};
 pub use guest::{CallFailed, Guest};
 pub use host_info::HostInfo;
