@@ -11,8 +11,11 @@
 //! A key is hashed once per operation (its [`KeyHash`]); the hash picks the
 //! shard from bits 32-37, which a table does not use for its own placement
 //! (the bucket comes from the low bits, the tag from the top seven), so the
-//! keys of one shard spread over its table as well as any. Each slot keeps
-//! its hash, so a growing table never hashes a key again.
+//! keys of one shard spread over its table as well as any. A slot is the
+//! key (a boxed `str`, two words) and the value, nothing else: with a
+//! hundred thousand small entries every word of a slot is most of a
+//! megabyte, so a growing table hashes its keys again rather than keep
+//! each hash.
 
 use ahash::RandomState;
 use hashbrown::HashTable;
@@ -49,11 +52,12 @@ struct Shard<V>(RwLock<Table<V>>);
 
 impl<V> Default for Shards<V> {
     fn default() -> Self {
+        let hasher = RandomState::new();
         Self {
-            hasher: RandomState::new(),
             shards: (0..SHARDS)
-                .map(|_| Shard(RwLock::new(Table::default())))
+                .map(|_| Shard(RwLock::new(Table::new(hasher.clone()))))
                 .collect(),
+            hasher,
         }
     }
 }
@@ -112,10 +116,10 @@ impl<V> Shards<V> {
     /// Calls `visit` with every key and value, one shard at a time under
     /// its read lock (so each shard is seen at one instant, the whole map
     /// is not).
-    pub fn for_each(&self, mut visit: impl FnMut(&String, &V)) {
+    pub fn for_each(&self, mut visit: impl FnMut(&str, &V)) {
         for shard in &*self.shards {
             let table = shard.0.read().unwrap_or_else(PoisonError::into_inner);
-            for slot in table.0.iter() {
+            for slot in table.slots.iter() {
                 visit(&slot.key, &slot.value);
             }
         }
@@ -141,37 +145,40 @@ impl<V> Many<'_, V> {
     }
 }
 
-/// One shard's entries.
+/// One shard's entries, with the map's hasher for when the table grows.
 #[derive(Debug)]
-pub struct Table<V>(HashTable<Slot<V>>);
-
-impl<V> Default for Table<V> {
-    fn default() -> Self {
-        Self(HashTable::new())
-    }
+pub struct Table<V> {
+    slots: HashTable<Slot<V>>,
+    hasher: RandomState,
 }
 
 #[derive(Debug)]
 struct Slot<V> {
-    hash: u64,
-    key: String,
+    key: Box<str>,
     value: V,
 }
 
 impl<V> Table<V> {
+    fn new(hasher: RandomState) -> Self {
+        Self {
+            slots: HashTable::new(),
+            hasher,
+        }
+    }
+
     fn len(&self) -> usize {
-        self.0.len()
+        self.slots.len()
     }
 
     pub fn get(&self, hash: KeyHash, key: &str) -> Option<&V> {
-        self.0
-            .find(hash.0, |slot| slot.key == key)
+        self.slots
+            .find(hash.0, |slot| &*slot.key == key)
             .map(|slot| &slot.value)
     }
 
     pub fn get_mut(&mut self, hash: KeyHash, key: &str) -> Option<&mut V> {
-        self.0
-            .find_mut(hash.0, |slot| slot.key == key)
+        self.slots
+            .find_mut(hash.0, |slot| &*slot.key == key)
             .map(|slot| &mut slot.value)
     }
 
@@ -180,15 +187,12 @@ impl<V> Table<V> {
         match self.get_mut(hash, &key) {
             Some(current) => Some(std::mem::replace(current, value)),
             None => {
-                self.0.insert_unique(
-                    hash.0,
-                    Slot {
-                        hash: hash.0,
-                        key,
-                        value,
-                    },
-                    |slot| slot.hash,
-                );
+                let hasher = &self.hasher;
+                let key = key.into_boxed_str();
+                self.slots
+                    .insert_unique(hash.0, Slot { key, value }, |slot| {
+                        hasher.hash_one(&*slot.key)
+                    });
                 None
             }
         }
@@ -197,12 +201,12 @@ impl<V> Table<V> {
     /// Takes `key` out, with its value.
     pub fn remove(&mut self, hash: KeyHash, key: &str) -> Option<(String, V)> {
         let slot = self
-            .0
-            .find_entry(hash.0, |slot| slot.key == key)
+            .slots
+            .find_entry(hash.0, |slot| &*slot.key == key)
             .ok()?
             .remove()
             .0;
-        Some((slot.key, slot.value))
+        Some((slot.key.into_string(), slot.value))
     }
 }
 
