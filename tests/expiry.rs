@@ -60,14 +60,7 @@ async fn short_lived_keys_vanish_on_time_for_every_front_end() {
     assert_eq!(ttl, -2);
     let size: i64 = redis::cmd("DBSIZE").query_async(&mut redis).await.unwrap();
     assert_eq!(size, 1);
-    let listing: serde_json::Value = client()
-        .get(format!("http://{}/kvs", server.http))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: serde_json::Value = common::get_json(format!("http://{}/kvs", server.http)).await;
     assert_eq!(listing["keys"], serde_json::json!(["lasting"]), "{listing}");
     // An expired key can be created again at once.
     let created = client()

@@ -148,14 +148,7 @@ async fn kvs_on_the_admin_listener_is_the_public_api() {
     assert!(policy.starts_with("sandbox;"), "{policy}");
     let body: Value = conflict.json().await.unwrap();
     assert_eq!(body["errorcode"], 16);
-    let listing: Value = client()
-        .get(admin_url(&server, "/kvs?prefix=a"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: Value = common::get_json(admin_url(&server, "/kvs?prefix=a")).await;
     assert_eq!(listing["keys"], serde_json::json!(["a/b"]));
     server.stop().await;
 }
@@ -605,14 +598,7 @@ async fn swaps_and_rolls_back_the_guest_from_the_page() {
     assert_eq!(browser.text("#guest-previous .generation").await, "1");
     browser.screenshot("guest").await;
     // The canary serves the public API now.
-    let status: Value = client()
-        .get(admin_url(&server, "/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = common::get_json(admin_url(&server, "/status")).await;
     assert_eq!(status["current"]["generation"], 2);
 
     // Rolling back returns to generation 1 (a rollback keeps the number).

@@ -396,14 +396,8 @@ async fn a_redis_that_dies_gets_clean_503s_and_kvs_recovers_by_itself() {
     let mut line = Line::connect(server.tcp).await;
     let refused = line.request("cmd=get | key=k").await;
     assert_eq!(refused["errorcode"], 20, "{refused}");
-    let status: serde_json::Value = http
-        .get(format!("http://{}/status", server.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value =
+        common::get_json(format!("http://{}/status", server.admin)).await;
     assert_eq!(status["store"]["up"], false, "{status}");
     assert!(
         status["store"]["last_failure"]
@@ -614,14 +608,8 @@ async fn a_rediss_store_is_reached_over_tls_with_the_certificates_given() {
             .any(|name| name.ends_with(":e:over-tls")),
         "the entry is in Redis"
     );
-    let status: serde_json::Value = http
-        .get(format!("http://{}/status", server.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value =
+        common::get_json(format!("http://{}/status", server.admin)).await;
     assert_eq!(
         status["store"]["backend"],
         format!("rediss://127.0.0.1:{tls_port}"),

@@ -640,17 +640,23 @@ async fn multi_key_commands_are_atomic_under_concurrent_clients(backing: Backing
     assert_eq!(tokens, (0..8).collect::<Vec<i64>>());
 }
 
+/// A server on `backing` running the faulty test guest, which traps after
+/// it writes a key named `fault-after-...`.
+async fn faulty(backing: Backing) -> TestServer {
+    TestServer::start_with(Options {
+        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
+        backing,
+        ..Options::default()
+    })
+    .await
+}
+
 /// `INCRBY` and its kin are one store operation: an entry keeps its type
 /// and expiry, a value that is not an integer or a sum past 64 bits is
 /// refused with Redis's errors and changes nothing, and a guest call that
 /// fails after its increment took effect is reverted.
 async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: Backing) {
-    let server = TestServer::start_with(Options {
-        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
-        backing,
-        ..Options::default()
-    })
-    .await;
+    let server = faulty(backing).await;
     let store = server.app.backend();
     let expires_at = kvs::store::now_ms() + 100_000;
     let typed = store
@@ -728,12 +734,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
 /// A guest call that fails after a multi-key write took effect reverts the
 /// whole write: the client is told it failed and the store is as before.
 async fn a_failed_multi_key_write_is_reverted_whole(backing: Backing) {
-    let server = TestServer::start_with(Options {
-        guest_path: Some(env!("KVS_GUEST_FAULTY").into()),
-        backing,
-        ..Options::default()
-    })
-    .await;
+    let server = faulty(backing).await;
     let store = server.app.backend();
     let source = store
         .create(

@@ -277,6 +277,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The JSON body of a GET of `url`: a listing, the admin `/status`.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A Redis connection to `addr`, opened as applications open one, with
 /// patience for a debug build on a busy machine: redis-rs gives up on a
 /// reply after 500 ms by default, and a 1,000-command pipeline can take

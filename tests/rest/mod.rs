@@ -531,14 +531,7 @@ pub async fn malformed_escapes_and_repeated_content_types_get_400(server: &impl 
     );
     let response = http.get(server.url("/kvs/two-types")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let listing: serde_json::Value = http
-        .get(server.url("/kvs"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: serde_json::Value = crate::common::get_json(server.url("/kvs")).await;
     assert_eq!(
         listing["keys"],
         serde_json::json!([]),

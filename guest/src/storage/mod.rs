@@ -10,6 +10,9 @@
 //! The model the trait speaks (entries, errors, limits, pages) is the
 //! `kvs-model` crate's, shared with the host.
 //!
+//! - [`modify`]: a read-modify-write made atomic over any [`Storage`] (a
+//!   compare-and-swap loop): `APPEND`, `INCRBYFLOAT`, and [`Storage::add`]
+//!   where a store has no add of its own.
 //! - [`memory`]: [`MemoryStorage`], for tests.
 //! - [`files`]: [`FileStorage`], one file per entry in a directory.
 
