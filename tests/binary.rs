@@ -82,7 +82,6 @@ fn guests_are_compiled_by_a_child_that_refuses_what_does_not_compile() {
                 "compile-guest",
                 "--max-instances=4",
                 "--max-memory-bytes=16777216",
-                "--profiler=none",
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -498,6 +497,37 @@ fn cpuprofile_writes_a_flamegraph_or_a_pprof_profile_of_the_run_on_exit() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--guest-profiler perfmap` names the guest's functions for `perf` in
+/// the server's own `/tmp/perf-<pid>.map`, although a child compiled them;
+/// the child leaves no map of its own.
+#[test]
+fn perfmap_names_the_guest_s_functions_in_the_server_s_map() {
+    let maps = || -> std::collections::BTreeSet<std::path::PathBuf> {
+        std::fs::read_dir("/tmp")
+            .unwrap()
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                name.starts_with("perf-") && name.ends_with(".map")
+            })
+            .collect()
+    };
+    let before = maps();
+    let (mut child, _http, _tcp) = start(&["--guest-profiler", "perfmap"]);
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    let text = std::fs::read_to_string(&map).unwrap();
+    assert!(
+        text.contains("kvs_guest"),
+        "no guest function in {}",
+        map.display()
+    );
+    let new: Vec<_> = maps().difference(&before).cloned().collect();
+    assert_eq!(new, vec![map.clone()], "only the server writes a map");
+    sigterm(&child);
+    assert!(wait_with_deadline(&mut child, Duration::from_secs(10)).success());
+    let _ = std::fs::remove_file(&map);
 }
 
 /// Logs written to a pipe carry no colour codes, and every TCP command

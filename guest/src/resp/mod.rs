@@ -6,7 +6,9 @@
 //!   [`command::Request`], with Redis's error texts.
 //! - [`run`]: a request run against the store, its reply written.
 //! - [`atomic`]: the writes the store has no one function for (`SET` with
-//!   its conditions, counters, `APPEND`), as compare-and-swap loops.
+//!   its conditions and `GET`, `GETEX`), as compare-and-swap loops; the
+//!   counters are the store's `add`, `APPEND` and `INCRBYFLOAT` are
+//!   [`crate::storage::modify`].
 //! - [`glob`]: Redis's patterns, for `KEYS`, `SCAN MATCH`, `CONFIG GET`.
 //! - [`reply`]: RESP encoding.
 //!

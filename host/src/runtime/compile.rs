@@ -39,28 +39,23 @@ pub enum Compiler {
 /// in process instead.
 const REFUSED: i32 = 3;
 
-/// Arguments of `kvs compile-guest`: what the engine is built from.
+/// Arguments of `kvs compile-guest`: what the engine is built from. Not
+/// the profiler: it describes code to `perf` as a process loads it, so the
+/// server's own engine does that, and the compiled code is the same.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CompileArgs {
     #[arg(long)]
     pub max_instances: u32,
     #[arg(long)]
     pub max_memory_bytes: usize,
-    #[arg(long, value_enum)]
-    pub profiler: GuestProfiler,
 }
 
 impl CompileArgs {
     fn of(config: &GuestConfig) -> Vec<String> {
-        let profiler = match config.profiler {
-            GuestProfiler::None => "none",
-            GuestProfiler::Perfmap => "perfmap",
-        };
         vec![
             "compile-guest".into(),
             format!("--max-instances={}", config.max_instances),
             format!("--max-memory-bytes={}", config.max_memory_bytes),
-            format!("--profiler={profiler}"),
         ]
     }
 }
@@ -72,7 +67,7 @@ pub fn run_child(args: &CompileArgs) -> anyhow::Result<()> {
     let config = GuestConfig {
         max_instances: args.max_instances,
         max_memory_bytes: args.max_memory_bytes,
-        profiler: args.profiler,
+        profiler: GuestProfiler::None,
         ..GuestConfig::default()
     };
     let engine = Engine::new(&engine_config(&config)).map_err(anyhow::Error::from)?;
