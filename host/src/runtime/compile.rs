@@ -86,14 +86,10 @@ pub fn run_child(args: &CompileArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Compiles `bytes` for `engine`, built from `config`, as `compiler` says.
-pub fn compile(
-    engine: &Engine,
-    config: &GuestConfig,
-    compiler: Compiler,
-    bytes: &[u8],
-) -> anyhow::Result<Component> {
-    if compiler == Compiler::Child {
+/// Compiles `bytes` for `engine`, built from `config`, where
+/// `config.compiler` says.
+pub fn compile(engine: &Engine, config: &GuestConfig, bytes: &[u8]) -> anyhow::Result<Component> {
+    if config.compiler == Compiler::Child {
         match in_child(config, bytes) {
             Ok(artifact) => match load(engine, &artifact) {
                 Ok(component) => return Ok(component),

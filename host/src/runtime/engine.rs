@@ -150,7 +150,7 @@ impl Runtime {
     /// Compiling takes milliseconds to a second of CPU: call it off the
     /// request path (see [`crate::ops::reload`]).
     pub fn load(&self, bytes: &[u8], source: &str) -> anyhow::Result<Guest> {
-        let component = compile::compile(&self.engine, &self.config, self.config.compiler, bytes)
+        let component = compile::compile(&self.engine, &self.config, bytes)
             .context("cannot compile the guest: it is not a valid WebAssembly component, or it does not fit --guest-memory")?;
         let pre = self
             .linker
