@@ -12,7 +12,7 @@ use common::process::{
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -41,6 +41,27 @@ impl Scratch {
         found.sort();
         found
     }
+}
+
+/// A segment's records: its bytes up to the zeros the log reserves past
+/// them (what a SIGKILL leaves), and the file's whole length.
+fn records_of(segment: &Path) -> (Vec<u8>, usize) {
+    let mut bytes = std::fs::read(segment).unwrap();
+    let length = bytes.len();
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    bytes.truncate(end);
+    (bytes, length)
+}
+
+/// Writes `records` as a segment that is `length` bytes long, the rest
+/// zeros, as the log leaves a file it reserved space in.
+fn write_reserved(segment: &Path, records: &[u8], length: usize) {
+    let mut bytes = records.to_vec();
+    bytes.resize(length.max(records.len()), 0);
+    std::fs::write(segment, bytes).unwrap();
 }
 
 impl Drop for Scratch {
@@ -386,13 +407,45 @@ fn present(http: SocketAddr, count: usize) -> Vec<bool> {
         .collect()
 }
 
+/// The log writes records over zeros it reserved ahead of them, so a
+/// SIGKILL leaves a segment that ends in zeros: `check-data` and start-up
+/// read them as the segment's end and say nothing of damage.
+#[test]
+fn zeros_reserved_past_the_records_are_the_end_of_a_segment_not_damage() {
+    let scratch = Scratch::new("reserved");
+    logged_keys(&scratch, 20);
+    let segment = scratch.segments().pop().unwrap();
+    let (records, length) = records_of(&segment);
+    assert!(
+        length > records.len(),
+        "no space was reserved past the records"
+    );
+    let (whole, report) = check_data(scratch.path(), false);
+    assert!(whole, "{report}");
+    let (server, http, _tcp, _admin) = start_logging(&["--data-dir", scratch.path()], "warn");
+    assert!(present(http, 20).iter().all(|p| *p));
+    let log = server.log().text();
+    assert!(!log.contains("torn"), "{log}");
+    // Cut to its records, or dropped by the compaction that follows a replay.
+    if let Ok(bytes) = std::fs::read(&segment) {
+        assert_eq!(bytes, records);
+    }
+    stop(server);
+}
+
 #[test]
 fn a_torn_or_garbage_tail_is_cut_off_with_a_warning_naming_the_file() {
     for (name, damage) in [("cut", 0usize), ("garbage", 1)] {
         let scratch = Scratch::new(&format!("tail-{name}"));
         logged_keys(&scratch, 20);
         let segment = scratch.segments().pop().unwrap();
-        let good = std::fs::read(&segment).unwrap();
+        let (good, length) = records_of(&segment);
+        assert!(
+            length > good.len(),
+            "no space was reserved past the records"
+        );
+        // What a crash mid-write leaves: the last record cut short, or
+        // bytes that are no record, before the reserved zeros.
         let damaged = if damage == 0 {
             good[..good.len() - 5].to_vec()
         } else {
@@ -402,7 +455,7 @@ fn a_torn_or_garbage_tail_is_cut_off_with_a_warning_naming_the_file() {
             ]
             .concat()
         };
-        std::fs::write(&segment, &damaged).unwrap();
+        write_reserved(&segment, &damaged, length);
         let (server, http, _tcp, _admin) = start_logging(&["--data-dir", scratch.path()], "warn");
         let log = server.log().text();
         assert!(log.contains("torn write"), "{name}: {log}");
@@ -446,10 +499,10 @@ fn damage_before_the_tail_stops_start_up_until_check_data_fixes_it() {
     assert!(report.contains("whole"), "{report}");
 
     let segment = scratch.segments().pop().unwrap();
-    let mut bytes = std::fs::read(&segment).unwrap();
+    let (mut bytes, length) = records_of(&segment);
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x40;
-    std::fs::write(&segment, &bytes).unwrap();
+    write_reserved(&segment, &bytes, length);
 
     let refusal = fails_to_start(&["--data-dir", scratch.path()]);
     assert!(refusal.contains(segment.to_str().unwrap()), "{refusal}");

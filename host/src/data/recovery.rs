@@ -2,6 +2,11 @@
 //! from it on, in order. A record cut short or garbage at the very end of the
 //! last segment (what a crash mid-write leaves) is cut off with a warning;
 //! damage anywhere else stops start-up, naming the file and the offset.
+//!
+//! A segment may end in zeros: the space the log reserves ahead of its
+//! records (see [`super::log`]). No record starts with a zero length, so
+//! zeros from a record's boundary to the end of the file are the end of
+//! the segment, not damage, and are cut off.
 
 use super::Layout;
 use super::record::{self, Decoded, Record};
@@ -38,7 +43,10 @@ pub struct Damage {
 /// One segment, read: its records in order, and the damage that ended it.
 pub struct Scanned {
     pub records: Vec<Record>,
+    /// The file's length.
     pub length: u64,
+    /// Where its records end, when only reserved zeros follow them.
+    pub zeros_from: Option<u64>,
     pub damage: Option<(u64, &'static str)>,
     /// The bytes from the damage on, kept to tell a torn tail from lost
     /// writes without reading the file again.
@@ -61,6 +69,15 @@ pub fn scan(path: &Path) -> anyhow::Result<Scanned> {
     let mut records = Vec::new();
     let mut offset = 0;
     while offset < bytes.len() {
+        if bytes[offset..].iter().all(|&b| b == 0) {
+            return Ok(Scanned {
+                records,
+                length: bytes.len() as u64,
+                zeros_from: Some(offset as u64),
+                damage: None,
+                rest: Vec::new(),
+            });
+        }
         match record::decode(&bytes[offset..]) {
             Decoded::Record(record, length) => {
                 records.push(record);
@@ -75,6 +92,7 @@ pub fn scan(path: &Path) -> anyhow::Result<Scanned> {
     Ok(Scanned {
         records,
         length: bytes.len() as u64,
+        zeros_from: None,
         damage: None,
         rest: Vec::new(),
     })
@@ -84,6 +102,7 @@ fn damaged(records: Vec<Record>, bytes: &[u8], offset: usize, reason: &'static s
     Scanned {
         records,
         length: bytes.len() as u64,
+        zeros_from: None,
         damage: Some((offset as u64, reason)),
         rest: bytes[offset..].to_vec(),
     }
@@ -128,6 +147,9 @@ pub fn recover(layout: &Layout, store: &Store) -> anyhow::Result<Recovered> {
             recovered.records += 1;
         }
         recovered.segments += 1;
+        if let Some(end) = scanned.zeros_from {
+            cut(path, end)?;
+        }
         let Some((offset, reason)) = scanned.damage else {
             continue;
         };
@@ -152,15 +174,21 @@ pub fn recover(layout: &Layout, store: &Store) -> anyhow::Result<Recovered> {
             reason,
             "the log ends in a torn write (a crash mid-write leaves one); cutting it off"
         );
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("opening {} to cut off its torn tail", path.display()))?;
-        file.set_len(offset)?;
-        file.sync_all()?;
+        cut(path, offset)?;
         recovered.truncated = Some((path.clone(), offset, dropped));
     }
     Ok(recovered)
+}
+
+/// Cuts a segment's file to its first `length` bytes, durably.
+fn cut(path: &Path, length: u64) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {} to cut it at byte {length}", path.display()))?;
+    file.set_len(length)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cutting {} at byte {length}", path.display()))
 }
 
 fn apply(store: &Store, record: Record, path: &Path) -> anyhow::Result<()> {
