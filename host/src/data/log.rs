@@ -13,8 +13,11 @@
 //!   microseconds; handing it to a thread and being woken back costs more.
 //! - With `--fsync always`, the writer thread takes everything queued, writes
 //!   it with one `write` and syncs it with one `fdatasync`: every write that
-//!   arrived meanwhile shares that sync (group commit). A sync takes long
-//!   enough that it must not hold up a runtime thread.
+//!   arrived meanwhile shares that sync (group commit), and while writers
+//!   come together it waits briefly for as many as the last sync served
+//!   ([`gather`]). A sync takes long enough that it must not hold up a
+//!   runtime thread. Each waiting call is woken by the sync that made its
+//!   record durable, not by every sync.
 //! - The writer thread also syncs `everysec`'s records once a second, writes
 //!   records no call waits for (the reverts of failed calls) within a tick,
 //!   starts new segments, and retries writes and syncs that failed. While it
