@@ -11,9 +11,12 @@
 //! - [`scan`]: the fixed hash order Redis's `SCAN` walks a store in.
 //! - [`envelope`]: the JSON error envelope and its codes, for every error a
 //!   client sees, whether the guest or the host answers it.
+//! - [`resp`]: Redis requests framed out of bytes, and the batch of them the
+//!   host hands the guest.
 
 pub mod envelope;
 pub mod page;
+pub mod resp;
 pub mod scan;
 pub mod store;
 

@@ -26,13 +26,13 @@ impl Server for HostServer {
 }
 
 impl resp::Guest for Component {
-    fn handle(session: resp::Session, commands: Vec<Vec<Vec<u8>>>) -> resp::BatchReply {
+    fn handle(session: resp::Session, commands: Vec<u8>) -> resp::BatchReply {
         crate::flavor::trap_if_broken();
         let session = Session {
             id: session.id,
             name: session.name,
         };
-        let replies = handle_batch(&HostStore, &HostServer, session, commands);
+        let replies = handle_batch(&HostStore, &HostServer, session, &commands);
         resp::BatchReply {
             out: replies.out,
             session: resp::Session {

@@ -275,19 +275,19 @@ pub enum Request {
 impl Request {
     /// Checks a command's arguments (its name first) against the table and
     /// parses them.
-    pub fn parse(args: Vec<Vec<u8>>) -> Result<Self, RespError> {
+    pub fn parse(args: &[&[u8]]) -> Result<Self, RespError> {
         let Some(name) = args.first() else {
             return Err(RespError::new("ERR empty command"));
         };
         let Some(spec) = lookup(name) else {
-            return Err(unknown_command(&args));
+            return Err(unknown_command(args));
         };
         let count = args.len() as i64;
         if (spec.arity > 0 && count != spec.arity) || (spec.arity < 0 && count < -spec.arity) {
             return Err(RespError::arity(spec.name));
         }
-        let mut args = args.into_iter().skip(1);
-        let mut next = move || args.next().unwrap_or_default();
+        let mut args = args.iter().skip(1);
+        let mut next = move || args.next().map(|arg| arg.to_vec()).unwrap_or_default();
         Ok(match spec.name {
             "ping" => match count {
                 1 => Self::Ping(None),
@@ -416,7 +416,7 @@ impl Request {
 }
 
 /// Redis's reply to a name it does not know, quoting the first arguments.
-fn unknown_command(args: &[Vec<u8>]) -> RespError {
+fn unknown_command(args: &[&[u8]]) -> RespError {
     let mut quoted = String::new();
     for arg in &args[1..] {
         if quoted.len() >= 128 {
@@ -427,10 +427,7 @@ fn unknown_command(args: &[Vec<u8>]) -> RespError {
         let text: String = text.chars().take(room).collect();
         quoted.push_str(&format!("'{text}' "));
     }
-    let name: String = String::from_utf8_lossy(&args[0])
-        .chars()
-        .take(128)
-        .collect();
+    let name: String = String::from_utf8_lossy(args[0]).chars().take(128).collect();
     RespError(format!(
         "ERR unknown command '{name}', with args beginning with: {quoted}"
     ))
@@ -750,13 +747,13 @@ fn scan(count: i64, next: &mut impl FnMut() -> Vec<u8>) -> Result<Request, RespE
 mod tests {
     use super::*;
 
-    fn args(words: &[&str]) -> Vec<Vec<u8>> {
-        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    fn args<'a>(words: &[&'a str]) -> Vec<&'a [u8]> {
+        words.iter().map(|w| w.as_bytes()).collect()
     }
 
     #[test]
     fn errors_read_as_redis_writes_them() {
-        let error = |words: &[&str]| Request::parse(args(words)).unwrap_err().0;
+        let error = |words: &[&str]| Request::parse(&args(words)).unwrap_err().0;
         assert_eq!(
             error(&["GET"]),
             "ERR wrong number of arguments for 'get' command"
@@ -815,7 +812,7 @@ mod tests {
 
     #[test]
     fn set_options_parse_in_any_case_and_order() {
-        let parsed = Request::parse(args(&["set", "k", "v", "get", "nx"])).unwrap();
+        let parsed = Request::parse(&args(&["set", "k", "v", "get", "nx"])).unwrap();
         assert_eq!(
             parsed,
             Request::Set {

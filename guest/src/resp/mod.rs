@@ -34,18 +34,27 @@ pub trait Server {
     fn info(&self) -> ServerInfo;
 }
 
-/// Runs `commands` in order and encodes their replies. Stops after `QUIT`:
-/// commands after it in the batch are not run.
+/// Runs the commands in `batch` (RESP arrays of bulk strings, back to
+/// back; see [`kvs_model::resp`]) in order and encodes their replies. Stops
+/// after `QUIT`: commands after it in the batch are not run. A batch that
+/// is not such arrays (a host's bug) gets an error for what cannot be read.
 pub fn handle_batch(
     store: &impl Storage,
     server: &impl Server,
     mut session: Session,
-    commands: Vec<Vec<Vec<u8>>>,
+    batch: &[u8],
 ) -> RespReplies {
     let mut out = Out::default();
     let mut close = false;
-    for args in commands {
-        let after = match Request::parse(args) {
+    for args in kvs_model::resp::commands(batch) {
+        let parsed = match args {
+            Ok(args) if args.is_empty() => continue,
+            Ok(args) => Request::parse(&args),
+            Err(reason) => Err(command::RespError::new(format!(
+                "ERR the host sent a malformed batch: {reason}"
+            ))),
+        };
+        let after = match parsed {
             Ok(request) => run::run(store, server, &mut session, request, &mut out),
             Err(error) => {
                 out.error(&error.0);
@@ -77,12 +86,16 @@ mod tests {
         }
     }
 
+    fn batch(commands: &[&[&str]]) -> Vec<u8> {
+        let mut batch = Vec::new();
+        for args in commands {
+            kvs_model::resp::encode_command(args, &mut batch);
+        }
+        batch
+    }
+
     fn run(store: &MemoryStorage, commands: &[&[&str]]) -> String {
-        let commands = commands
-            .iter()
-            .map(|args| args.iter().map(|a| a.as_bytes().to_vec()).collect())
-            .collect();
-        let replies = handle_batch(store, &NoServer, Session::default(), commands);
+        let replies = handle_batch(store, &NoServer, Session::default(), &batch(commands));
         String::from_utf8(replies.out).unwrap()
     }
 
@@ -132,14 +145,24 @@ mod tests {
             &store,
             &NoServer,
             Session::default(),
-            vec![
-                vec![b"QUIT".to_vec()],
-                vec![b"SET".to_vec(), b"k".to_vec(), b"v".to_vec()],
-            ],
+            &batch(&[&["QUIT"], &["SET", "k", "v"]]),
         );
         assert_eq!(replies.out, b"+OK\r\n");
         assert!(replies.close);
         assert!(store.get("k").is_err());
+    }
+
+    #[test]
+    fn a_malformed_batch_gets_an_error_after_the_commands_before_it() {
+        let store = MemoryStorage::default();
+        let mut bytes = batch(&[&["SET", "k", "v"]]);
+        bytes.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1");
+        let replies = handle_batch(&store, &NoServer, Session::default(), &bytes);
+        assert_eq!(
+            String::from_utf8(replies.out).unwrap(),
+            "+OK\r\n-ERR the host sent a malformed batch: the batch ends inside a command\r\n"
+        );
+        assert!(!replies.close);
     }
 
     #[test]

@@ -100,16 +100,16 @@ pub async fn serve_http(
 pub async fn serve_resp(
     app: &App,
     session: RespSession,
-    commands: Vec<Vec<Vec<u8>>>,
+    batch: &[u8],
 ) -> Result<RespReplies, CallFailed> {
     match app.call_path() {
         CallPath::Native => {
             let store = native_store(app)?;
-            let replies = native::handle_resp(app, store, session, commands);
+            let replies = native::handle_resp(app, store, session, batch);
             store.durable().await.map_err(CallFailed::not_durable)?;
             Ok(replies)
         }
-        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_resp(session, &commands).await,
+        CallPath::Rest | CallPath::WasiHttp => app.guest().handle_resp(session, batch).await,
     }
 }
 

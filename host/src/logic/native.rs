@@ -47,10 +47,10 @@ pub fn handle_resp(
     app: &App,
     store: &kv::Store,
     session: RespSession,
-    commands: Vec<Vec<Vec<u8>>>,
+    batch: &[u8],
 ) -> RespReplies {
     let server = NativeServer(app.host_info());
-    kvs_guest::resp::handle_batch(&Native(store), &server, session, commands)
+    kvs_guest::resp::handle_batch(&Native(store), &server, session, batch)
 }
 
 /// The host's facts, told directly.

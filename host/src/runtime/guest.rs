@@ -281,7 +281,7 @@ impl Guest {
     pub async fn handle_resp(
         &self,
         session: RespSession,
-        commands: &[Vec<Vec<u8>>],
+        batch: &[u8],
     ) -> Result<RespReplies, CallFailed> {
         let mut warm = self.warm_instance().await?;
         let session = resp::Session {
@@ -291,7 +291,7 @@ impl Guest {
         let called = warm
             .service
             .kvs_store_resp()
-            .call_handle(&mut warm.store, &session, commands)
+            .call_handle(&mut warm.store, &session, batch)
             .await;
         let reply = self.finish(warm, called).await?;
         Ok(RespReplies {

@@ -2,9 +2,11 @@
 //! a client sent together to [`crate::logic`] in one call, and writes the
 //! replies back in order.
 //!
-//! - [`framing`]: bytes to commands, with the size limits.
 //! - this module: the `--resp` listener and the per-connection loop, which
-//!   the TCP port also runs for a connection whose first byte is `*`.
+//!   the TCP port also runs for a connection whose first byte is `*`. It
+//!   frames commands with [`kvs_model::resp`], within the size limits, and
+//!   hands the guest the bytes of each batch as the client sent them
+//!   (inline commands written as arrays).
 //!
 //! The guest keeps no state, so what a connection needs between calls (its
 //! id and `CLIENT SETNAME`) is kept here and handed to each call. As on the
@@ -14,13 +16,11 @@
 //! `-ERR Protocol error: ...` and the connection is closed, as Redis does:
 //! after them, no command boundary can be trusted.
 
-pub mod framing;
-
 use crate::app::App;
 use crate::front::listener::accept_loop;
 use crate::front::tcp::{NEXT_CONNECTION_ID, TcpConfig};
 use crate::logic;
-use framing::{Limits, Parsed};
+use kvs_model::resp::{self as framing, Limits, Parsed};
 use kvs_model::{RespReplies, RespSession};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -130,10 +130,10 @@ pub async fn serve_connection(
     loop {
         // Run every whole command already received, in batches.
         while !closing && out.len() - written < config.max_pending_reply_bytes {
-            let (commands, invalid) = take_batch(&mut input, &limits, inline);
-            if !commands.is_empty() {
+            let (batch, invalid) = take_batch(&mut input, &limits, inline);
+            if batch.commands > 0 {
                 last_request = Instant::now();
-                let replies = execute(&app, &mut session, commands).await;
+                let replies = execute(&app, &mut session, batch).await;
                 out.extend_from_slice(&replies.out);
                 closing |= replies.close;
             }
@@ -187,25 +187,36 @@ pub async fn serve_connection(
     write_half.shutdown().await
 }
 
+/// Commands for one guest call: RESP arrays of bulk strings, back to back.
+struct Batch {
+    bytes: Vec<u8>,
+    commands: usize,
+}
+
 /// Takes the whole commands at the start of `input`, up to a batch's
 /// bounds, and the reason the bytes after them cannot be RESP, if so.
-fn take_batch(
-    input: &mut Vec<u8>,
-    limits: &Limits,
-    inline: bool,
-) -> (Vec<Vec<Vec<u8>>>, Option<String>) {
-    let mut commands = Vec::new();
+/// Arrays are copied as they came; inline commands are written as arrays.
+fn take_batch(input: &mut Vec<u8>, limits: &Limits, inline: bool) -> (Batch, Option<String>) {
+    let mut batch = Batch {
+        bytes: Vec::new(),
+        commands: 0,
+    };
     let mut consumed = 0;
-    let mut bytes = 0;
     let mut invalid = None;
-    while commands.len() < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES {
+    while batch.commands < MAX_BATCH_COMMANDS && batch.bytes.len() < MAX_BATCH_BYTES {
         match framing::parse(&input[consumed..], limits, inline) {
             Parsed::Command(args, length) => {
-                consumed += length;
-                bytes += length;
                 if !args.is_empty() {
-                    commands.push(args);
+                    batch.commands += 1;
+                    if input[consumed] == b'*' {
+                        batch
+                            .bytes
+                            .extend_from_slice(&input[consumed..consumed + length]);
+                    } else {
+                        framing::encode_command(&args, &mut batch.bytes);
+                    }
                 }
+                consumed += length;
             }
             Parsed::Incomplete => break,
             Parsed::Invalid(reason) => {
@@ -215,7 +226,7 @@ fn take_batch(
         }
     }
     input.drain(..consumed);
-    (commands, invalid)
+    (batch, invalid)
 }
 
 /// Whether `input` starts with another whole command (or bad bytes), so
@@ -227,11 +238,11 @@ fn more_whole_commands(input: &[u8], limits: &Limits, inline: bool) -> bool {
 /// Runs a batch through the logic. A call that fails costs each of its
 /// commands an error reply (the client counts on one reply per command),
 /// not the connection; its writes were taken back.
-async fn execute(app: &App, session: &mut RespSession, commands: Vec<Vec<Vec<u8>>>) -> RespReplies {
-    let count = commands.len();
+async fn execute(app: &App, session: &mut RespSession, batch: Batch) -> RespReplies {
+    let count = batch.commands;
     app.metrics().tcp_commands(count as u64);
     let started = Instant::now();
-    match logic::serve_resp(app, session.clone(), commands).await {
+    match logic::serve_resp(app, session.clone(), &batch.bytes).await {
         Ok(replies) => {
             *session = replies.session.clone();
             tracing::debug!(

@@ -1,12 +1,19 @@
 //! RESP2 requests out of a byte stream: arrays of bulk strings
 //! (`*2\r\n$3\r\nGET\r\n$1\r\nk\r\n`), and, where allowed, inline commands
-//! (`GET k\r\n`, as typed into telnet).
+//! (`GET k\r\n`, as typed into telnet); and the batch the host hands the
+//! guest, which is such arrays back to back.
 //!
 //! The parser looks at the buffer's start and says how many bytes a whole
 //! command takes, or that more bytes are needed, or that the bytes cannot be
 //! RESP. It skips over bulk payloads by their length, so a large value that
 //! arrives in pieces is not scanned again on every piece. Limits are checked
-//! on the headers, before any payload is buffered.
+//! on the headers, before any payload is buffered. The host frames what
+//! clients send with it; the guest splits its batch with it ([`commands`]).
+//! A batch crosses into the guest as one byte list because each list
+//! crossing the component boundary costs a call into the guest's allocator:
+//! a list of arguments per command cost three or more per `GET`.
+
+use std::borrow::Cow;
 
 /// How large a request may be.
 #[derive(Debug, Clone, Copy)]
@@ -21,13 +28,24 @@ pub struct Limits {
     pub max_inline: usize,
 }
 
+impl Limits {
+    /// No limits: for a batch the host has already framed within its own.
+    pub const NONE: Self = Self {
+        max_bulk: usize::MAX,
+        max_elements: usize::MAX,
+        max_command: usize::MAX,
+        max_inline: usize::MAX,
+    };
+}
+
 /// What the start of the buffer holds.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
+pub enum Parsed<'a> {
     /// A whole command (its arguments, the name first), and the bytes it
     /// took. Its argument list may be empty (`*0`, a blank inline line),
-    /// which runs nothing.
-    Command(Vec<Vec<u8>>, usize),
+    /// which runs nothing. An array's arguments are borrowed from the
+    /// buffer; an inline command's are unquoted copies.
+    Command(Vec<Cow<'a, [u8]>>, usize),
     /// The command is not complete yet.
     Incomplete,
     /// Not RESP, or over a limit: the reason, as the error reply's text
@@ -36,7 +54,7 @@ pub enum Parsed {
 }
 
 /// Parses the first command in `buffer`.
-pub fn parse(buffer: &[u8], limits: &Limits, inline: bool) -> Parsed {
+pub fn parse<'a>(buffer: &'a [u8], limits: &Limits, inline: bool) -> Parsed<'a> {
     match buffer.first() {
         None => Parsed::Incomplete,
         Some(b'*') => parse_array(buffer, limits),
@@ -51,7 +69,7 @@ pub fn parse(buffer: &[u8], limits: &Limits, inline: bool) -> Parsed {
 /// The line at `at`, up to `\r\n`: its text and where the next one starts.
 /// `Err(())` when the line would run past `max` bytes.
 fn line(buffer: &[u8], at: usize, max: usize) -> Result<Option<(&[u8], usize)>, ()> {
-    let window = &buffer[at..buffer.len().min(at + max + 2)];
+    let window = &buffer[at.min(buffer.len())..buffer.len().min(at + max + 2)];
     match window.windows(2).position(|pair| pair == b"\r\n") {
         Some(end) => Ok(Some((&window[..end], at + end + 2))),
         None if window.len() >= max + 2 => Err(()),
@@ -64,7 +82,7 @@ fn number(text: &[u8]) -> Option<i64> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-fn parse_array(buffer: &[u8], limits: &Limits) -> Parsed {
+fn parse_array<'a>(buffer: &'a [u8], limits: &Limits) -> Parsed<'a> {
     let Ok(header) = line(buffer, 1, 32) else {
         return Parsed::Invalid("invalid multibulk length".into());
     };
@@ -104,8 +122,8 @@ fn parse_array(buffer: &[u8], limits: &Limits) -> Parsed {
             }
             _ => return Parsed::Invalid("invalid bulk length".into()),
         };
-        let end = start + length;
-        if end + 2 > limits.max_command {
+        let end = start.saturating_add(length);
+        if end.saturating_add(2) > limits.max_command {
             return Parsed::Invalid("command too large".into());
         }
         if buffer.len() < end + 2 {
@@ -114,14 +132,14 @@ fn parse_array(buffer: &[u8], limits: &Limits) -> Parsed {
         if &buffer[end..end + 2] != b"\r\n" {
             return Parsed::Invalid("bulk string not followed by CRLF".into());
         }
-        args.push(buffer[start..end].to_vec());
+        args.push(Cow::Borrowed(&buffer[start..end]));
         at = end + 2;
     }
     Parsed::Command(args, at)
 }
 
-fn parse_inline(buffer: &[u8], limits: &Limits) -> Parsed {
-    let window = &buffer[..buffer.len().min(limits.max_inline + 1)];
+fn parse_inline<'a>(buffer: &'a [u8], limits: &Limits) -> Parsed<'a> {
+    let window = &buffer[..buffer.len().min(limits.max_inline.saturating_add(1))];
     let Some(end) = window.iter().position(|&b| b == b'\n') else {
         if window.len() > limits.max_inline {
             return Parsed::Invalid("too big inline request".into());
@@ -130,9 +148,53 @@ fn parse_inline(buffer: &[u8], limits: &Limits) -> Parsed {
     };
     let text = buffer[..end].strip_suffix(b"\r").unwrap_or(&buffer[..end]);
     match split_args(text) {
-        Some(args) => Parsed::Command(args, end + 1),
+        Some(args) => Parsed::Command(args.into_iter().map(Cow::Owned).collect(), end + 1),
         None => Parsed::Invalid("unbalanced quotes in request".into()),
     }
+}
+
+/// Appends `args` to `batch` as one RESP array of bulk strings: how the host
+/// writes an inline command into the batch it hands the guest.
+pub fn encode_command<A: AsRef<[u8]>>(args: &[A], batch: &mut Vec<u8>) {
+    batch.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        let arg = arg.as_ref();
+        batch.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        batch.extend_from_slice(arg);
+        batch.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The commands of a batch (arrays of bulk strings back to back), each as
+/// its arguments borrowed from it; an `Err` with the reason, and nothing
+/// after it, where the batch is not such arrays (a host's bug).
+pub fn commands(batch: &[u8]) -> impl Iterator<Item = Result<Vec<&[u8]>, String>> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= batch.len() {
+            return None;
+        }
+        match parse(&batch[at..], &Limits::NONE, false) {
+            Parsed::Command(args, length) => {
+                at += length;
+                Some(Ok(args
+                    .into_iter()
+                    .map(|arg| match arg {
+                        Cow::Borrowed(arg) => arg,
+                        Cow::Owned(_) => unreachable!("arrays borrow their arguments"),
+                    })
+                    .collect()))
+            }
+            Parsed::Incomplete => {
+                at = batch.len();
+                Some(Err("the batch ends inside a command".into()))
+            }
+            Parsed::Invalid(reason) => {
+                at = batch.len();
+                Some(Err(reason))
+            }
+        }
+    })
 }
 
 /// Splits an inline command as Redis does: on spaces, with `"..."` (and
@@ -233,8 +295,11 @@ mod tests {
         max_inline: 32,
     };
 
-    fn args(words: &[&str]) -> Vec<Vec<u8>> {
-        words.iter().map(|w| w.as_bytes().to_vec()).collect()
+    fn args(words: &[&str]) -> Vec<Cow<'static, [u8]>> {
+        words
+            .iter()
+            .map(|w| Cow::Owned(w.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
@@ -254,7 +319,7 @@ mod tests {
         assert_eq!(parse(b"*0\r\n", &LIMITS, false), Parsed::Command(vec![], 4));
         assert_eq!(
             parse(b"*1\r\n$0\r\n\r\n", &LIMITS, false),
-            Parsed::Command(vec![vec![]], 10)
+            Parsed::Command(vec![Cow::Borrowed(&b""[..])], 10)
         );
     }
 
@@ -301,6 +366,32 @@ mod tests {
         assert_eq!(
             parse(&[b'a'; 40], &LIMITS, true),
             Parsed::Invalid("too big inline request".into())
+        );
+    }
+
+    #[test]
+    fn a_batch_is_arrays_back_to_back_and_splits_back_into_its_commands() {
+        let mut batch = Vec::new();
+        encode_command(&["SET", "k", "a\r\nb"], &mut batch);
+        encode_command(&[b"GET".as_slice(), b"k"], &mut batch);
+        encode_command::<&str>(&[], &mut batch);
+        let split: Vec<_> = commands(&batch).collect();
+        assert_eq!(
+            split,
+            vec![
+                Ok(vec![&b"SET"[..], b"k", b"a\r\nb"]),
+                Ok(vec![&b"GET"[..], b"k"]),
+                Ok(vec![]),
+            ]
+        );
+        let cut = &batch[..batch.len() - 6];
+        assert_eq!(
+            commands(cut).last(),
+            Some(Err("the batch ends inside a command".to_string()))
+        );
+        assert_eq!(
+            commands(b"+OK\r\n").collect::<Vec<_>>(),
+            vec![Err("expected '*', got '+'".to_string())]
         );
     }
 }
