@@ -22,6 +22,11 @@ impl Storage for HostStore {
         host::get(key).map(entry).map_err(error)
     }
 
+    fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().for_each(|key| misbehave_for(key));
+        host::get_values(keys).map_err(error)
+    }
+
     fn create(
         &self,
         key: &str,

@@ -46,15 +46,28 @@ pub fn handle_batch(
 ) -> RespReplies {
     let mut out = Out::default();
     let mut close = false;
-    for args in kvs_model::resp::commands(batch) {
-        let parsed = match args {
-            Ok(args) if args.is_empty() => continue,
+    let mut requests = kvs_model::resp::commands(batch)
+        .filter(|args| args.as_ref().map_or(true, |args| !args.is_empty()))
+        .map(|args| match args {
             Ok(args) => Request::parse(&args),
             Err(reason) => Err(command::RespError::new(format!(
                 "ERR the host sent a malformed batch: {reason}"
             ))),
-        };
+        })
+        .peekable();
+    while let Some(parsed) = requests.next() {
         let after = match parsed {
+            Ok(Request::Get(key)) => {
+                // A run of GETs crosses into the store once.
+                let mut keys = vec![key];
+                while let Some(Ok(Request::Get(_))) = requests.peek() {
+                    if let Some(Ok(Request::Get(key))) = requests.next() {
+                        keys.push(key);
+                    }
+                }
+                run::gets(store, &keys, &mut out);
+                After::KeepOpen
+            }
             Ok(request) => run::run(store, server, &mut session, request, &mut out),
             Err(error) => {
                 out.error(&error.0);
@@ -150,6 +163,30 @@ mod tests {
         assert_eq!(replies.out, b"+OK\r\n");
         assert!(replies.close);
         assert!(store.get("k").is_err());
+    }
+
+    #[test]
+    fn a_run_of_gets_reads_what_the_writes_before_it_left_and_not_those_after() {
+        let store = MemoryStorage::default();
+        assert_eq!(
+            run(
+                &store,
+                &[
+                    &["SET", "a", "1"],
+                    &["GET", "a"],
+                    &["GET", "missing"],
+                    &["get", "a"],
+                    &["SET", "a", "2"],
+                    &["GET", "a"],
+                    &["GET"],
+                    &["GET", "a"],
+                ]
+            ),
+            concat!(
+                "+OK\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n+OK\r\n$1\r\n2\r\n",
+                "-ERR wrong number of arguments for 'get' command\r\n$1\r\n2\r\n"
+            )
+        );
     }
 
     #[test]

@@ -31,6 +31,28 @@ pub fn run(
     }
 }
 
+/// Answers a run of `GET`s a client sent one after another, reading their
+/// keys in one store call: what they would have answered one by one, since
+/// pipelined commands of other clients may run between any two of them.
+pub fn gets(store: &impl Storage, keys: &[String], out: &mut Out) {
+    match store.get_values(keys) {
+        Ok(values) => {
+            for value in values {
+                match value {
+                    Some(value) => out.bulk(&value),
+                    None => out.nil(),
+                }
+            }
+        }
+        Err(error) => {
+            let error = store_error(error);
+            for _ in keys {
+                out.error(&error.0);
+            }
+        }
+    }
+}
+
 /// A store error as Redis would word it.
 fn store_error(error: StoreError) -> RespError {
     match error {
@@ -202,14 +224,7 @@ fn execute(
         Request::MGet(keys) => {
             // Every reply element is decided before any is written, so an
             // error cannot leave half an array.
-            let mut values = Vec::with_capacity(keys.len());
-            for key in &keys {
-                match store.get(key) {
-                    Ok(entry) => values.push(Some(entry.value)),
-                    Err(StoreError::NotFound) => values.push(None),
-                    Err(error) => return Err(store_error(error)),
-                }
-            }
+            let values = store.get_values(&keys).map_err(store_error)?;
             out.array(values.len());
             for value in values {
                 match value {

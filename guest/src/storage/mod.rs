@@ -40,6 +40,19 @@ pub fn now_ms() -> u64 {
 /// the exact guarantees under concurrency.
 pub trait Storage {
     fn get(&self, key: &str) -> Result<Entry, StoreError>;
+    /// The values under `keys`, in order, `None` where a key has no entry;
+    /// each read at one instant, not all at the same one. The host's store
+    /// reads them in one call (one crossing of the component boundary for
+    /// `MGET` or a run of pipelined `GET`s); others read them one by one.
+    fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter()
+            .map(|key| match self.get(key) {
+                Ok(entry) => Ok(Some(entry.value)),
+                Err(StoreError::NotFound) => Ok(None),
+                Err(error) => Err(error),
+            })
+            .collect()
+    }
     fn create(
         &self,
         key: &str,

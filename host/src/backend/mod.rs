@@ -47,6 +47,20 @@ impl Backend {
         }
     }
 
+    /// The values under `keys`, in order, `None` where a key has none;
+    /// each read on its own (a Redis backend reads them one after another).
+    pub async fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(match self.get(key).await {
+                Ok(entry) => Some(entry.value.to_vec()),
+                Err(StoreError::NotFound) => None,
+                Err(error) => return Err(error),
+            });
+        }
+        Ok(values)
+    }
+
     pub async fn create(
         &self,
         key: String,

@@ -331,6 +331,10 @@ impl store::Host for CallState {
         self.kv.get(&key).await.map(entry)
     }
 
+    async fn get_values(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.kv.get_values(&keys).await
+    }
+
     async fn create(
         &mut self,
         key: String,

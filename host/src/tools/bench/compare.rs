@@ -753,8 +753,12 @@ async fn durability(args: &CompareArgs) -> anyhow::Result<()> {
     }
     for server in &servers {
         let Some(admin) = server.admin else { continue };
-        let Ok(status) = admin_status(admin) else {
-            continue;
+        let status = match admin_status(admin) {
+            Ok(status) => status,
+            Err(error) => {
+                println!("{}: no sync times: {error:#}", server.name);
+                continue;
+            }
         };
         let data = &status["data"];
         if data.is_null() {
@@ -777,7 +781,10 @@ async fn durability(args: &CompareArgs) -> anyhow::Result<()> {
 fn admin_status(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
     use std::io::{Read as _, Write as _};
     let mut stream = TcpStream::connect(admin)?;
-    stream.write_all(b"GET /status HTTP/1.1\r\nhost: kvs\r\nconnection: close\r\n\r\n")?;
+    // The admin listener answers only requests that name a loopback host.
+    stream.write_all(
+        format!("GET /status HTTP/1.1\r\nhost: {admin}\r\nconnection: close\r\n\r\n").as_bytes(),
+    )?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     let body = answer
