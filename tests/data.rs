@@ -422,6 +422,14 @@ fn zeros_reserved_past_the_records_are_the_end_of_a_segment_not_damage() {
     );
     let (whole, report) = check_data(scratch.path(), false);
     assert!(whole, "{report}");
+    assert!(
+        report.contains(&format!(
+            "20 records in {} bytes, ok; then {} bytes of zeros",
+            records.len(),
+            length - records.len()
+        )),
+        "{report}"
+    );
     let (server, http, _tcp, _admin) = start_logging(&["--data-dir", scratch.path()], "warn");
     assert!(present(http, 20).iter().all(|p| *p));
     let log = server.log().text();

@@ -55,12 +55,21 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<bool> {
     for (_, path) in layout.segments_to_replay()? {
         let scanned = recovery::scan(&path)?;
         match scanned.damage {
-            None => println!(
-                "segment {}: {} records, {} bytes, ok",
-                path.display(),
-                scanned.records.len(),
-                scanned.length
-            ),
+            None => match scanned.zeros_from {
+                Some(end) => println!(
+                    "segment {}: {} records in {end} bytes, ok; then {} bytes of zeros the log \
+                     had reserved (the server stopped without closing it)",
+                    path.display(),
+                    scanned.records.len(),
+                    scanned.length - end
+                ),
+                None => println!(
+                    "segment {}: {} records, {} bytes, ok",
+                    path.display(),
+                    scanned.records.len(),
+                    scanned.length
+                ),
+            },
             Some((offset, reason)) => println!(
                 "segment {}: {} good records, then damage at byte {offset} of {} ({reason})",
                 path.display(),
