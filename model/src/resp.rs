@@ -57,13 +57,65 @@ pub enum Parsed<'a> {
 pub fn parse<'a>(buffer: &'a [u8], limits: &Limits, inline: bool) -> Parsed<'a> {
     match buffer.first() {
         None => Parsed::Incomplete,
-        Some(b'*') => parse_array(buffer, limits),
+        Some(b'*') => {
+            let mut args = Vec::new();
+            match walk_array(buffer, limits, |arg| args.push(Cow::Borrowed(arg))) {
+                Walked::Whole { length, .. } => Parsed::Command(args, length),
+                Walked::Incomplete => Parsed::Incomplete,
+                Walked::Invalid(reason) => Parsed::Invalid(reason),
+            }
+        }
         Some(_) if inline => parse_inline(buffer, limits),
-        Some(&byte) => Parsed::Invalid(format!(
-            "expected '*', got '{}'",
-            char::from(byte).escape_default()
-        )),
+        Some(&byte) => Parsed::Invalid(not_an_array(byte)),
     }
+}
+
+/// Where the first command in `buffer` ends, as [`parse`] finds it but
+/// without collecting an array's arguments: for the host, which passes
+/// arrays on as they came.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Framed {
+    /// A whole array of `args` bulk strings (0 runs nothing), `length`
+    /// bytes long.
+    Array {
+        args: usize,
+        length: usize,
+    },
+    /// A whole inline command: its arguments, and the bytes it took.
+    Inline(Vec<Vec<u8>>, usize),
+    Incomplete,
+    Invalid(String),
+}
+
+/// Frames the first command in `buffer`; see [`Framed`].
+pub fn frame(buffer: &[u8], limits: &Limits, inline: bool) -> Framed {
+    match buffer.first() {
+        None => Framed::Incomplete,
+        Some(b'*') => match walk_array(buffer, limits, |_| {}) {
+            Walked::Whole { args, length } => Framed::Array { args, length },
+            Walked::Incomplete => Framed::Incomplete,
+            Walked::Invalid(reason) => Framed::Invalid(reason),
+        },
+        Some(_) if inline => match parse_inline(buffer, limits) {
+            Parsed::Command(args, length) => {
+                Framed::Inline(args.into_iter().map(Cow::into_owned).collect(), length)
+            }
+            Parsed::Incomplete => Framed::Incomplete,
+            Parsed::Invalid(reason) => Framed::Invalid(reason),
+        },
+        Some(&byte) => Framed::Invalid(not_an_array(byte)),
+    }
+}
+
+fn not_an_array(byte: u8) -> String {
+    format!("expected '*', got '{}'", char::from(byte).escape_default())
+}
+
+/// What [`walk_array`] found.
+enum Walked {
+    Whole { args: usize, length: usize },
+    Incomplete,
+    Invalid(String),
 }
 
 /// The line at `at`, up to `\r\n`: its text and where the next one starts.
@@ -77,65 +129,96 @@ fn line(buffer: &[u8], at: usize, max: usize) -> Result<Option<(&[u8], usize)>, 
     }
 }
 
-/// A length header's number: digits, maybe a leading `-`.
+/// A length header's number: digits, maybe a leading `-` or `+` (as
+/// `str::parse` reads one, without checking UTF-8 first: this runs twice
+/// per argument of every command).
 fn number(text: &[u8]) -> Option<i64> {
-    std::str::from_utf8(text).ok()?.parse().ok()
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &byte in digits {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(byte - b'0');
+        value = value.checked_mul(10)?;
+        value = if negative {
+            value.checked_sub(digit)?
+        } else {
+            value.checked_add(digit)?
+        };
+    }
+    Some(value)
 }
 
-fn parse_array<'a>(buffer: &'a [u8], limits: &Limits) -> Parsed<'a> {
+/// Walks the array at the start of `buffer`, handing `each` its bulk
+/// strings in order; where it ends, that more is needed, or why it is not
+/// RESP.
+fn walk_array<'a>(buffer: &'a [u8], limits: &Limits, mut each: impl FnMut(&'a [u8])) -> Walked {
     let Ok(header) = line(buffer, 1, 32) else {
-        return Parsed::Invalid("invalid multibulk length".into());
+        return Walked::Invalid("invalid multibulk length".into());
     };
     let Some((count, mut at)) = header else {
-        return Parsed::Incomplete;
+        return Walked::Incomplete;
     };
     let Some(count) = number(count) else {
-        return Parsed::Invalid("invalid multibulk length".into());
+        return Walked::Invalid("invalid multibulk length".into());
     };
     if count <= 0 {
-        return Parsed::Command(Vec::new(), at);
+        return Walked::Whole {
+            args: 0,
+            length: at,
+        };
     }
     if count as u64 > limits.max_elements as u64 {
-        return Parsed::Invalid("invalid multibulk length".into());
+        return Walked::Invalid("invalid multibulk length".into());
     }
-    let mut args = Vec::with_capacity((count as usize).min(1024));
     for _ in 0..count {
         match buffer.get(at) {
-            None => return Parsed::Incomplete,
+            None => return Walked::Incomplete,
             Some(b'$') => {}
             Some(&byte) => {
-                return Parsed::Invalid(format!(
+                return Walked::Invalid(format!(
                     "expected '$', got '{}'",
                     char::from(byte).escape_default()
                 ));
             }
         }
         let Ok(header) = line(buffer, at + 1, 32) else {
-            return Parsed::Invalid("invalid bulk length".into());
+            return Walked::Invalid("invalid bulk length".into());
         };
         let Some((length, start)) = header else {
-            return Parsed::Incomplete;
+            return Walked::Incomplete;
         };
         let length = match number(length) {
             Some(length) if length >= 0 && length as u64 <= limits.max_bulk as u64 => {
                 length as usize
             }
-            _ => return Parsed::Invalid("invalid bulk length".into()),
+            _ => return Walked::Invalid("invalid bulk length".into()),
         };
         let end = start.saturating_add(length);
         if end.saturating_add(2) > limits.max_command {
-            return Parsed::Invalid("command too large".into());
+            return Walked::Invalid("command too large".into());
         }
         if buffer.len() < end + 2 {
-            return Parsed::Incomplete;
+            return Walked::Incomplete;
         }
         if &buffer[end..end + 2] != b"\r\n" {
-            return Parsed::Invalid("bulk string not followed by CRLF".into());
+            return Walked::Invalid("bulk string not followed by CRLF".into());
         }
-        args.push(Cow::Borrowed(&buffer[start..end]));
+        each(&buffer[start..end]);
         at = end + 2;
     }
-    Parsed::Command(args, at)
+    Walked::Whole {
+        args: count as usize,
+        length: at,
+    }
 }
 
 fn parse_inline<'a>(buffer: &'a [u8], limits: &Limits) -> Parsed<'a> {
@@ -393,5 +476,60 @@ mod tests {
             commands(b"+OK\r\n").collect::<Vec<_>>(),
             vec![Err("expected '*', got '+'".to_string())]
         );
+    }
+
+    #[test]
+    fn framing_finds_the_same_ends_without_collecting_arguments() {
+        let frame_of = |bytes: &[u8], inline| frame(bytes, &LIMITS, inline);
+        assert_eq!(
+            frame_of(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1", false),
+            Framed::Array {
+                args: 2,
+                length: 20
+            }
+        );
+        assert_eq!(
+            frame_of(b"*0\r\n", false),
+            Framed::Array { args: 0, length: 4 }
+        );
+        assert_eq!(frame_of(b"*2\r\n$3\r\nGET\r\n", false), Framed::Incomplete);
+        assert_eq!(
+            frame_of(b"GET 'a b'\r\n", true),
+            Framed::Inline(vec![b"GET".to_vec(), b"a b".to_vec()], 11)
+        );
+        assert_eq!(
+            frame_of(b"*1\r\n$-1\r\n", false),
+            Framed::Invalid("invalid bulk length".into())
+        );
+        assert_eq!(
+            frame_of(b"GET k\r\n", false),
+            Framed::Invalid("expected '*', got 'G'".into())
+        );
+    }
+
+    #[test]
+    fn length_numbers_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "-1",
+            "+5",
+            "007",
+            "-",
+            "+",
+            "",
+            "1a",
+            " 1",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+        ] {
+            assert_eq!(
+                number(text.as_bytes()),
+                text.parse::<i64>().ok(),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::front::listener::accept_loop;
 use crate::front::tcp::{NEXT_CONNECTION_ID, TcpConfig};
 use crate::logic;
-use kvs_model::resp::{self as framing, Limits, Parsed};
+use kvs_model::resp::{self as framing, Framed, Limits};
 use kvs_model::{RespReplies, RespSession};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -198,28 +198,31 @@ struct Batch {
 /// Arrays are copied as they came; inline commands are written as arrays.
 fn take_batch(input: &mut Vec<u8>, limits: &Limits, inline: bool) -> (Batch, Option<String>) {
     let mut batch = Batch {
-        bytes: Vec::new(),
+        bytes: Vec::with_capacity(input.len().min(MAX_BATCH_BYTES)),
         commands: 0,
     };
     let mut consumed = 0;
     let mut invalid = None;
     while batch.commands < MAX_BATCH_COMMANDS && batch.bytes.len() < MAX_BATCH_BYTES {
-        match framing::parse(&input[consumed..], limits, inline) {
-            Parsed::Command(args, length) => {
-                if !args.is_empty() {
+        match framing::frame(&input[consumed..], limits, inline) {
+            Framed::Array { args, length } => {
+                if args > 0 {
                     batch.commands += 1;
-                    if input[consumed] == b'*' {
-                        batch
-                            .bytes
-                            .extend_from_slice(&input[consumed..consumed + length]);
-                    } else {
-                        framing::encode_command(&args, &mut batch.bytes);
-                    }
+                    batch
+                        .bytes
+                        .extend_from_slice(&input[consumed..consumed + length]);
                 }
                 consumed += length;
             }
-            Parsed::Incomplete => break,
-            Parsed::Invalid(reason) => {
+            Framed::Inline(args, length) => {
+                if !args.is_empty() {
+                    batch.commands += 1;
+                    framing::encode_command(&args, &mut batch.bytes);
+                }
+                consumed += length;
+            }
+            Framed::Incomplete => break,
+            Framed::Invalid(reason) => {
                 invalid = Some(reason);
                 break;
             }
@@ -232,7 +235,7 @@ fn take_batch(input: &mut Vec<u8>, limits: &Limits, inline: bool) -> (Batch, Opt
 /// Whether `input` starts with another whole command (or bad bytes), so
 /// the next batch can run without reading.
 fn more_whole_commands(input: &[u8], limits: &Limits, inline: bool) -> bool {
-    !matches!(framing::parse(input, limits, inline), Parsed::Incomplete)
+    !matches!(framing::frame(input, limits, inline), Framed::Incomplete)
 }
 
 /// Runs a batch through the logic. A call that fails costs each of its
