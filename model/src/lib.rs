@@ -62,6 +62,15 @@ pub struct ServerInfo {
     pub commands_processed: u64,
 }
 
+/// The replies to a batch of lines of the TCP command protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LineReplies {
+    /// One line of JSON per line answered, in order, without newlines.
+    pub lines: Vec<String>,
+    /// Close the connection once they are sent.
+    pub close: bool,
+}
+
 /// The reply to one line of the TCP command protocol, and whether the
 /// connection closes after it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,23 +2,17 @@
 //! protocol a client sent together in, one reply line each out.
 
 use super::Component;
-use super::bindings::exports::kvs::store::command::{self, After};
+use super::bindings::exports::kvs::store::command;
 use super::host_store::HostStore;
 use crate::protocol;
 
 impl command::Guest for Component {
-    fn handle_lines(lines: Vec<Vec<u8>>) -> Vec<command::Reply> {
+    fn handle_lines(lines: Vec<u8>) -> command::Replies {
         crate::flavor::trap_if_broken();
-        protocol::handle_lines(&HostStore, &lines)
-            .into_iter()
-            .map(|reply| command::Reply {
-                line: reply.line,
-                after: if reply.close {
-                    After::Close
-                } else {
-                    After::KeepOpen
-                },
-            })
-            .collect()
+        let replies = protocol::handle_lines(&HostStore, &lines);
+        command::Replies {
+            lines: replies.lines,
+            close: replies.close,
+        }
     }
 }

@@ -19,19 +19,23 @@ pub mod reply;
 
 pub use apply::{Outcome, apply};
 pub use command::Command;
-pub use kvs_model::LineReply;
+pub use kvs_model::{LineReplies, LineReply};
 
 use crate::storage::Storage;
 
-/// Handles the lines a client sent together, in order: one reply each, up
-/// to and including the first that closes the connection.
-pub fn handle_lines(store: &impl Storage, lines: &[Vec<u8>]) -> Vec<LineReply> {
-    let mut replies = Vec::with_capacity(lines.len());
-    for line in lines {
+/// Handles the lines a client sent together (`lines` holds them each ended
+/// by `\n`), in order: one reply each, up to and including the first that
+/// closes the connection.
+pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
+    let mut replies = LineReplies::default();
+    let Some(lines) = lines.strip_suffix(b"\n") else {
+        return replies;
+    };
+    for line in lines.split(|&byte| byte == b'\n') {
         let reply = handle_line(store, line);
-        let close = reply.close;
-        replies.push(reply);
-        if close {
+        replies.lines.push(reply.line);
+        if reply.close {
+            replies.close = true;
             break;
         }
     }
@@ -46,5 +50,32 @@ pub fn handle_line(store: &impl Storage, line: &[u8]) -> LineReply {
     match outcome {
         Ok(outcome) => reply::encode(outcome),
         Err(error) => reply::error(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    fn lines(store: &MemoryStorage, batch: &str) -> (Vec<String>, bool) {
+        let replies = handle_lines(store, batch.as_bytes());
+        (replies.lines, replies.close)
+    }
+
+    #[test]
+    fn a_batch_answers_each_line_in_order_up_to_a_stop() {
+        let store = MemoryStorage::default();
+        let (replies, close) = lines(
+            &store,
+            "cmd=create|key=a|body=1\n\ncmd=get|key=a\ncmd=stop\ncmd=delete|key=a\n",
+        );
+        assert_eq!(replies.len(), 4, "{replies:?}");
+        assert!(replies[0].contains(r#""ok":true"#), "{replies:?}");
+        assert!(replies[1].contains(r#""errorcode""#), "{replies:?}");
+        assert!(replies[2].contains(r#""body":"1""#), "{replies:?}");
+        assert!(close);
+        assert!(store.get("a").is_ok(), "the line after stop ran");
+        assert_eq!(lines(&store, ""), (vec![], false));
     }
 }

@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::runtime::CallFailed;
 use hyper::Method;
 use hyper::body::Incoming;
-pub use kvs_model::{LineReply, RespReplies, RespSession};
+pub use kvs_model::{LineReplies, LineReply, RespReplies, RespSession};
 use rest::BodyTimedOut;
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -115,7 +115,7 @@ pub async fn serve_resp(
 
 /// Runs the lines of the TCP command protocol a client sent together on the server's call path
 /// (`wasi-http` changes only HTTP; lines go to the `command` export).
-pub async fn serve_lines(app: &App, lines: &[Vec<u8>]) -> Result<Vec<LineReply>, CallFailed> {
+pub async fn serve_lines(app: &App, lines: &[u8]) -> Result<LineReplies, CallFailed> {
     match app.call_path() {
         CallPath::Native => {
             let store = native_store(app)?;

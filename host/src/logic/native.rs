@@ -13,8 +13,8 @@ use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::Storage;
 use kvs_model::{
-    Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReply, RespReplies, RespSession, ScanPage,
-    ServerInfo, StoreError, StoreStats,
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReplies, RespReplies, RespSession,
+    ScanPage, ServerInfo, StoreError, StoreStats,
 };
 
 /// Serves one request as the guest's `rest` export would.
@@ -38,7 +38,7 @@ pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response 
 }
 
 /// Runs TCP command lines as the guest's `command` export would.
-pub fn handle_lines(store: &kv::Store, lines: &[Vec<u8>]) -> Vec<LineReply> {
+pub fn handle_lines(store: &kv::Store, lines: &[u8]) -> LineReplies {
     kvs_guest::protocol::handle_lines(&Native(store), lines)
 }
 

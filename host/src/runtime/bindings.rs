@@ -21,5 +21,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::kvs::store::{server, store, types};
-pub use exports::kvs::store::command::After;
 pub use exports::kvs::store::{resp, rest};

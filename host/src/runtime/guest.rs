@@ -7,12 +7,12 @@
 //! Calls through `wasi:http/incoming-handler` instantiate afresh every time,
 //! as `wasmtime serve` does.
 
-use super::bindings::{After, ServicePre, resp, rest};
+use super::bindings::{ServicePre, resp, rest};
 use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::backend::Backend;
 use anyhow::{Context as _, anyhow};
-use kvs_model::{Code, ErrorReply, LineReply, RespReplies, RespSession, StoreError};
+use kvs_model::{Code, ErrorReply, LineReplies, RespReplies, RespSession, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::UpdateDeadline;
@@ -75,13 +75,14 @@ impl Guest {
     /// code 20 ("unavailable"), which passes: kvs starts while its backend
     /// is down, and a guest swapped in meanwhile is checked as far as it can be.
     pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
-        let LineReply { line: reply, close } = self
-            .handle_lines(&[b"cmd=help".to_vec()])
+        let LineReplies { lines, close } = self
+            .handle_lines(b"cmd=help\n")
             .await
-            .context("the self-check command `cmd=help` failed")?
-            .pop()
-            .context("the self-check command `cmd=help` got no reply")?;
-        let parsed: serde_json::Value = serde_json::from_str(&reply).with_context(|| {
+            .context("the self-check command `cmd=help` failed")?;
+        let [reply] = lines.as_slice() else {
+            anyhow::bail!("the self-check command `cmd=help` got not one reply: {lines:?}");
+        };
+        let parsed: serde_json::Value = serde_json::from_str(reply).with_context(|| {
             format!("the self-check command got a reply that is not JSON: {reply:?}")
         })?;
         anyhow::ensure!(
@@ -257,7 +258,7 @@ impl Guest {
     /// Runs the TCP command lines a client sent together through the
     /// guest's `command` export, in one call. A call that fails has the
     /// writes of all its lines reverted.
-    pub async fn handle_lines(&self, lines: &[Vec<u8>]) -> Result<Vec<LineReply>, CallFailed> {
+    pub async fn handle_lines(&self, lines: &[u8]) -> Result<LineReplies, CallFailed> {
         let mut warm = self.warm_instance().await?;
         let called = warm
             .service
@@ -265,13 +266,10 @@ impl Guest {
             .call_handle_lines(&mut warm.store, lines)
             .await;
         let replies = self.finish(warm, called).await?;
-        Ok(replies
-            .into_iter()
-            .map(|reply| LineReply {
-                line: reply.line,
-                close: reply.after == After::Close,
-            })
-            .collect())
+        Ok(LineReplies {
+            lines: replies.lines,
+            close: replies.close,
+        })
     }
 }
 

@@ -23,7 +23,7 @@ pub(crate) static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
 use crate::app::App;
 use crate::front::listener::accept_loop;
-use crate::logic::{self, LineReply};
+use crate::logic::{self, LineReplies};
 use framing::{Frame, LineReader};
 use kvs_model::{Code, error_json};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -268,7 +268,13 @@ async fn execute(app: &App, lines: Vec<Vec<u8>>, out: &mut Vec<u8>) -> bool {
     }
     app.metrics().tcp_commands(lines.len() as u64);
     let started = Instant::now();
-    let replies = match logic::serve_lines(app, &lines).await {
+    // The guest takes the lines as one list, each ended by `\n`.
+    let mut joined = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+    for line in &lines {
+        joined.extend_from_slice(line);
+        joined.push(b'\n');
+    }
+    let replies = match logic::serve_lines(app, &joined).await {
         Ok(replies) => replies,
         Err(failed) => {
             if failed.not_durable.is_some() {
@@ -278,30 +284,30 @@ async fn execute(app: &App, lines: Vec<Vec<u8>>, out: &mut Vec<u8>) -> bool {
                 app.metrics().guest_failure("tcp");
             }
             let line = failed.client_error("command handler").to_json();
-            let reply = LineReply { line, close: false };
-            vec![reply; lines.len()]
+            LineReplies {
+                lines: vec![line; lines.len()],
+                close: false,
+            }
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         let micros = started.elapsed().as_micros() as u64;
-        for (request, reply) in lines.iter().zip(&replies) {
+        for (request, reply) in lines.iter().zip(&replies.lines) {
             tracing::debug!(
                 command = command_name(request),
-                outcome = outcome(&reply.line),
+                outcome = outcome(reply),
                 bytes_in = request.len(),
-                bytes_out = reply.line.len(),
+                bytes_out = reply.len(),
                 batch = lines.len(),
                 micros,
                 "command"
             );
         }
     }
-    let mut close = false;
-    for reply in replies {
-        queue_reply(out, reply.line);
-        close = reply.close;
+    for reply in replies.lines {
+        queue_reply(out, reply);
     }
-    close
+    replies.close
 }
 
 /// The `cmd=` of a request line, for the log (never its key or value).
