@@ -330,9 +330,6 @@ fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
                         }
                     }
                 }
-                if text.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return None;
-                }
             }
             b'\'' => {
                 i += 1;
@@ -352,9 +349,6 @@ fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
                         }
                     }
                 }
-                if text.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                    return None;
-                }
             }
             _ => {
                 while i < text.len() && !text[i].is_ascii_whitespace() {
@@ -362,6 +356,10 @@ fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                 }
             }
+        }
+        // A closing quote must end the argument.
+        if text.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+            return None;
         }
         args.push(arg);
     }

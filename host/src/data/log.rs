@@ -534,12 +534,16 @@ impl Segment {
     }
 
     /// Cuts the zeros reserved past the records off a segment that is
-    /// done, so only a segment a crash interrupted ends in zeros. A failure
-    /// only leaves the zeros, which recovery reads as the end.
-    fn trim(&mut self) {
+    /// done, so only a segment a crash interrupted ends in zeros; the next
+    /// sync makes the cut durable. A failure only leaves the zeros, which
+    /// recovery reads as the end.
+    fn trim(&mut self, shared: &Shared) {
         if self.reserved > self.length {
             match self.file.set_len(self.length) {
-                Ok(()) => self.reserved = self.length,
+                Ok(()) => {
+                    self.reserved = self.length;
+                    shared.unsynced.store(true, Ordering::SeqCst);
+                }
                 Err(error) => tracing::warn!(
                     path = %self.path.display(),
                     %error,
@@ -602,8 +606,7 @@ fn write_loop(shared: &Shared) {
                 Item::Record(record) => segment.encode(shared, &record),
                 Item::Rotate(next) => {
                     segment.write_retrying(shared);
-                    segment.trim();
-                    shared.unsynced.store(true, Ordering::SeqCst);
+                    segment.trim(shared);
                     sync(shared, &mut segment);
                     start_segment(shared, &mut segment, next);
                     rotated += 1;
@@ -617,8 +620,7 @@ fn write_loop(shared: &Shared) {
             Fsync::No => false,
         };
         if closing {
-            segment.trim();
-            shared.unsynced.store(true, Ordering::SeqCst);
+            segment.trim(shared);
         }
         if due || closing {
             if shared.mode == Fsync::Always || closing {

@@ -234,14 +234,21 @@ fn queue_reply(out: &mut Vec<u8>, reply: String) {
 /// guest in one call, a line over the limit gets its error from the host.
 /// True once a reply closes the connection; the frames after it are not run.
 async fn answer(app: &App, config: &TcpConfig, frames: Vec<Frame>, out: &mut Vec<u8>) -> bool {
-    let mut run = Vec::new();
+    // The run of lines so far, as the guest takes them: each ended by `\n`.
+    let mut run = Vec::with_capacity(frames.iter().map(|frame| frame.bytes() + 1).sum());
+    let mut count = 0;
     for frame in frames {
         match frame {
-            Frame::Line(line) => run.push(line),
+            Frame::Line(line) => {
+                run.extend_from_slice(&line);
+                run.push(b'\n');
+                count += 1;
+            }
             Frame::TooLong => {
-                if execute(app, std::mem::take(&mut run), out).await {
+                if execute(app, &run, std::mem::take(&mut count), out).await {
                     return true;
                 }
+                run.clear();
                 queue_reply(
                     out,
                     error_json(
@@ -255,26 +262,21 @@ async fn answer(app: &App, config: &TcpConfig, frames: Vec<Frame>, out: &mut Vec
             }
         }
     }
-    execute(app, run, out).await
+    execute(app, &run, count, out).await
 }
 
-/// Runs request lines through the guest in one call and queues a reply to
-/// each; true if the last closes the connection. A failing guest costs each
-/// line of the call an error reply (its writes were taken back), not the
-/// connection. Each command is logged at `debug`.
-async fn execute(app: &App, lines: Vec<Vec<u8>>, out: &mut Vec<u8>) -> bool {
-    if lines.is_empty() {
+/// Runs `count` request lines (`lines` holds each ended by `\n`) through the
+/// guest in one call and queues a reply to each; true if the last closes the
+/// connection. A failing guest costs each line of the call an error reply
+/// (its writes were taken back), not the connection. Each command is logged
+/// at `debug`.
+async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bool {
+    if count == 0 {
         return false;
     }
-    app.metrics().tcp_commands(lines.len() as u64);
+    app.metrics().tcp_commands(count as u64);
     let started = Instant::now();
-    // The guest takes the lines as one list, each ended by `\n`.
-    let mut joined = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
-    for line in &lines {
-        joined.extend_from_slice(line);
-        joined.push(b'\n');
-    }
-    let replies = match logic::serve_lines(app, &joined).await {
+    let replies = match logic::serve_lines(app, lines).await {
         Ok(replies) => replies,
         Err(failed) => {
             if failed.not_durable.is_some() {
@@ -285,20 +287,21 @@ async fn execute(app: &App, lines: Vec<Vec<u8>>, out: &mut Vec<u8>) -> bool {
             }
             let line = failed.client_error("command handler").to_json();
             LineReplies {
-                lines: vec![line; lines.len()],
+                lines: vec![line; count],
                 close: false,
             }
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         let micros = started.elapsed().as_micros() as u64;
-        for (request, reply) in lines.iter().zip(&replies.lines) {
+        let requests = lines.split(|&byte| byte == b'\n');
+        for (request, reply) in requests.zip(&replies.lines) {
             tracing::debug!(
                 command = command_name(request),
                 outcome = outcome(reply),
                 bytes_in = request.len(),
                 bytes_out = reply.len(),
-                batch = lines.len(),
+                batch = count,
                 micros,
                 "command"
             );
