@@ -68,7 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // their default action of killing the process.
     let shutdown = kvs::ops::shutdown::on_signal().context("cannot install signal handlers")?;
     #[cfg(unix)]
-    let _hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
 
     let resp_address = resp.as_ref().map(TcpListener::local_addr).transpose()?;
@@ -86,6 +86,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 tcp,
                 admin,
                 resp,
+                #[cfg(unix)]
+                hangups: Some(hangups),
             },
             shutdown,
         )

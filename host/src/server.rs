@@ -28,7 +28,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The bound sockets of every front end.
+/// The bound sockets of every front end, and the SIGHUPs that ask for a
+/// reload.
 #[derive(Debug)]
 pub struct Listeners {
     pub http: TcpListener,
@@ -36,6 +37,12 @@ pub struct Listeners {
     pub admin: TcpListener,
     /// `--resp`: a listener that speaks only RESP, inline commands too.
     pub resp: Option<TcpListener>,
+    /// SIGHUP, listened for before the server is announced: a SIGHUP sent
+    /// once the address is printed reloads the guest, even while the server
+    /// is still loading it. `None` in-process, where signals are the test
+    /// runner's.
+    #[cfg(unix)]
+    pub hangups: Option<tokio::signal::unix::Signal>,
 }
 
 /// Everything a server is started with but its addresses: what `kvs serve`
@@ -217,10 +224,13 @@ impl Server {
             shutdown.clone(),
         ));
         #[cfg(unix)]
-        tokio::spawn(crate::ops::reload::reload_on_sighup(
-            reloader.clone(),
-            shutdown.clone(),
-        ));
+        if let Some(hangups) = listeners.hangups {
+            tokio::spawn(crate::ops::reload::reload_on_sighup(
+                hangups,
+                reloader.clone(),
+                shutdown.clone(),
+            ));
+        }
         if let (Some(path), Some(interval)) = (settings.guest_path.clone(), settings.watch_interval)
         {
             tokio::spawn(crate::ops::watch::watch(

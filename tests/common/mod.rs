@@ -193,6 +193,7 @@ impl TestServer {
                 tcp: tcp_listener,
                 admin: admin_listener,
                 resp: Some(resp_listener),
+                hangups: None,
             },
             shutdown.clone(),
         ));

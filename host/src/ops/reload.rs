@@ -209,32 +209,14 @@ fn describe(loaded: &Loaded) -> serde_json::Value {
     })
 }
 
-/// Reloads from the guest file on every SIGHUP until shutdown. The handler
-/// is installed before this returns; the returned future does the reloads.
+/// Reloads from the guest file on every SIGHUP `hangups` receives (the
+/// caller listens before it announces the server, so none is missed) until
+/// shutdown.
 #[cfg(unix)]
-pub fn reload_on_sighup(
+pub async fn reload_on_sighup(
+    mut hangups: tokio::signal::unix::Signal,
     reloader: Arc<Reloader>,
     shutdown: CancellationToken,
-) -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let hangups = signal(SignalKind::hangup());
-    async move {
-        let mut hangups = match hangups {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGHUP; reload by the admin endpoint instead");
-                return;
-            }
-        };
-        reload_on_each(&mut hangups, &reloader, &shutdown).await;
-    }
-}
-
-#[cfg(unix)]
-async fn reload_on_each(
-    hangups: &mut tokio::signal::unix::Signal,
-    reloader: &Reloader,
-    shutdown: &CancellationToken,
 ) {
     loop {
         tokio::select! {
