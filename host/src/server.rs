@@ -37,10 +37,11 @@ pub struct Listeners {
     pub admin: TcpListener,
     /// `--resp`: a listener that speaks only RESP, inline commands too.
     pub resp: Option<TcpListener>,
-    /// SIGHUP, listened for before the server is announced: a SIGHUP sent
-    /// once the address is printed reloads the guest, even while the server
-    /// is still loading it. `None` in-process, where signals are the test
-    /// runner's.
+    /// SIGHUP, listened for before the server is announced, so a SIGHUP
+    /// sent once the addresses are printed reloads the guest even if it
+    /// arrives before [`Server::run`] has started its reload task (a stream
+    /// made there would miss it). `None` in-process, where signals are the
+    /// test runner's.
     #[cfg(unix)]
     pub hangups: Option<tokio::signal::unix::Signal>,
 }
