@@ -35,6 +35,9 @@ pub struct RedisServer {
     pub port: u16,
     dir: PathBuf,
     args: Vec<String>,
+    /// Further ports it listens on, each after its flag (`--tls-port`,
+    /// `--cluster-port`).
+    more_ports: Vec<(&'static str, u16)>,
 }
 
 impl RedisServer {
@@ -46,6 +49,13 @@ impl RedisServer {
     /// A server with extra `redis-server` arguments (`--maxmemory-policy`,
     /// `--cluster-enabled yes`, ...).
     pub fn start_with(args: &[&str]) -> Self {
+        Self::start_on(args, &[])
+    }
+
+    /// [`Self::start_with`], also listening on a free port after each of
+    /// `port_flags`.
+    fn start_on(args: &[&str], port_flags: &[&'static str]) -> Self {
+        let draw = || -> Vec<_> { port_flags.iter().map(|&flag| (flag, free_port())).collect() };
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("kvs-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -54,19 +64,30 @@ impl RedisServer {
             port,
             dir,
             args: args.iter().map(|arg| arg.to_string()).collect(),
+            more_ports: draw(),
         };
-        // A free port can be taken by another test before this server
-        // binds it: such a server exits, and the next try takes another.
+        // A free port can be taken by another test, or by an outgoing
+        // connection, before this server binds it: such a server exits, and
+        // the next try draws all its ports again (and forgets the cluster
+        // identity the failed try may have written).
         for _ in 0..5 {
             if server.spawn() {
                 return server;
             }
             server.port = free_port();
+            server.more_ports = draw();
+            let _ = std::fs::remove_file(server.dir.join("nodes.conf"));
         }
         panic!(
-            "redis-server {args:?} exited at start five times; see its log in {:?}",
-            server.dir
+            "redis-server {args:?} {:?} exited at start five times; see its log in {:?}",
+            server.more_ports, server.dir
         );
+    }
+
+    /// The port it listens on after `flag`.
+    fn port_after(&self, flag: &str) -> u16 {
+        let (_, port) = self.more_ports.iter().find(|(f, _)| *f == flag).unwrap();
+        *port
     }
 
     /// Starts the process and waits for its PONG; false if it exited.
@@ -77,6 +98,11 @@ impl RedisServer {
             .arg("--dir")
             .arg(&self.dir)
             .args(&self.args)
+            .args(
+                self.more_ports
+                    .iter()
+                    .flat_map(|(flag, port)| [flag.to_string(), port.to_string()]),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -119,20 +145,18 @@ impl RedisServer {
     /// (`tls-auth-clients yes`, Redis's default); its plain port stays for
     /// the test's own `cli`.
     pub fn start_tls(pki: &Pki) -> (Self, u16) {
-        Self::start_tls_with(pki, &[])
+        Self::start_tls_on(pki, &[], &[])
     }
 
-    /// [`Self::start_tls`] with extra `redis-server` arguments.
-    pub fn start_tls_with(pki: &Pki, args: &[&str]) -> (Self, u16) {
-        let tls_port = free_port().to_string();
+    /// [`Self::start_tls`] with extra `redis-server` arguments and ports
+    /// ([`Self::start_on`]).
+    fn start_tls_on(pki: &Pki, args: &[&str], port_flags: &[&'static str]) -> (Self, u16) {
         let (cert, key, ca) = (
             pki.path("server.crt"),
             pki.path("server.key"),
             pki.path("ca.crt"),
         );
         let tls = [
-            "--tls-port",
-            &tls_port,
             "--tls-cert-file",
             cert.to_str().unwrap(),
             "--tls-key-file",
@@ -140,8 +164,12 @@ impl RedisServer {
             "--tls-ca-cert-file",
             ca.to_str().unwrap(),
         ];
-        let server = Self::start_with(&[&tls[..], args].concat());
-        (server, tls_port.parse().unwrap())
+        let server = Self::start_on(
+            &[&tls[..], args].concat(),
+            &[&["--tls-port"], port_flags].concat(),
+        );
+        let tls_port = server.port_after("--tls-port");
+        (server, tls_port)
     }
 
     /// `redis-cli -p PORT ARGS...`, its output trimmed.
@@ -188,7 +216,10 @@ pub struct RedisCluster {
     tls_ports: Option<Vec<u16>>,
 }
 
-/// The arguments of every cluster node.
+/// The arguments of every cluster node. Each also gets a free
+/// `--cluster-port`: by default a node's cluster bus is its port + 10,000,
+/// which does not exist for ports over 55,535, and a free port is often one
+/// of those.
 const CLUSTER_NODE: [&str; 8] = [
     "--cluster-enabled",
     "yes",
@@ -211,10 +242,7 @@ impl RedisCluster {
     /// `masters` masters with `replicas` replicas each.
     pub fn start_with_replicas(masters: usize, replicas: usize) -> Self {
         let nodes = (0..masters * (1 + replicas))
-            .map(|_| {
-                let bus = bus_port();
-                RedisServer::start_with(&[&CLUSTER_NODE[..], &["--cluster-port", &bus]].concat())
-            })
+            .map(|_| RedisServer::start_on(&CLUSTER_NODE, &["--cluster-port"]))
             .collect();
         Self::create(nodes, None, replicas)
     }
@@ -224,9 +252,8 @@ impl RedisCluster {
     pub fn start_tls(masters: usize, pki: &Pki) -> Self {
         let (nodes, tls_ports) = (0..masters)
             .map(|_| {
-                let bus = bus_port();
-                let tls_cluster = ["--cluster-port", &bus, "--tls-cluster", "yes"];
-                RedisServer::start_tls_with(pki, &[&CLUSTER_NODE[..], &tls_cluster].concat())
+                let tls_cluster = [&CLUSTER_NODE[..], &["--tls-cluster", "yes"]].concat();
+                RedisServer::start_tls_on(pki, &tls_cluster, &["--cluster-port"])
             })
             .unzip();
         Self::create(nodes, Some((tls_ports, pki)), 0)
@@ -295,13 +322,6 @@ impl RedisCluster {
             .collect();
         format!("{scheme}-cluster://{}", nodes.join(","))
     }
-}
-
-/// A port for `--cluster-port`: by default a node's cluster bus is its
-/// port + 10,000, which does not exist for ports over 55,535, and a free
-/// port is often one of those.
-fn bus_port() -> String {
-    free_port().to_string()
 }
 
 fn free_port() -> u16 {
