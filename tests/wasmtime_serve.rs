@@ -10,10 +10,10 @@ mod rest;
 
 use common::{Target, client};
 use reqwest::StatusCode;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const PORTABLE: &str = env!("KVS_GUEST_PORTABLE");
 const CLI_VERSION: &str = "wasmtime 48.0.8";
@@ -42,6 +42,32 @@ fn cli_available() -> bool {
     found
 }
 
+/// Starts `wasmtime serve -S cli` on the portable guest with `args`, on a
+/// port the kernel picks, and returns it with the address it announced:
+/// a port picked here and passed on could be taken before it binds it.
+fn serve(args: &[&std::ffi::OsStr]) -> (Child, SocketAddr) {
+    let mut child = Command::new("wasmtime")
+        .args(["serve", "-S", "cli", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .arg(PORTABLE)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmtime serve starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Serving HTTP on http://")
+        .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("wasmtime serve announced no address: {line:?}"));
+    // Keeps reading what the guest prints, so that a full pipe never
+    // blocks it.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, addr)
+}
+
 impl WasmtimeServe {
     /// Starts on a fresh, empty data directory.
     async fn start() -> Option<Self> {
@@ -60,29 +86,9 @@ impl WasmtimeServe {
         if !cli_available() {
             return None;
         }
-        // Find a free port; the short window before wasmtime binds it is
-        // acceptable on loopback in tests.
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new("wasmtime")
-            .args(["serve", "-S", "cli", "--addr", &addr.to_string()])
-            .arg("--dir")
-            .arg(format!("{}::/data", data.display()))
-            .arg(PORTABLE)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wasmtime serve starts");
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "wasmtime serve never listened"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut dir = std::ffi::OsString::from(data);
+        dir.push("::/data");
+        let (child, addr) = serve(&["--dir".as_ref(), dir.as_os_str()]);
         Some(Self {
             child,
             addr,
@@ -205,21 +211,7 @@ async fn a_missing_data_directory_gets_a_clear_503() {
         return;
     }
     // No --dir at all: the guest has no /data.
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let mut child = Command::new("wasmtime")
-        .args(["serve", "-S", "cli", "--addr", &addr.to_string(), PORTABLE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, addr) = serve(&[]);
     let r = client()
         .get(format!("http://{addr}/kvs/k"))
         .send()

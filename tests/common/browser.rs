@@ -6,7 +6,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use std::net::TcpListener;
+use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +25,29 @@ pub struct Browser {
     profile: PathBuf,
 }
 
+/// The port chromedriver says it listens on ("ChromeDriver was started
+/// successfully on port N."); what it prints later is read and dropped, so a
+/// full pipe never blocks it.
+fn announced_port(driver: &mut Child) -> u16 {
+    let mut stdout = BufReader::new(driver.stdout.take().unwrap());
+    let mut seen = String::new();
+    let port = loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            panic!("chromedriver exited without a port; it printed {seen:?}");
+        }
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("ChromeDriver was started successfully on port ")
+        {
+            break rest.trim_end_matches('.').parse().unwrap();
+        }
+        seen.push_str(&line);
+    };
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    port
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium, or `None` (with a
     /// notice) where they are not installed and this is not CI.
@@ -40,20 +63,17 @@ impl Browser {
             );
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         // Its own process group, so the browsers it starts are stopped with
-        // it even when a test panics.
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // it even when a test panics. It takes a port the kernel picks and
+        // says which: one picked here could be taken before it binds it.
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
             .process_group(0)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
+        let port = announced_port(&mut driver);
         let profile = std::env::temp_dir().join(format!(
             "kvs-explorer-chromium-{}-{port}",
             std::process::id()
