@@ -122,39 +122,44 @@ enum Walked {
 /// `Err(())` when the line would run past `max` bytes.
 fn line(buffer: &[u8], at: usize, max: usize) -> Result<Option<(&[u8], usize)>, ()> {
     let window = &buffer[at.min(buffer.len())..buffer.len().min(at + max + 2)];
-    match window.windows(2).position(|pair| pair == b"\r\n") {
-        Some(end) => Ok(Some((&window[..end], at + end + 2))),
-        None if window.len() >= max + 2 => Err(()),
-        None => Ok(None),
+    let mut from = 0;
+    // Each `\r` that is not followed by `\n` is part of the line.
+    while let Some(cr) = window[from..].iter().position(|&byte| byte == b'\r') {
+        let end = from + cr;
+        match window.get(end + 1) {
+            Some(b'\n') => return Ok(Some((&window[..end], at + end + 2))),
+            Some(_) => from = end + 1,
+            None => break,
+        }
+    }
+    if window.len() >= max + 2 {
+        Err(())
+    } else {
+        Ok(None)
     }
 }
 
 /// A length header's number: digits, maybe a leading `-` or `+` (as
 /// `str::parse` reads one, without checking UTF-8 first: this runs twice
-/// per argument of every command).
+/// per argument of every command). Up to 18 digits cannot overflow, so they
+/// are summed without the checks (which on wasm32 cost a 128-bit multiply
+/// per digit); longer ones go to `str::parse`.
 fn number(text: &[u8]) -> Option<i64> {
     let (negative, digits) = match text {
         [b'-', rest @ ..] => (true, rest),
         [b'+', rest @ ..] => (false, rest),
         _ => (false, text),
     };
-    if digits.is_empty() {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut value: i64 = 0;
-    for &byte in digits {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        let digit = i64::from(byte - b'0');
-        value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(digit)?
-        } else {
-            value.checked_add(digit)?
-        };
+    if digits.len() > 18 {
+        return std::str::from_utf8(text).ok()?.parse().ok();
     }
-    Some(value)
+    let value = digits
+        .iter()
+        .fold(0i64, |value, &digit| value * 10 + i64::from(digit - b'0'));
+    Some(if negative { -value } else { value })
 }
 
 /// Walks the array at the start of `buffer`, handing `each` its bulk
@@ -254,25 +259,22 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A], batch: &mut Vec<u8>) {
 pub fn commands(batch: &[u8]) -> impl Iterator<Item = Result<Vec<&[u8]>, String>> {
     let mut at = 0;
     std::iter::from_fn(move || {
-        if at >= batch.len() {
-            return None;
+        let rest = batch.get(at..).filter(|rest| !rest.is_empty())?;
+        if rest[0] != b'*' {
+            at = batch.len();
+            return Some(Err(not_an_array(rest[0])));
         }
-        match parse(&batch[at..], &Limits::NONE, false) {
-            Parsed::Command(args, length) => {
+        let mut args = Vec::new();
+        match walk_array(rest, &Limits::NONE, |arg| args.push(arg)) {
+            Walked::Whole { length, .. } => {
                 at += length;
-                Some(Ok(args
-                    .into_iter()
-                    .map(|arg| match arg {
-                        Cow::Borrowed(arg) => arg,
-                        Cow::Owned(_) => unreachable!("arrays borrow their arguments"),
-                    })
-                    .collect()))
+                Some(Ok(args))
             }
-            Parsed::Incomplete => {
+            Walked::Incomplete => {
                 at = batch.len();
                 Some(Err("the batch ends inside a command".into()))
             }
-            Parsed::Invalid(reason) => {
+            Walked::Invalid(reason) => {
                 at = batch.len();
                 Some(Err(reason))
             }
@@ -368,6 +370,39 @@ fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "-0",
+            "+7",
+            "-1",
+            "123456789012345678",
+            "-123456789012345678",
+            "1234567890123456789",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "00000000000000000000042",
+            "",
+            "-",
+            "+",
+            "1a",
+            " 1",
+            "1 ",
+            "--1",
+            "+-1",
+            "١",
+        ] {
+            assert_eq!(
+                number(text.as_bytes()),
+                text.parse::<i64>().ok(),
+                "{text:?}"
+            );
+        }
+    }
 
     const LIMITS: Limits = Limits {
         max_bulk: 16,

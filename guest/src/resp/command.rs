@@ -46,7 +46,8 @@ const READ: &[&str] = &["readonly", "fast"];
 const WRITE: &[&str] = &["write", "denyoom", "fast"];
 const CONN: &[&str] = &["fast", "loading", "stale"];
 
-/// Every command kvs answers, in `COMMAND`'s order.
+/// Every command kvs answers, in `COMMAND`'s order, which is by name:
+/// [`lookup`] searches it by halves.
 #[rustfmt::skip]
 pub const COMMANDS: &[Spec] = &[
     spec("append", 3, WRITE, ONE, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
@@ -85,9 +86,9 @@ pub const COMMANDS: &[Spec] = &[
     spec("psetex", 4, WRITE, ONE, "string", "Sets both string value and expiration time in milliseconds of a key."),
     spec("pttl", 2, READ, ONE, "generic", "Returns the expiration time in milliseconds of a key."),
     spec("quit", -1, CONN, NONE, "connection", "Closes the connection."),
+    spec("randomkey", 1, &["readonly"], NONE, "generic", "Returns a random key name from the database."),
     spec("rename", 3, &["write"], (1, 2, 1), "generic", "Renames a key and overwrites the destination."),
     spec("renamenx", 3, &["write", "fast"], (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist."),
-    spec("randomkey", 1, &["readonly"], NONE, "generic", "Returns a random key name from the database."),
     spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over the key names in the database."),
     spec("select", 2, CONN, NONE, "connection", "Changes the selected database."),
     spec("set", -3, &["write", "denyoom"], ONE, "string", "Sets the string value of a key, ignoring its type."),
@@ -100,11 +101,18 @@ pub const COMMANDS: &[Spec] = &[
     spec("unlink", -2, &["write", "fast"], ALL, "generic", "Asynchronously deletes one or more keys."),
 ];
 
-/// The spec of the command `name`, whatever its case.
+/// The spec of the command `name`, whatever its case. Every command a
+/// client sends is looked up, so this is a binary search, not a scan.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    // No command's name is longer.
+    let mut lowercase = [0u8; 16];
+    let lowercase = lowercase.get_mut(..name.len())?;
+    lowercase.copy_from_slice(name);
+    lowercase.make_ascii_lowercase();
     COMMANDS
-        .iter()
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+        .binary_search_by(|spec| spec.name.as_bytes().cmp(lowercase))
+        .ok()
+        .map(|at| &COMMANDS[at])
 }
 
 /// A RESP error reply's text, without the leading `-`.
@@ -749,6 +757,32 @@ mod tests {
 
     fn args<'a>(words: &[&'a str]) -> Vec<&'a [u8]> {
         words.iter().map(|w| w.as_bytes()).collect()
+    }
+
+    #[test]
+    fn every_command_is_found_in_any_case_and_no_other() {
+        assert!(
+            COMMANDS.windows(2).all(|pair| pair[0].name < pair[1].name),
+            "sorted by name"
+        );
+        assert!(COMMANDS.iter().all(|spec| spec.name.len() <= 16));
+        for spec in COMMANDS {
+            assert_eq!(lookup(spec.name.as_bytes()).unwrap().name, spec.name);
+            let upper = spec.name.to_ascii_uppercase();
+            assert_eq!(lookup(upper.as_bytes()).unwrap().name, spec.name);
+        }
+        for name in [
+            "",
+            "ge",
+            "gett",
+            "zzz",
+            "a",
+            "sét",
+            "GET\0",
+            "incrbyfloatincrbyfloat",
+        ] {
+            assert!(lookup(name.as_bytes()).is_none(), "{name}");
+        }
     }
 
     #[test]

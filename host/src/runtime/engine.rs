@@ -123,8 +123,15 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
         add_only_http_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-        super::bindings::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)?;
+        match kv {
+            Backend::Memory(_) => {
+                super::bindings::memory::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            }
+            Backend::Redis(_) => {
+                super::bindings::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            }
+        }
+        .map_err(anyhow::Error::from)?;
         super::bindings::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)?;
         super::bindings::server::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)

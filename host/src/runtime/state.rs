@@ -5,7 +5,7 @@
 //! network, no outgoing HTTP, no environment) and a handle to the shared
 //! [`Backend`], the store in memory or on Redis.
 
-use super::bindings::{server, store, types};
+use super::bindings::{memory, server, store, types};
 use super::host_info::HostInfo;
 use crate::backend::Backend;
 use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
@@ -596,4 +596,121 @@ fn entry(entry: kv::Entry) -> types::Entry {
         version: entry.version,
         expires_at: entry.expires_at,
     }
+}
+
+/// The synchronous store imports, linked for the in-memory store: each runs
+/// the async import above to completion on its first poll, since nothing on
+/// the in-memory store waits (one implementation of each import, two ways
+/// to link it).
+impl memory::store::Host for CallState {
+    fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
+        at_once(store::Host::get(self, key))
+    }
+
+    fn get_values(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        at_once(store::Host::get_values(self, keys))
+    }
+
+    fn create(
+        &mut self,
+        key: String,
+        content_type: String,
+        value: Vec<u8>,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        at_once(store::Host::create(
+            self,
+            key,
+            content_type,
+            value,
+            expires_at,
+        ))
+    }
+
+    fn update(
+        &mut self,
+        key: String,
+        content_type: String,
+        value: Vec<u8>,
+        if_version: Option<u64>,
+        expiry: types::Expiry,
+    ) -> Result<u64, StoreError> {
+        at_once(store::Host::update(
+            self,
+            key,
+            content_type,
+            value,
+            if_version,
+            expiry,
+        ))
+    }
+
+    fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
+        at_once(store::Host::delete(self, key, if_version))
+    }
+
+    fn expire(
+        &mut self,
+        key: String,
+        at: Option<u64>,
+        condition: types::ExpireCondition,
+        if_version: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        at_once(store::Host::expire(self, key, at, condition, if_version))
+    }
+
+    fn add(
+        &mut self,
+        key: String,
+        delta: i64,
+        content_type: String,
+    ) -> Result<(i64, u64), StoreError> {
+        at_once(store::Host::add(self, key, delta, content_type))
+    }
+
+    fn rename(&mut self, from: String, to: String, replace: bool) -> Result<u64, StoreError> {
+        at_once(store::Host::rename(self, from, to, replace))
+    }
+
+    fn delete_many(&mut self, keys: Vec<String>) -> Result<u32, StoreError> {
+        at_once(store::Host::delete_many(self, keys))
+    }
+
+    fn put_many(
+        &mut self,
+        entries: Vec<(String, Vec<u8>)>,
+        content_type: String,
+    ) -> Result<(), StoreError> {
+        at_once(store::Host::put_many(self, entries, content_type))
+    }
+
+    fn list_keys(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<types::KeyPage, StoreError> {
+        at_once(store::Host::list_keys(self, prefix, cursor, limit))
+    }
+
+    fn scan(&mut self, cursor: u64, count: u32) -> Result<types::ScanPage, StoreError> {
+        at_once(store::Host::scan(self, cursor, count))
+    }
+
+    fn stats(&mut self) -> wasmtime::Result<types::StoreStats> {
+        at_once(store::Host::stats(self))
+    }
+
+    fn limits(&mut self) -> wasmtime::Result<types::StoreLimits> {
+        at_once(store::Host::limits(self))
+    }
+}
+
+/// The output of an import on the in-memory store, which completes on its
+/// first poll.
+fn at_once<T>(import: impl Future<Output = T>) -> T {
+    use futures::FutureExt as _;
+    std::pin::pin!(import)
+        .now_or_never()
+        .expect("an import on the in-memory store never waits")
 }
