@@ -162,18 +162,40 @@ fn number(text: &[u8]) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
+/// The longest length header line, as Redis bounds it.
+const MAX_HEADER: usize = 32;
+
+/// The length header at `at` (after its `*` or `$`): its number (`None` if
+/// the line is not one) and where the next line starts; `Ok(None)` while
+/// the line is incomplete, `Err(())` past [`MAX_HEADER`]. Plain digits and
+/// a CRLF, which is what clients send, are read in one pass; anything else
+/// goes by [`line`] and [`number`].
+fn header(buffer: &[u8], at: usize) -> Result<Option<(Option<i64>, usize)>, ()> {
+    let rest = buffer.get(at..).unwrap_or_default();
+    let digits = rest
+        .iter()
+        .take(19)
+        .take_while(|byte| byte.is_ascii_digit())
+        .count();
+    if (1..=18).contains(&digits) && rest.get(digits..digits + 2) == Some(b"\r\n") {
+        let value = rest[..digits]
+            .iter()
+            .fold(0i64, |value, &digit| value * 10 + i64::from(digit - b'0'));
+        return Ok(Some((Some(value), at + digits + 2)));
+    }
+    Ok(line(buffer, at, MAX_HEADER)?.map(|(text, next)| (number(text), next)))
+}
+
 /// Walks the array at the start of `buffer`, handing `each` its bulk
 /// strings in order; where it ends, that more is needed, or why it is not
 /// RESP.
 fn walk_array<'a>(buffer: &'a [u8], limits: &Limits, mut each: impl FnMut(&'a [u8])) -> Walked {
-    let Ok(header) = line(buffer, 1, 32) else {
-        return Walked::Invalid("invalid multibulk length".into());
-    };
-    let Some((count, mut at)) = header else {
-        return Walked::Incomplete;
-    };
-    let Some(count) = number(count) else {
-        return Walked::Invalid("invalid multibulk length".into());
+    let (count, mut at) = match header(buffer, 1) {
+        Ok(Some((Some(count), next))) => (count, next),
+        Ok(None) => return Walked::Incomplete,
+        Ok(Some((None, _))) | Err(()) => {
+            return Walked::Invalid("invalid multibulk length".into());
+        }
     };
     if count <= 0 {
         return Walked::Whole {
@@ -195,16 +217,13 @@ fn walk_array<'a>(buffer: &'a [u8], limits: &Limits, mut each: impl FnMut(&'a [u
                 ));
             }
         }
-        let Ok(header) = line(buffer, at + 1, 32) else {
-            return Walked::Invalid("invalid bulk length".into());
-        };
-        let Some((length, start)) = header else {
-            return Walked::Incomplete;
-        };
-        let length = match number(length) {
-            Some(length) if length >= 0 && length as u64 <= limits.max_bulk as u64 => {
-                length as usize
+        let (length, start) = match header(buffer, at + 1) {
+            Ok(Some((Some(length), start)))
+                if length >= 0 && length as u64 <= limits.max_bulk as u64 =>
+            {
+                (length as usize, start)
             }
+            Ok(None) => return Walked::Incomplete,
             _ => return Walked::Invalid("invalid bulk length".into()),
         };
         let end = start.saturating_add(length);
@@ -370,6 +389,37 @@ fn split_args(text: &[u8]) -> Option<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_read_as_a_line_and_its_number() {
+        let slow = |buffer: &[u8]| {
+            line(buffer, 1, MAX_HEADER).map(|found| found.map(|(text, next)| (number(text), next)))
+        };
+        for buffer in [
+            "$3\r\nabc",
+            "$0\r\n",
+            "$3\r",
+            "$3",
+            "$",
+            "$-1\r\n",
+            "$+2\r\n",
+            "$12x\r\n",
+            "$1\r2\r\n",
+            "$123456789012345678\r\n",
+            "$1234567890123456789\r\n",
+            "$99999999999999999999\r\n",
+            "$00000000000000000000000000000001\r\n",
+            "$000000000000000000000000000000001\r\n",
+            "$1\n",
+            "$\r\n",
+        ] {
+            assert_eq!(
+                header(buffer.as_bytes(), 1),
+                slow(buffer.as_bytes()),
+                "{buffer:?}"
+            );
+        }
+    }
 
     #[test]
     fn numbers_read_as_str_parse_reads_them() {
