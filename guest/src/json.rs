@@ -66,46 +66,112 @@ impl ObjectWriter {
 /// How many bytes `value` takes as a JSON string, quotes excluded: what
 /// [`push_string`] writes for it, counted without writing it.
 pub fn escaped_len(value: &str) -> usize {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' => 2,
-            0x00..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
+    let bytes = value.as_bytes();
+    let mut len = 0;
+    let mut at = 0;
+    loop {
+        let plain = plain_prefix(&bytes[at..]);
+        len += plain;
+        at += plain;
+        let Some(&byte) = bytes.get(at) else {
+            return len;
+        };
+        len += escape(byte).map_or(6, str::len);
+        at += 1;
+    }
+}
+
+/// How a byte that JSON strings cannot hold as it is gets written: `None`
+/// for `\u00XX`.
+fn escape(byte: u8) -> Option<&'static str> {
+    match byte {
+        b'"' => Some("\\\""),
+        b'\\' => Some("\\\\"),
+        b'\n' => Some("\\n"),
+        b'\r' => Some("\\r"),
+        b'\t' => Some("\\t"),
+        _ => None,
+    }
+}
+
+/// How many bytes at the start of `bytes` need no escaping: a quote, a
+/// backslash or a control byte ends the run. Values are mostly plain text,
+/// so this looks at eight bytes at a time, as one `u64`: after the bit
+/// tricks below, a byte under 0x20, or equal to `"` or `\\`, has its top
+/// bit set (bytes of 0x80 and over never do).
+fn plain_prefix(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const TOPS: u64 = ONES << 7;
+    let below = |word: u64, limit: u8| word.wrapping_sub(ONES * u64::from(limit)) & !word;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = below(word, 0x20)
+            | below(word ^ (ONES * u64::from(b'"')), 1)
+            | below(word ^ (ONES * u64::from(b'\\')), 1);
+        if special & TOPS != 0 {
+            break;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
+        .unwrap_or(bytes.len() - at)
 }
 
 /// Appends `value` as a JSON string. Runs of bytes that need no escaping
 /// (the common case) are copied whole.
 pub fn push_string(out: &mut String, value: &str) {
     out.push('"');
-    let mut plain_from = 0;
-    for (at, byte) in value.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x00..=0x1f => "",
-            _ => continue,
+    let bytes = value.as_bytes();
+    let mut at = 0;
+    loop {
+        // Escaped bytes are ASCII, so each run ends on a char boundary.
+        let plain = plain_prefix(&bytes[at..]);
+        out.push_str(&value[at..at + plain]);
+        at += plain;
+        let Some(&byte) = bytes.get(at) else {
+            break;
         };
-        out.push_str(&value[plain_from..at]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
+        match escape(byte) {
+            Some(escaped) => out.push_str(escaped),
+            None => {
+                let _ = write!(out, "\\u{byte:04x}");
+            }
         }
-        plain_from = at + 1;
+        at += 1;
     }
-    out.push_str(&value[plain_from..]);
     out.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        // Every ASCII byte at every place of an eight-byte word, between
+        // plain bytes and multi-byte characters.
+        for byte in 0u8..0x80 {
+            for at in 0..17 {
+                let mut text = "abcdefghijklmnopq".to_string().into_bytes();
+                text[at] = byte;
+                let text = String::from_utf8(text).unwrap();
+                for value in [text.clone(), format!("é{text}✓"), format!("{text}{text}")] {
+                    let mut out = String::new();
+                    push_string(&mut out, &value);
+                    let expected = serde_json::to_string(&value).unwrap();
+                    assert_eq!(
+                        serde_json::from_str::<String>(&out).unwrap(),
+                        value,
+                        "{out} for {expected}"
+                    );
+                    assert_eq!(out.len(), escaped_len(&value) + 2, "{value:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn escaped_len_counts_what_push_string_writes() {
