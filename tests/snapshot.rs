@@ -302,14 +302,17 @@ fn snapshot_age_and_failures_are_reported() {
         let created = client.post(url(http, key)).body("v").send().unwrap();
         assert_eq!(created.status(), 201);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while status(&client)["snapshot"][counter] == 0 {
+        loop {
+            let now = status(&client);
+            if now["snapshot"][counter] != 0 {
+                return now;
+            }
             assert!(
                 std::time::Instant::now() < deadline,
-                "no {counter} reported"
+                "no {counter} reported in 10 s: {now}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        status(&client)
     };
     let after = write_and_wait("k", "saves");
     assert!(

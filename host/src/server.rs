@@ -193,6 +193,16 @@ impl Server {
             profile,
         } = self;
         let reloader = Reloader::new(app.clone(), settings.guest_path.clone());
+        // Before the front ends serve: the periodic saves start from what
+        // the store holds now, so no write is ever taken for saved.
+        let snapshots = settings.snapshot.clone().map(|path| {
+            tokio::spawn(snapshot::periodic(
+                app.clone(),
+                path,
+                settings.snapshot_interval,
+                shutdown.clone(),
+            ))
+        });
         let http = tokio::spawn(http::serve(
             app.clone(),
             listeners.http,
@@ -241,14 +251,6 @@ impl Server {
                 shutdown.clone(),
             ));
         }
-        let snapshots = settings.snapshot.clone().map(|path| {
-            tokio::spawn(snapshot::periodic(
-                app.clone(),
-                path,
-                settings.snapshot_interval,
-                shutdown.clone(),
-            ))
-        });
         if let Some(data) = app.data() {
             tokio::spawn(compact_when_grown(
                 app.clone(),

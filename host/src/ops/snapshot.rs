@@ -421,11 +421,34 @@ pub async fn save_logged(app: &App, path: &Path) -> anyhow::Result<Summary> {
 /// Saves every `interval` while anything changed, until `shutdown`; the
 /// final snapshot at shutdown is the caller's, once the front ends have
 /// drained. A failed save is logged and retried at the next interval.
-pub async fn periodic(app: App, path: PathBuf, interval: Duration, shutdown: CancellationToken) {
-    let Some(store) = app.memory().cloned() else {
-        return;
-    };
-    let mut saved_at_change = store.changes();
+///
+/// What counts as saved is what the store holds when this is called, not
+/// when the task first runs: a task that started late would otherwise
+/// count the writes before it as saved, and never save them while nothing
+/// else changed (a test saw that under load).
+pub fn periodic(
+    app: App,
+    path: PathBuf,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> {
+    let store = app.memory().cloned();
+    let saved = store.as_ref().map(Store::changes);
+    async move {
+        if let (Some(store), Some(saved)) = (store, saved) {
+            save_while_changing(app, store, saved, path, interval, shutdown).await;
+        }
+    }
+}
+
+async fn save_while_changing(
+    app: App,
+    store: Store,
+    mut saved_at_change: u64,
+    path: PathBuf,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
