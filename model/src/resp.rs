@@ -263,13 +263,34 @@ fn parse_inline<'a>(buffer: &'a [u8], limits: &Limits) -> Parsed<'a> {
 /// Appends `args` to `batch` as one RESP array of bulk strings: how the host
 /// writes an inline command into the batch it hands the guest.
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A], batch: &mut Vec<u8>) {
-    batch.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    batch.push(b'*');
+    push_decimal(batch, args.len());
+    batch.extend_from_slice(b"\r\n");
     for arg in args {
         let arg = arg.as_ref();
-        batch.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        batch.push(b'$');
+        push_decimal(batch, arg.len());
+        batch.extend_from_slice(b"\r\n");
         batch.extend_from_slice(arg);
         batch.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends `n` in decimal, without the formatting machinery (this runs for
+/// every argument of every command a client sends).
+pub fn push_decimal(out: &mut Vec<u8>, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The commands of a batch (arrays of bulk strings back to back), each as
@@ -418,6 +439,15 @@ mod tests {
                 slow(buffer.as_bytes()),
                 "{buffer:?}"
             );
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, usize::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
         }
     }
 

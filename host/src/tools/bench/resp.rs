@@ -5,7 +5,7 @@
 
 use super::Client;
 use super::workload::{Op, Step, Workload, bench_key};
-use bytes::Bytes;
+use kvs_model::resp::encode_command;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -13,109 +13,119 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 pub struct Resp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    /// Buffers kept across requests, so the client allocates nothing per
+    /// request and is never what limits the server it drives.
+    batch: Vec<u8>,
+    line: Vec<u8>,
+    data: Vec<u8>,
 }
 
-/// One RESP reply, as far as these workloads need it.
+/// One RESP reply, as far as these workloads need it, borrowed from the
+/// connection's buffers.
 #[derive(Debug, PartialEq, Eq)]
-enum Reply {
-    Status(String),
-    Error(String),
+enum Reply<'a> {
+    Status(&'a [u8]),
+    Error(&'a [u8]),
     Integer(i64),
-    Bulk(Option<Bytes>),
-}
-
-/// Appends a RESP array of bulk strings.
-fn encode(out: &mut Vec<u8>, parts: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", parts.len()).as_bytes());
-    for part in parts {
-        out.extend_from_slice(format!("${}\r\n", part.len()).as_bytes());
-        out.extend_from_slice(part);
-        out.extend_from_slice(b"\r\n");
-    }
+    Bulk(Option<&'a [u8]>),
 }
 
 fn encode_step(out: &mut Vec<u8>, step: &Step) {
     let key = step.key.as_bytes();
     let value = step.value.as_deref().unwrap_or_default();
     match step.op {
-        Op::Create => encode(out, &[b"SET", key, value, b"NX"]),
-        Op::Update => encode(out, &[b"SET", key, value, b"XX"]),
-        Op::Get => encode(out, &[b"GET", key]),
-        Op::Delete => encode(out, &[b"GETDEL", key]),
+        Op::Create => encode_command(&[b"SET", key, value, b"NX"], out),
+        Op::Update => encode_command(&[b"SET", key, value, b"XX"], out),
+        Op::Get => encode_command(&[b"GET", key], out),
+        Op::Delete => encode_command(&[b"GETDEL", key], out),
     }
 }
 
 fn is_right(step: &Step, reply: &Reply) -> bool {
     match step.op {
-        Op::Create | Op::Update => *reply == Reply::Status("OK".into()),
-        Op::Get | Op::Delete => *reply == Reply::Bulk(step.value.clone()),
+        Op::Create | Op::Update => *reply == Reply::Status(b"OK"),
+        Op::Get | Op::Delete => *reply == Reply::Bulk(step.value.as_deref()),
     }
 }
 
-async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> anyhow::Result<Reply> {
-    let mut line = Vec::new();
+/// Reads one reply into `line` (its first line) and `data` (a bulk
+/// string's bytes).
+async fn read_reply<'a>(
+    reader: &mut BufReader<OwnedReadHalf>,
+    line: &'a mut Vec<u8>,
+    data: &'a mut Vec<u8>,
+) -> anyhow::Result<Reply<'a>> {
+    line.clear();
     anyhow::ensure!(
-        reader.read_until(b'\n', &mut line).await? > 0,
+        reader.read_until(b'\n', line).await? > 0,
         "connection closed"
     );
-    let text = std::str::from_utf8(&line)?.trim_end();
-    let (kind, rest) = text.split_at(text.len().min(1));
-    Ok(match kind {
-        "+" => Reply::Status(rest.to_string()),
-        "-" => Reply::Error(rest.to_string()),
-        ":" => Reply::Integer(rest.parse()?),
-        "$" => match rest.parse::<i64>()? {
+    let text = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let number = |rest: &[u8]| -> anyhow::Result<i64> { Ok(std::str::from_utf8(rest)?.parse()?) };
+    Ok(match text.split_first() {
+        Some((b'+', rest)) => Reply::Status(rest),
+        Some((b'-', rest)) => Reply::Error(rest),
+        Some((b':', rest)) => Reply::Integer(number(rest)?),
+        Some((b'$', rest)) => match number(rest)? {
             length if length < 0 => Reply::Bulk(None),
             length => {
-                let mut data = vec![0; length as usize + 2];
-                reader.read_exact(&mut data).await?;
-                data.truncate(length as usize);
-                Reply::Bulk(Some(Bytes::from(data)))
+                data.resize(length as usize + 2, 0);
+                reader.read_exact(data).await?;
+                Reply::Bulk(Some(&data[..length as usize]))
             }
         },
-        _ => anyhow::bail!("not a RESP reply: {text:?}"),
+        _ => anyhow::bail!("not a RESP reply: {:?}", String::from_utf8_lossy(text)),
     })
 }
 
 impl Client for Resp {
     async fn connect(addr: &str) -> anyhow::Result<Self> {
         let (reader, writer) = super::connect_split(addr).await?;
-        Ok(Self { reader, writer })
+        Ok(Self {
+            reader,
+            writer,
+            batch: Vec::new(),
+            line: Vec::new(),
+            data: Vec::new(),
+        })
     }
 
     async fn populate(&mut self, keys: usize, workload: &Workload) -> anyhow::Result<()> {
         for i in 0..keys {
-            let mut request = Vec::new();
-            encode(
-                &mut request,
+            self.batch.clear();
+            encode_command(
                 &[b"SET", bench_key(i).as_bytes(), &workload.value(i)],
+                &mut self.batch,
             );
-            self.writer.write_all(&request).await?;
-            let reply = read_reply(&mut self.reader).await?;
-            anyhow::ensure!(
-                reply == Reply::Status("OK".into()),
-                "SET answered {reply:?}"
-            );
+            self.writer.write_all(&self.batch).await?;
+            let reply = read_reply(&mut self.reader, &mut self.line, &mut self.data).await?;
+            anyhow::ensure!(reply == Reply::Status(b"OK"), "SET answered {reply:?}");
         }
         Ok(())
     }
 
     async fn run(&mut self, steps: &[Step]) -> anyhow::Result<Vec<(bool, Duration)>> {
         let started = Instant::now();
-        let mut batch = Vec::new();
+        let Self {
+            reader,
+            writer,
+            batch,
+            line,
+            data,
+        } = self;
+        batch.clear();
         for step in steps {
-            encode_step(&mut batch, step);
+            encode_step(batch, step);
         }
-        let Self { reader, writer } = self;
         let read = async {
             let mut outcomes = Vec::with_capacity(steps.len());
             for step in steps {
-                let reply = read_reply(reader).await?;
+                let reply = read_reply(reader, line, data).await?;
                 outcomes.push((is_right(step, &reply), started.elapsed()));
             }
             Ok(outcomes)
         };
-        let (written, outcomes) = tokio::join!(writer.write_all(&batch), read);
+        let (written, outcomes) = tokio::join!(writer.write_all(batch), read);
         written?;
         outcomes
     }

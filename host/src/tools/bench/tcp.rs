@@ -10,25 +10,27 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 pub struct Tcp {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    /// Buffers kept across requests, so the client allocates nothing per
+    /// request and is never what limits the server it drives.
+    batch: Vec<u8>,
     reply: String,
 }
 
-/// The request line of a step. Bench values are ASCII letters, so `body=`
-/// carries them as they are.
-fn request_line(step: &Step) -> Vec<u8> {
-    let command = match step.op {
-        Op::Create => "create",
-        Op::Get => "get",
-        Op::Update => "update",
-        Op::Delete => "delete",
-    };
-    let mut line = format!("cmd={command}|key={}", step.key).into_bytes();
+/// Appends the request line of a step. Bench values are ASCII letters, so
+/// `body=` carries them as they are.
+fn push_request_line(out: &mut Vec<u8>, step: &Step) {
+    out.extend_from_slice(match step.op {
+        Op::Create => b"cmd=create|key=",
+        Op::Get => b"cmd=get|key=",
+        Op::Update => b"cmd=update|key=",
+        Op::Delete => b"cmd=delete|key=",
+    });
+    out.extend_from_slice(step.key.as_bytes());
     if matches!(step.op, Op::Create | Op::Update) {
-        line.extend_from_slice(b"|body=");
-        line.extend_from_slice(step.value.as_deref().unwrap_or_default());
+        out.extend_from_slice(b"|body=");
+        out.extend_from_slice(step.value.as_deref().unwrap_or_default());
     }
-    line.push(b'\n');
-    line
+    out.push(b'\n');
 }
 
 /// Whether `reply` is what a correct server answers to `step`.
@@ -47,7 +49,11 @@ fn is_right(step: &Step, reply: &str) -> bool {
 }
 
 impl Tcp {
-    async fn read_reply(&mut self) -> anyhow::Result<()> {
+    /// Sends one step and reads its reply into `reply`.
+    async fn send(&mut self, step: &Step) -> anyhow::Result<()> {
+        self.batch.clear();
+        push_request_line(&mut self.batch, step);
+        self.writer.write_all(&self.batch).await?;
         self.reply.clear();
         anyhow::ensure!(
             self.reader.read_line(&mut self.reply).await? > 0,
@@ -63,6 +69,7 @@ impl Client for Tcp {
         Ok(Self {
             reader,
             writer,
+            batch: Vec::new(),
             reply: String::new(),
         })
     }
@@ -74,12 +81,10 @@ impl Client for Tcp {
                 key: bench_key(i),
                 value: Some(workload.value(i)),
             };
-            self.writer.write_all(&request_line(&step)).await?;
-            self.read_reply().await?;
+            self.send(&step).await?;
             if self.reply.contains("\"errorcode\":15") {
                 step.op = Op::Update;
-                self.writer.write_all(&request_line(&step)).await?;
-                self.read_reply().await?;
+                self.send(&step).await?;
             }
         }
         Ok(())
@@ -87,14 +92,18 @@ impl Client for Tcp {
 
     async fn run(&mut self, steps: &[Step]) -> anyhow::Result<Vec<(bool, Duration)>> {
         let started = Instant::now();
-        let batch: Vec<u8> = steps.iter().flat_map(request_line).collect();
-        // Read while writing: a large pipelined batch would otherwise fill
-        // both directions' buffers and stall.
         let Self {
             reader,
             writer,
+            batch,
             reply,
         } = self;
+        batch.clear();
+        for step in steps {
+            push_request_line(batch, step);
+        }
+        // Read while writing: a large pipelined batch would otherwise fill
+        // both directions' buffers and stall.
         let read = async {
             let mut outcomes = Vec::with_capacity(steps.len());
             for step in steps {
@@ -104,7 +113,7 @@ impl Client for Tcp {
             }
             Ok(outcomes)
         };
-        let (written, outcomes) = tokio::join!(writer.write_all(&batch), read);
+        let (written, outcomes) = tokio::join!(writer.write_all(batch), read);
         written?;
         outcomes
     }

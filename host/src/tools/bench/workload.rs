@@ -55,9 +55,12 @@ impl Workload {
     }
 }
 
-/// The key the get and put workloads use for key number `i`.
+/// The key the get and put workloads use for key number `i`; made for every
+/// request, so without the formatting machinery.
 pub fn bench_key(i: usize) -> String {
-    format!("bench-{i}")
+    let mut key = b"bench-".to_vec();
+    kvs_model::resp::push_decimal(&mut key, i);
+    String::from_utf8(key).expect("ASCII")
 }
 
 /// The steps of iteration `n` of connection `id`.
