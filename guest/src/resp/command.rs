@@ -110,7 +110,7 @@ pub const COMMANDS: &[Spec] = &[
 /// The spec of the command `name`, whatever its case. Every command a
 /// client sends is looked up, so this is a binary search on numbers.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    let mut lowercase = [0u8; 16];
+    let mut lowercase = [0u8; 15];
     let lowercase = lowercase.get_mut(..name.len())?;
     lowercase.copy_from_slice(name);
     lowercase.make_ascii_lowercase();

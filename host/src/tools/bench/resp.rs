@@ -22,12 +22,26 @@ pub struct Resp {
 
 /// One RESP reply, as far as these workloads need it, borrowed from the
 /// connection's buffers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 enum Reply<'a> {
     Status(&'a [u8]),
     Error(&'a [u8]),
     Integer(i64),
     Bulk(Option<&'a [u8]>),
+}
+
+/// As the reply read on the wire, so an error such as `SET answered
+/// -NOAUTH ...` reads as text, not as a list of bytes.
+impl std::fmt::Debug for Reply<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Status(text) => write!(f, "+{}", String::from_utf8_lossy(text)),
+            Self::Error(text) => write!(f, "-{}", String::from_utf8_lossy(text)),
+            Self::Integer(n) => write!(f, ":{n}"),
+            Self::Bulk(Some(bytes)) => write!(f, "a bulk string of {} bytes", bytes.len()),
+            Self::Bulk(None) => write!(f, "nil"),
+        }
+    }
 }
 
 fn encode_step(out: &mut Vec<u8>, step: &Step) {
