@@ -26,6 +26,7 @@ on_every_store!(
     inline_commands_work_on_the_resp_listener_only,
     malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_else,
     increments_are_made_by_the_store_and_a_failed_one_is_reverted,
+    pipelined_sets_and_gets_answer_as_if_sent_one_by_one,
 );
 
 // Their keys are in different slots of a Redis Cluster, which refuses
@@ -283,6 +284,73 @@ async fn malformed_frames_get_an_error_and_a_closed_connection_and_harm_no_one_e
         .await
         .unwrap();
     assert_eq!(read_exactly(&mut bystander, 11).await, b"$1\r\n1\r\n:0\r\n");
+}
+
+/// A pipeline's runs of `SET`s and `GET`s each cross into the store at
+/// once (`put-many`, `get-values`); every command still gets its own
+/// answer, a refused one costs only its own, and the last of two writes
+/// to a key is the one kept.
+async fn pipelined_sets_and_gets_answer_as_if_sent_one_by_one(backing: Backing) {
+    let server = TestServer::on(backing).await;
+    let long_key = "k".repeat(server.app.backend().limits().max_key_bytes as usize + 1);
+    let binary: Vec<u8> = (0..=255).collect();
+    let mut batch = Vec::new();
+    for args in [
+        &[&b"SET"[..], b"a", b"1"][..],
+        &[b"SET", b"a", b"2"],
+        &[b"SET", long_key.as_bytes(), b"x"],
+        &[b"set", b"b", &binary],
+        &[b"GET", b"a"],
+        &[b"GET", b"missing"],
+        &[b"get", b"b"],
+        &[b"SET", b"c", b"3"],
+        &[b"MGET", b"a", b"missing", b"c"],
+        &[b"PING"],
+    ] {
+        batch.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for arg in args {
+            batch.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            batch.extend_from_slice(arg);
+            batch.extend_from_slice(b"\r\n");
+        }
+    }
+    let mut stream = TcpStream::connect(server.tcp).await.unwrap();
+    stream.write_all(&batch).await.unwrap();
+    let before = b"+OK\r\n+OK\r\n";
+    let error_at = before.len();
+    let mut after = b"+OK\r\n$1\r\n2\r\n$-1\r\n$256\r\n".to_vec();
+    after.extend_from_slice(&binary);
+    after.extend_from_slice(b"\r\n+OK\r\n*3\r\n$1\r\n2\r\n$-1\r\n$1\r\n3\r\n+PONG\r\n");
+    let mut reply = Vec::new();
+    while !reply.ends_with(b"+PONG\r\n") {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut chunk))
+            .await
+            .expect("replies within 30 s")
+            .unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&reply));
+        reply.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    assert_eq!(reply[..error_at], before[..], "{text}");
+    let error_end = error_at + reply[error_at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert!(
+        reply[error_at..error_end].starts_with(b"-ERR too large"),
+        "{text}"
+    );
+    assert_eq!(reply[error_end..], after[..], "{text}");
+    // Written as RESP writes: typed application/octet-stream.
+    let response = client()
+        .get(format!("http://{}/kvs/a", server.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), b"2");
 }
 
 async fn the_same_data_is_seen_by_every_front_end(backing: Backing) {

@@ -23,7 +23,9 @@ pub mod store;
 pub use envelope::{Code, ErrorReply, error_json};
 pub use page::{KeyPage, parse_page_limit};
 pub use scan::ScanPage;
-pub use store::{Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, check_version};
+pub use store::{
+    Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, Values, check_version,
+};
 
 /// What the host keeps for one RESP connection between guest calls: guests
 /// keep no state.

@@ -149,6 +149,58 @@ pub fn seconds_left(at: u64, now: u64) -> u64 {
     at.saturating_sub(now).div_ceil(1000)
 }
 
+/// Values read together (`MGET`, a run of pipelined `GET`s), packed as
+/// they cross the component boundary: their bytes back to back and each
+/// one's length, or `None` for a key with no entry. Two buffers whatever
+/// the count, where a list of values would cost the guest an allocation
+/// (and the host a call into it) per value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Values {
+    pub bytes: Vec<u8>,
+    pub lengths: Vec<Option<u32>>,
+}
+
+impl Values {
+    pub fn with_capacity(count: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            lengths: Vec::with_capacity(count),
+        }
+    }
+
+    /// Appends the next key's value, or its absence. Values are bounded by
+    /// the store's limits, far below 4 GiB.
+    pub fn push(&mut self, value: Option<&[u8]>) {
+        self.lengths.push(value.map(|value| {
+            self.bytes.extend_from_slice(value);
+            u32::try_from(value.len()).expect("a value under 4 GiB")
+        }));
+    }
+
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Each key's value in order, `None` where it has none. A length past
+    /// the bytes (a malformed packing) ends the walk early rather than
+    /// panic: the caller sees fewer values than keys.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        let mut rest = self.bytes.as_slice();
+        self.lengths.iter().map_while(move |length| match length {
+            None => Some(None),
+            Some(length) => {
+                let (value, after) = rest.split_at_checked(*length as usize)?;
+                rest = after;
+                Some(Some(value))
+            }
+        })
+    }
+}
+
 /// How much a store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
@@ -269,5 +321,32 @@ mod tests {
             check_version(7, Some(6)),
             Err(StoreError::VersionMismatch { current: 7 })
         );
+    }
+
+    #[test]
+    fn packed_values_come_back_in_order_with_the_missing_ones() {
+        let mut values = Values::with_capacity(4);
+        values.push(Some(b"one"));
+        values.push(None);
+        values.push(Some(b""));
+        values.push(Some(b"\r\n\0four"));
+        assert_eq!(values.len(), 4);
+        assert_eq!(values.bytes, b"one\r\n\0four");
+        let read: Vec<Option<&[u8]>> = values.iter().collect();
+        assert_eq!(
+            read,
+            [
+                Some(&b"one"[..]),
+                None,
+                Some(&b""[..]),
+                Some(&b"\r\n\0four"[..])
+            ]
+        );
+        // A length past the bytes ends the walk; it never reads past them.
+        let broken = Values {
+            bytes: b"ab".to_vec(),
+            lengths: vec![Some(1), Some(5), None],
+        };
+        assert_eq!(broken.iter().collect::<Vec<_>>(), [Some(&b"a"[..])]);
     }
 }

@@ -11,6 +11,7 @@ use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
     Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
+    Values,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -22,9 +23,14 @@ impl Storage for HostStore {
         host::get(key).map(entry).map_err(error)
     }
 
-    fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
         keys.iter().for_each(|key| misbehave_for(key));
-        host::get_values(keys).map_err(error)
+        host::get_values(keys)
+            .map(|values| Values {
+                bytes: values.bytes,
+                lengths: values.lengths,
+            })
+            .map_err(error)
     }
 
     fn create(

@@ -110,11 +110,17 @@ pub const COMMANDS: &[Spec] = &[
 /// The spec of the command `name`, whatever its case. Every command a
 /// client sends is looked up, so this is a binary search on numbers.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    let mut lowercase = [0u8; 15];
-    let lowercase = lowercase.get_mut(..name.len())?;
-    lowercase.copy_from_slice(name);
-    lowercase.make_ascii_lowercase();
-    let packed = packed(lowercase)?;
+    if name.len() > 15 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..name.len()].copy_from_slice(name);
+    bytes[15] = name.len() as u8;
+    // Every name in the table is lowercase letters, so setting bit 5 of
+    // each byte of the name is as good as lowercasing it: an uppercase
+    // letter becomes its lowercase, and no other byte becomes a letter.
+    let case = u128::from_be_bytes([0x20; 16]) & !(u128::MAX >> (8 * name.len()));
+    let packed = u128::from_be_bytes(bytes) | case;
     COMMANDS
         .binary_search_by_key(&packed, |spec| spec.packed)
         .ok()
@@ -123,21 +129,20 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
 
 /// Up to 15 bytes and their count as one number: the bytes first, the
 /// first highest, zeros after the last, then the count, so that numbers
-/// order as their names do and no two names share one.
+/// order as their names do and no two names share one. [`lookup`] packs
+/// the same way, from a buffer read as one big-endian number.
 const fn packed(name: &[u8]) -> Option<u128> {
     if name.len() > 15 {
         return None;
     }
-    let mut packed = 0u128;
+    let mut bytes = [0u8; 16];
     let mut i = 0;
-    while i < 15 {
-        packed <<= 8;
-        if i < name.len() {
-            packed |= name[i] as u128;
-        }
+    while i < name.len() {
+        bytes[i] = name[i];
         i += 1;
     }
-    Some(packed << 8 | name.len() as u128)
+    bytes[15] = name.len() as u8;
+    Some(u128::from_be_bytes(bytes))
 }
 
 /// A RESP error reply's text, without the leading `-`.
@@ -791,6 +796,11 @@ mod tests {
             "sorted by name"
         );
         for spec in COMMANDS {
+            assert!(
+                spec.name.bytes().all(|b| b.is_ascii_lowercase()),
+                "{}",
+                spec.name
+            );
             assert_eq!(lookup(spec.name.as_bytes()).unwrap().name, spec.name);
             let upper = spec.name.to_ascii_uppercase();
             assert_eq!(lookup(upper.as_bytes()).unwrap().name, spec.name);
@@ -803,6 +813,9 @@ mod tests {
             "a",
             "sét",
             "GET\0",
+            "GE\0",
+            "G\x05T",
+            "[et",
             "incrbyfloatincrbyfloat",
         ] {
             assert!(lookup(name.as_bytes()).is_none(), "{name}");

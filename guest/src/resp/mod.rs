@@ -24,8 +24,9 @@ pub mod run;
 
 pub use kvs_model::{RespReplies, RespSession as Session, ServerInfo};
 
+use crate::storage::Expiry;
 use crate::storage::Storage;
-use command::Request;
+use command::{Condition, Request};
 use reply::Out;
 use run::After;
 
@@ -44,7 +45,11 @@ pub fn handle_batch(
     mut session: Session,
     batch: &[u8],
 ) -> RespReplies {
-    let mut out = Out::default();
+    // Replies are mostly shorter than their commands: one allocation
+    // for most batches.
+    let mut out = Out {
+        bytes: Vec::with_capacity(batch.len().min(64 << 10)),
+    };
     let mut close = false;
     let mut requests = kvs_model::resp::commands(batch)
         .filter(|args| args.as_ref().map_or(true, |args| !args.is_empty()))
@@ -66,6 +71,25 @@ pub fn handle_batch(
                     }
                 }
                 run::gets(store, &keys, &mut out);
+                After::KeepOpen
+            }
+            Ok(Request::Set {
+                key,
+                value,
+                condition: Condition::Always,
+                expiry: Expiry::Clear,
+                get: false,
+            }) => {
+                // A run of plain SETs crosses into the store once too.
+                let mut pairs = vec![(key, value)];
+                while let Some(Ok(next)) = requests.peek()
+                    && run::is_plain_set(next)
+                {
+                    if let Some(Ok(Request::Set { key, value, .. })) = requests.next() {
+                        pairs.push((key, value));
+                    }
+                }
+                run::sets(store, server, &mut session, pairs, &mut out);
                 After::KeepOpen
             }
             Ok(request) => run::run(store, server, &mut session, request, &mut out),
@@ -186,6 +210,39 @@ mod tests {
                 "+OK\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n+OK\r\n$1\r\n2\r\n",
                 "-ERR wrong number of arguments for 'get' command\r\n$1\r\n2\r\n"
             )
+        );
+    }
+
+    #[test]
+    fn a_run_of_sets_answers_each_and_one_refused_costs_only_its_own() {
+        let store = MemoryStorage::with_limits(crate::storage::Limits {
+            max_value_bytes: 4,
+            ..MemoryStorage::default().limits()
+        });
+        assert_eq!(
+            run(
+                &store,
+                &[
+                    &["SET", "a", "1"],
+                    &["SET", "a", "2"],
+                    &["set", "b", "3"],
+                    &["GET", "a"],
+                    &["SET", "c", "4"],
+                    &["SET", "d", "too long"],
+                    &["SET", "e", "5"],
+                    &["SET", "a", "6", "NX"],
+                    &["MGET", "a", "b", "c", "d", "e"],
+                ]
+            ),
+            concat!(
+                "+OK\r\n+OK\r\n+OK\r\n$1\r\n2\r\n+OK\r\n",
+                "-ERR too large: kvs takes keys and values up to 4 bytes\r\n+OK\r\n$-1\r\n",
+                "*5\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n$-1\r\n$1\r\n5\r\n"
+            )
+        );
+        assert_eq!(
+            store.get("a").unwrap().content_type,
+            "application/octet-stream"
         );
     }
 

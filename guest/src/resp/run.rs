@@ -37,9 +37,10 @@ pub fn run(
 pub fn gets(store: &impl Storage, keys: &[String], out: &mut Out) {
     match store.get_values(keys) {
         Ok(values) => {
-            for value in values {
-                match value {
-                    Some(value) => out.bulk(&value),
+            let mut values = values.iter();
+            for _ in keys {
+                match values.next().flatten() {
+                    Some(value) => out.bulk(value),
                     None => out.nil(),
                 }
             }
@@ -50,6 +51,53 @@ pub fn gets(store: &impl Storage, keys: &[String], out: &mut Out) {
                 out.error(&error.0);
             }
         }
+    }
+}
+
+/// Whether `request` is a `SET` with no condition, expiry or `GET`: one
+/// that [`sets`] may run with others of its kind.
+pub fn is_plain_set(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Set {
+            condition: Condition::Always,
+            expiry: Expiry::Clear,
+            get: false,
+            ..
+        }
+    )
+}
+
+/// Answers a run of plain `SET`s (see [`is_plain_set`]) a client sent one
+/// after another, writing them in one store call (`put_many`, as `MSET`
+/// does): what they would have answered one by one, since all of them
+/// taking effect at one instant is one of the orders the pipelined
+/// commands of other clients allow, and a key set twice keeps its last
+/// value. If the store refuses the run (a key or value past the limits,
+/// the memory budget), it wrote none of it, and each `SET` is run alone
+/// for its own answer.
+pub fn sets(
+    store: &impl Storage,
+    server: &impl Server,
+    session: &mut Session,
+    pairs: Vec<(String, Vec<u8>)>,
+    out: &mut Out,
+) {
+    if pairs.len() > 1 && store.put_many(&pairs, RESP_CONTENT_TYPE).is_ok() {
+        for _ in &pairs {
+            out.simple("OK");
+        }
+        return;
+    }
+    for (key, value) in pairs {
+        let request = Request::Set {
+            key,
+            value,
+            condition: Condition::Always,
+            expiry: Expiry::Clear,
+            get: false,
+        };
+        run(store, server, session, request, out);
     }
 }
 
@@ -225,10 +273,11 @@ fn execute(
             // Every reply element is decided before any is written, so an
             // error cannot leave half an array.
             let values = store.get_values(&keys).map_err(store_error)?;
-            out.array(values.len());
-            for value in values {
-                match value {
-                    Some(value) => out.bulk(&value),
+            let mut values = values.iter();
+            out.array(keys.len());
+            for _ in &keys {
+                match values.next().flatten() {
+                    Some(value) => out.bulk(value),
                     None => out.nil(),
                 }
             }

@@ -25,7 +25,7 @@ pub use memory::MemoryStorage;
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
 pub use kvs_model::store::{
-    Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, check_version,
+    Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, Values, check_version,
 };
 
 /// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.
@@ -44,14 +44,16 @@ pub trait Storage {
     /// each read at one instant, not all at the same one. The host's store
     /// reads them in one call (one crossing of the component boundary for
     /// `MGET` or a run of pipelined `GET`s); others read them one by one.
-    fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        keys.iter()
-            .map(|key| match self.get(key) {
-                Ok(entry) => Ok(Some(entry.value)),
-                Err(StoreError::NotFound) => Ok(None),
-                Err(error) => Err(error),
-            })
-            .collect()
+    fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
+        let mut values = Values::with_capacity(keys.len());
+        for key in keys {
+            match self.get(key) {
+                Ok(entry) => values.push(Some(&entry.value)),
+                Err(StoreError::NotFound) => values.push(None),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(values)
     }
     fn create(
         &self,

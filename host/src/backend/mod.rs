@@ -14,7 +14,7 @@ use crate::store::{
     Written,
 };
 use bytes::Bytes;
-use kvs_model::{ScanPage, StoreStats};
+use kvs_model::{ScanPage, StoreStats, Values};
 
 /// A handle to the backend; cheap to clone.
 #[derive(Clone)]
@@ -47,16 +47,23 @@ impl Backend {
         }
     }
 
-    /// The values under `keys`, in order, `None` where a key has none;
-    /// each read on its own (a Redis backend reads them one after another).
-    pub async fn get_values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut values = Vec::with_capacity(keys.len());
+    /// The values under `keys`, in order, packed; each read on its own (a
+    /// Redis backend reads them one after another).
+    pub async fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
+        let mut values = Values::with_capacity(keys.len());
         for key in keys {
-            values.push(match self.get(key).await {
-                Ok(entry) => Some(entry.value.to_vec()),
-                Err(StoreError::NotFound) => None,
+            let read = match self {
+                Self::Memory(store) => store.read(key, |entry| values.push(Some(&entry.value))),
+                Self::Redis(store) => store
+                    .get(key)
+                    .await
+                    .map(|entry| values.push(Some(&entry.value))),
+            };
+            match read {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => values.push(None),
                 Err(error) => return Err(error),
-            });
+            }
         }
         Ok(values)
     }

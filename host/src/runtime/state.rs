@@ -331,8 +331,12 @@ impl store::Host for CallState {
         self.kv.get(&key).await.map(entry)
     }
 
-    async fn get_values(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.kv.get_values(&keys).await
+    async fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
+        let values = self.kv.get_values(&keys).await?;
+        Ok(types::Values {
+            bytes: values.bytes,
+            lengths: values.lengths,
+        })
     }
 
     async fn create(
@@ -607,7 +611,7 @@ impl memory::store::Host for CallState {
         at_once(store::Host::get(self, key))
     }
 
-    fn get_values(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
         at_once(store::Host::get_values(self, keys))
     }
 

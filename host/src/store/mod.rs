@@ -337,13 +337,22 @@ impl Store {
     }
 
     pub fn get(&self, key: &str) -> Result<Entry, StoreError> {
+        self.read(key, Entry::clone)
+    }
+
+    /// What `read` makes of the live entry under `key`, under its shard's
+    /// read lock. Copying bytes out this way touches no reference count:
+    /// a clone of the entry bumps its value's and its content type's, one
+    /// shared by every entry of that type, which both cores would then
+    /// take turns to own on every read.
+    pub fn read<R>(&self, key: &str, read: impl FnOnce(&Entry) -> R) -> Result<R, StoreError> {
         let hash = self.shared.map.hash(key);
         self.shared
             .map
             .read(hash)
             .get(hash, key)
             .filter(|entry| entry.live())
-            .cloned()
+            .map(read)
             .ok_or(StoreError::NotFound)
     }
 
