@@ -47,19 +47,29 @@ impl Backend {
         }
     }
 
+    /// What `read` makes of the live entry under `key`: in memory under its
+    /// shard's lock, with no reference count touched (see [`Store::read`]);
+    /// on Redis, of the entry fetched.
+    pub async fn read<R>(
+        &self,
+        key: &str,
+        read: impl FnOnce(&Entry) -> R,
+    ) -> Result<R, StoreError> {
+        match self {
+            Self::Memory(store) => store.read(key, read),
+            Self::Redis(store) => store.get(key).await.map(|entry| read(&entry)),
+        }
+    }
+
     /// The values under `keys`, in order, packed; each read on its own (a
     /// Redis backend reads them one after another).
     pub async fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
         let mut values = Values::with_capacity(keys.len());
         for key in keys {
-            let read = match self {
-                Self::Memory(store) => store.read(key, |entry| values.push(Some(&entry.value))),
-                Self::Redis(store) => store
-                    .get(key)
-                    .await
-                    .map(|entry| values.push(Some(&entry.value))),
-            };
-            match read {
+            match self
+                .read(key, |entry| values.push(Some(&entry.value)))
+                .await
+            {
                 Ok(()) => {}
                 Err(StoreError::NotFound) => values.push(None),
                 Err(error) => return Err(error),

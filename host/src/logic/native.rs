@@ -68,7 +68,7 @@ struct Native<'a>(&'a kv::Store);
 
 impl Storage for Native<'_> {
     fn get(&self, key: &str) -> Result<Entry, StoreError> {
-        self.0.get(key).map(Entry::from)
+        self.0.read(key, |entry| Entry::from(entry))
     }
 
     fn create(

@@ -328,7 +328,7 @@ impl types::Host for CallState {
 
 impl store::Host for CallState {
     async fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
-        self.kv.get(&key).await.map(entry)
+        self.kv.read(&key, |found| entry(found)).await
     }
 
     async fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
@@ -388,10 +388,7 @@ impl store::Host for CallState {
         if_version: Option<u64>,
     ) -> Result<types::Entry, StoreError> {
         let removed = self.kv.delete(&key, if_version).await?;
-        if self.journal.is_none() {
-            return Ok(entry(removed));
-        }
-        let reply = entry(removed.clone());
+        let reply = entry(&removed);
         self.record(|| Write::Deleted {
             key,
             entry: removed,
@@ -592,7 +589,9 @@ impl server::Host for CallState {
     }
 }
 
-fn entry(entry: kv::Entry) -> types::Entry {
+/// A copy of `entry` for the guest, made where it is found (see
+/// [`Backend::read`]).
+fn entry(entry: &kv::Entry) -> types::Entry {
     let entry = kvs_model::Entry::from(entry);
     types::Entry {
         content_type: entry.content_type,

@@ -149,6 +149,18 @@ impl From<Entry> for kvs_model::Entry {
     }
 }
 
+/// A copy, for a reader under the shard's lock ([`Store::read`]).
+impl From<&Entry> for kvs_model::Entry {
+    fn from(entry: &Entry) -> Self {
+        Self {
+            content_type: entry.content_type.to_string(),
+            value: entry.value.to_vec(),
+            version: entry.version,
+            expires_at: entry.expires_at,
+        }
+    }
+}
+
 /// What [`Store::rename`] did, for a caller that may have to undo it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renamed {
