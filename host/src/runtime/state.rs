@@ -328,7 +328,7 @@ impl types::Host for CallState {
 
 impl store::Host for CallState {
     async fn get(&mut self, key: String) -> Result<types::Entry, StoreError> {
-        self.kv.read(&key, |found| entry(found)).await
+        self.kv.read(&key, entry).await
     }
 
     async fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
