@@ -45,7 +45,7 @@ fn fill(server: &TestServer, key: &str, value: &'static [u8]) {
         .unwrap()
         .create(
             key,
-            "application/json".into(),
+            "application/json",
             bytes::Bytes::from_static(value),
             None,
         )

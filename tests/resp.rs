@@ -740,16 +740,16 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
     let sum: i64 = connection.incr("typed", 1).await.unwrap();
     assert_eq!(sum, 42);
     let entry = store.get("typed").await.unwrap();
-    assert_eq!(entry.value.as_ref(), b"42");
-    assert_eq!(entry.content_type.as_ref(), "text/plain");
-    assert_eq!(entry.expires_at, Some(expires_at));
-    assert!(entry.version > typed, "a new version: {entry:?}");
+    assert_eq!(entry.value(), b"42");
+    assert_eq!(entry.content_type(), "text/plain");
+    assert_eq!(entry.expires_at(), Some(expires_at));
+    assert!(entry.version() > typed, "a new version: {entry:?}");
     let sum: i64 = connection.decr("fresh", 5).await.unwrap();
     assert_eq!(sum, -5);
     let fresh = store.get("fresh").await.unwrap();
-    assert_eq!(fresh.value.as_ref(), b"-5");
-    assert_eq!(fresh.content_type.as_ref(), "application/octet-stream");
-    assert_eq!(fresh.expires_at, None);
+    assert_eq!(fresh.value(), b"-5");
+    assert_eq!(fresh.content_type(), "application/octet-stream");
+    assert_eq!(fresh.expires_at(), None);
     for (key, value, error) in [
         ("word", "ten", "value is not an integer or out of range"),
         ("padded", " 1", "value is not an integer or out of range"),
@@ -767,10 +767,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
         let message = failed.expect_err("refused").to_string();
         assert!(message.contains(error), "INCR {key}: {message}");
         let kept = store.get(key).await.unwrap();
-        assert_eq!(
-            (kept.value.as_ref(), kept.version),
-            (value.as_bytes(), version)
-        );
+        assert_eq!((kept.value(), kept.version()), (value.as_bytes(), version));
     }
     let sum: i64 = connection.incr("max", -1).await.unwrap();
     assert_eq!(sum, i64::MAX - 1);
@@ -793,7 +790,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
     }
     let kept = store.get("fault-after-counter").await.unwrap();
     assert_eq!(
-        (kept.value.as_ref(), kept.version, kept.expires_at),
+        (kept.value(), kept.version(), kept.expires_at()),
         (&b"7"[..], counter, Some(expires_at))
     );
     assert!(store.get("fault-after-fresh").await.is_err());
@@ -844,9 +841,9 @@ async fn a_failed_multi_key_write_is_reverted_whole(backing: Backing) {
             "the client is told its write was taken back: {error}"
         );
         let kept = store.get("fault-after-source").await.unwrap();
-        assert_eq!((kept.value.as_ref(), kept.version), (&b"kept"[..], source));
+        assert_eq!((kept.value(), kept.version()), (&b"kept"[..], source));
         let old = store.get("target").await.unwrap();
-        assert_eq!((old.value.as_ref(), old.version), (&b"old"[..], target));
+        assert_eq!((old.value(), old.version()), (&b"old"[..], target));
         assert!(store.get("fresh").await.is_err());
         assert_eq!(server.keys().await, 2);
     }

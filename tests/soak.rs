@@ -66,8 +66,8 @@ async fn empty_the_store(server: &TestServer) {
         "at most one cut-short cycle per connection leaves a key: {}",
         left.len()
     );
-    for (key, _) in left {
-        store.delete(&key, None).unwrap();
+    for entry in left {
+        store.delete(entry.key(), None).unwrap();
     }
     let usage = store.usage();
     assert_eq!((usage.keys, usage.bytes), (0, 0));

@@ -46,7 +46,7 @@ fn calls(c: &mut Criterion) {
         .unwrap()
         .create(
             "bench",
-            "text/plain".into(),
+            "text/plain",
             Bytes::from_static(&[b'v'; 100]),
             None,
         )

@@ -67,7 +67,7 @@ impl Backend {
         let mut values = Values::with_capacity(keys.len());
         for key in keys {
             match self
-                .read(key, |entry| values.push(Some(&entry.value)))
+                .read(key, |entry| values.push(Some(entry.value())))
                 .await
             {
                 Ok(()) => {}
@@ -86,7 +86,7 @@ impl Backend {
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
         match self {
-            Self::Memory(store) => store.create(key, content_type, Bytes::from(value), expires_at),
+            Self::Memory(store) => store.create(&key, &content_type, &value, expires_at),
             Self::Redis(store) => store.create(&key, &content_type, &value, expires_at).await,
         }
     }
@@ -104,7 +104,7 @@ impl Backend {
     ) -> Result<(u64, Option<Entry>), StoreError> {
         match self {
             Self::Memory(store) => store
-                .replace(key, content_type, Bytes::from(value), if_version, expiry)
+                .replace(key, &content_type, &value, if_version, expiry)
                 .map(|(version, previous)| (version, keep_previous.then_some(previous))),
             Self::Redis(store) => {
                 store
@@ -233,7 +233,7 @@ impl Backend {
     /// was written since.
     pub async fn revert_delete(&self, key: String, entry: Entry) -> bool {
         match self {
-            Self::Memory(store) => store.revert_delete(key, entry),
+            Self::Memory(store) => store.revert_delete(entry),
             Self::Redis(store) => store.restore(&key, None, Some(&entry)).await,
         }
     }

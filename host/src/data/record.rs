@@ -18,8 +18,6 @@
 //! crash leaves all of them in the log or none.
 
 use crate::store::Entry;
-use bytes::Bytes;
-use std::sync::Arc;
 
 /// The payload's first byte.
 const PUT: u8 = 1;
@@ -36,7 +34,7 @@ pub const MAX_PAYLOAD: u64 = 1 << 40;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// `key` holds `entry` from now on.
-    Put { key: String, entry: Entry },
+    Put(Entry),
     /// `key` holds nothing from now on.
     Remove { key: String },
     /// These records, applied in order, all or none (never a batch inside).
@@ -49,19 +47,19 @@ impl Record {
         let start = out.len();
         out.extend_from_slice(&[0; HEADER]);
         match self {
-            Self::Put { key, entry } => {
-                match entry.expires_at {
+            Self::Put(entry) => {
+                match entry.expires_at() {
                     None => out.push(PUT),
                     Some(at) => {
                         out.push(PUT_EXPIRING);
                         out.extend_from_slice(&at.to_le_bytes());
                     }
                 }
-                out.extend_from_slice(&entry.version.to_le_bytes());
-                put_bytes32(out, key.as_bytes());
-                put_bytes32(out, entry.content_type.as_bytes());
-                out.extend_from_slice(&(entry.value.len() as u64).to_le_bytes());
-                out.extend_from_slice(&entry.value);
+                out.extend_from_slice(&entry.version().to_le_bytes());
+                put_bytes32(out, entry.key().as_bytes());
+                put_bytes32(out, entry.content_type().as_bytes());
+                out.extend_from_slice(&(entry.value().len() as u64).to_le_bytes());
+                out.extend_from_slice(entry.value());
             }
             Self::Remove { key } => {
                 out.push(REMOVE);
@@ -138,16 +136,8 @@ fn parse(payload: &[u8]) -> Option<Record> {
             let key = input.string32()?;
             let content_type = input.string32()?;
             let length = usize::try_from(input.u64()?).ok()?;
-            let value = Bytes::copy_from_slice(input.take(length)?);
-            Record::Put {
-                key,
-                entry: Entry {
-                    content_type: Arc::from(content_type),
-                    value,
-                    version,
-                    expires_at,
-                },
-            }
+            let value = input.take(length)?;
+            Record::Put(Entry::new(&key, &content_type, value, version, expires_at))
         }
         REMOVE => Record::Remove {
             key: input.string32()?,
@@ -207,15 +197,13 @@ mod tests {
     use super::*;
 
     fn put(key: &str, value: &[u8], version: u64) -> Record {
-        Record::Put {
-            key: key.into(),
-            entry: Entry {
-                content_type: Arc::from("text/plain"),
-                value: Bytes::copy_from_slice(value),
-                version,
-                expires_at: version.is_multiple_of(2).then_some(1_800_000_000_000),
-            },
-        }
+        Record::Put(Entry::new(
+            key,
+            "text/plain",
+            value,
+            version,
+            version.is_multiple_of(2).then_some(1_800_000_000_000),
+        ))
     }
 
     #[test]

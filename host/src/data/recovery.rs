@@ -193,11 +193,12 @@ fn cut(path: &Path, length: u64) -> anyhow::Result<()> {
 
 fn apply(store: &Store, record: Record, path: &Path) -> anyhow::Result<()> {
     match record {
-        Record::Put { key, entry } => store.restore(key.clone(), entry).with_context(|| {
+        Record::Put(entry) => store.restore(&entry).with_context(|| {
             format!(
-                "replaying {}: the entry {key:?} does not fit this store's limits; start with \
+                "replaying {}: the entry {:?} does not fit this store's limits; start with \
                  the limits it was written under",
-                path.display()
+                path.display(),
+                entry.key()
             )
         }),
         Record::Remove { key } => {

@@ -78,12 +78,7 @@ impl Storage for Native<'_> {
         value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
-        self.0.create(
-            key,
-            content_type.to_string(),
-            value.to_vec().into(),
-            expires_at,
-        )
+        self.0.create(key, content_type, value, expires_at)
     }
 
     fn update(
@@ -94,13 +89,7 @@ impl Storage for Native<'_> {
         if_version: Option<u64>,
         expiry: Expiry,
     ) -> Result<u64, StoreError> {
-        self.0.update(
-            key,
-            content_type.to_string(),
-            value.to_vec().into(),
-            if_version,
-            expiry,
-        )
+        self.0.update(key, content_type, value, if_version, expiry)
     }
 
     fn expire(
@@ -115,7 +104,9 @@ impl Storage for Native<'_> {
     }
 
     fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
-        self.0.delete(key, if_version).map(Entry::from)
+        self.0
+            .delete(key, if_version)
+            .map(|entry| Entry::from(&entry))
     }
 
     fn add(&self, key: &str, delta: i64, content_type: &str) -> Result<(i64, u64), StoreError> {
@@ -139,7 +130,7 @@ impl Storage for Native<'_> {
     ) -> Result<(), StoreError> {
         let pairs = entries
             .iter()
-            .map(|(key, value)| (key.clone(), value.clone().into()))
+            .map(|(key, value)| (key.clone(), value.as_slice()))
             .collect();
         self.0.put_many(pairs, content_type).map(drop)
     }

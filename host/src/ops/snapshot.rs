@@ -94,11 +94,7 @@ impl<W: Write> Hashing<W> {
     }
 }
 
-fn write_file(
-    entries: &[(String, Entry)],
-    last_version: u64,
-    path: &Path,
-) -> anyhow::Result<Summary> {
+fn write_file(entries: &[Entry], last_version: u64, path: &Path) -> anyhow::Result<Summary> {
     let file = File::create(path)?;
     let mut out = Hashing {
         inner: BufWriter::with_capacity(1 << 20, file),
@@ -106,15 +102,16 @@ fn write_file(
         bytes: 0,
     };
     out.put(MAGIC)?;
-    for (key, entry) in entries {
+    for entry in entries {
+        let (key, content_type) = (entry.key(), entry.content_type());
         out.put(&(key.len() as u32).to_le_bytes())?;
         out.put(key.as_bytes())?;
-        out.put(&(entry.content_type.len() as u32).to_le_bytes())?;
-        out.put(entry.content_type.as_bytes())?;
-        out.put(&entry.version.to_le_bytes())?;
-        out.put(&entry.expires_at.unwrap_or(0).to_le_bytes())?;
-        out.put(&(entry.value.len() as u64).to_le_bytes())?;
-        out.put(&entry.value)?;
+        out.put(&(content_type.len() as u32).to_le_bytes())?;
+        out.put(content_type.as_bytes())?;
+        out.put(&entry.version().to_le_bytes())?;
+        out.put(&entry.expires_at().unwrap_or(0).to_le_bytes())?;
+        out.put(&(entry.value().len() as u64).to_le_bytes())?;
+        out.put(entry.value())?;
     }
     out.put(END)?;
     out.put(&(entries.len() as u64).to_le_bytes())?;
@@ -257,14 +254,9 @@ fn read_file(store: &Store, file: File, size: u64) -> anyhow::Result<Summary> {
         };
         let value_length = input.u64("a value length")?;
         let value = input.take(value_length, "a value")?;
-        let entry = Entry {
-            content_type: content_type.into(),
-            value: value.into(),
-            version,
-            expires_at,
-        };
+        let entry = Entry::new(&key, &content_type, &value, version, expires_at);
         store
-            .restore(key.clone(), entry)
+            .restore(&entry)
             .with_context(|| format!("the entry {key:?} does not fit this store's limits"))?;
         entries += 1;
     }
@@ -479,27 +471,20 @@ mod tests {
     fn filled() -> Store {
         let store = Store::new(Limits::default());
         store
-            .create(
-                "text",
-                "text/plain".into(),
-                Bytes::from_static(b"hello"),
-                None,
-            )
+            .create("text", "text/plain", Bytes::from_static(b"hello"), None)
             .unwrap();
         store
             .create(
                 "binary",
-                "image/png".into(),
+                "image/png",
                 Bytes::from(vec![0, 255, 10, 13]),
                 None,
             )
             .unwrap();
-        store
-            .create("empty", String::new(), Bytes::new(), None)
-            .unwrap();
+        store.create("empty", "", Bytes::new(), None).unwrap();
         store.delete("empty", None).unwrap();
         store
-            .create("ünïcode key", "a/b".into(), Bytes::from_static(b"x"), None)
+            .create("ünïcode key", "a/b", Bytes::from_static(b"x"), None)
             .unwrap();
         store
     }
@@ -522,15 +507,15 @@ mod tests {
         );
         let mut before = store.entries();
         let mut after = loaded.entries();
-        before.sort_by(|a, b| a.0.cmp(&b.0));
-        after.sort_by(|a, b| a.0.cmp(&b.0));
+        before.sort_by(|a, b| a.key().cmp(b.key()));
+        after.sort_by(|a, b| a.key().cmp(b.key()));
         assert_eq!(before, after);
         assert_eq!(loaded.usage(), store.usage(), "the budget is charged");
         // New versions continue above the restored ones.
         let next = loaded
-            .create("new", "t".into(), Bytes::from_static(b"n"), None)
+            .create("new", "t", Bytes::from_static(b"n"), None)
             .unwrap();
-        assert!(after.iter().all(|(_, entry)| entry.version < next));
+        assert!(after.iter().all(|entry| entry.version() < next));
     }
 
     #[test]

@@ -418,17 +418,17 @@ impl store::Host for CallState {
         }
         loop {
             let before = self.kv.get(&key).await?;
-            kvs_model::check_version(before.version, if_version)?;
+            kvs_model::check_version(before.version(), if_version)?;
             match self
                 .kv
-                .expire(&key, at, condition, Some(before.version))
+                .expire(&key, at, condition, Some(before.version()))
                 .await
             {
                 Ok(Expired::Unchanged) => return Ok(false),
                 Ok(Expired::Set) => {
                     self.record(|| Write::Updated {
                         key,
-                        version: before.version,
+                        version: before.version(),
                         previous: before,
                     });
                     return Ok(true);

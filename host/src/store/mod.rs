@@ -8,31 +8,34 @@
 //! instead of letting the process run out of memory.
 
 pub mod content_types;
+pub mod entry;
 pub mod shards;
 
 use crate::data::log::Log;
 use crate::data::record::Record;
-use bytes::Bytes;
 use shards::{KeyHash, Shards, Table};
 use std::collections::BTreeSet;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLockWriteGuard};
 
+pub use entry::Entry;
+
 pub use kvs_model::store::{ExpireCondition, Expiry};
 pub use kvs_model::{KeyPage, StoreError};
 use kvs_model::{ScanPage, check_version};
 
-/// Bytes charged per entry on top of its key, type and value: its map slot
-/// (88 bytes) with the spare capacity of a table between 7/16 and 7/8 full
-/// (100 to 201 bytes an entry, depending on where the table is between two
-/// growths), and the key and value allocations' headers and rounding. The
-/// type is charged in full although entries share it (see
-/// [`content_types`]): a type past the shared set is an allocation of its
-/// own. Measured by `kvs compare` (its last lines): 100,000 entries of 100
-/// bytes with 11-byte keys grow the resident set by 263 bytes each, about
-/// 128 more than their key, type and value, with the tables 3/4 full.
-pub const ENTRY_OVERHEAD: usize = 224;
+/// Bytes charged per entry on top of its key, type and value: its one
+/// allocation's reference counts and header (40 bytes, see [`entry`]) and
+/// the allocator's header and rounding (up to 23), and its 16-byte map
+/// slot with the spare capacity of a table between 7/16 and 7/8 full (18
+/// to 37 bytes). The type is charged in full although entries share it
+/// (see [`content_types`]): a type past the shared set is kept in the
+/// entry. Measured with `redis-cli --pipe` (see the README): 100,000
+/// entries of 100 bytes with 11-byte keys grow the resident set by about
+/// 195 bytes each, 84 more than their key and value, with the tables 3/4
+/// full.
+pub const ENTRY_OVERHEAD: usize = 100;
 
 /// The bounds every write is checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,30 +93,13 @@ impl Default for Limits {
     }
 }
 
-/// One stored value. Cloning is cheap: the value is reference-counted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Shared, so reading an entry copies no string.
-    pub content_type: Arc<str>,
-    pub value: Bytes,
-    pub version: u64,
-    /// When the entry expires, in milliseconds since the Unix epoch: from
-    /// then on it is gone for every reader, and the sweep reclaims it.
-    pub expires_at: Option<u64>,
-}
-
-impl Entry {
-    /// Whether the entry still exists at `now` (milliseconds since the
-    /// Unix epoch).
-    pub fn live_at(&self, now: u64) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
+impl shards::Keyed for Entry {
+    fn key(&self) -> &str {
+        Entry::key(self)
     }
 
-    /// Whether the entry still exists now. Reads the clock only for an
-    /// entry with an expiry: most have none, and a read of the clock was 3%
-    /// of a pipelined `GET`'s time.
-    pub fn live(&self) -> bool {
-        self.expires_at.is_none_or(|at| at > now_ms())
+    fn key_bytes(&self) -> &[u8] {
+        Entry::key_bytes(self)
     }
 }
 
@@ -138,25 +124,13 @@ pub fn now_ms() -> u64 {
 
 /// The entry as the shared model has it, for the guest and the native
 /// ceiling: the type and value copied out of the shared buffers.
-impl From<Entry> for kvs_model::Entry {
-    fn from(entry: Entry) -> Self {
-        Self {
-            content_type: entry.content_type.to_string(),
-            value: entry.value.into(),
-            version: entry.version,
-            expires_at: entry.expires_at,
-        }
-    }
-}
-
-/// A copy, for a reader under the shard's lock ([`Store::read`]).
 impl From<&Entry> for kvs_model::Entry {
     fn from(entry: &Entry) -> Self {
         Self {
-            content_type: entry.content_type.to_string(),
-            value: entry.value.to_vec(),
-            version: entry.version,
-            expires_at: entry.expires_at,
+            content_type: entry.content_type().to_string(),
+            value: entry.value().to_vec(),
+            version: entry.version(),
+            expires_at: entry.expires_at(),
         }
     }
 }
@@ -208,8 +182,6 @@ pub struct Store {
 #[derive(Debug, Default)]
 struct Shared {
     map: Shards<Entry>,
-    /// The content types entries share.
-    content_types: content_types::ContentTypes,
     limits: Limits,
     counters: Counters,
     /// With `--data-dir`, the write-ahead log every change is appended to,
@@ -310,12 +282,12 @@ impl Store {
     /// Every entry, each as it was at one instant (the set of entries is not
     /// one instant: writes racing the copy may or may not be in it). Values
     /// are shared, not copied, and no lock is held once this returns.
-    pub fn entries(&self) -> Vec<(String, Entry)> {
+    pub fn entries(&self) -> Vec<Entry> {
         let now = now_ms();
         let mut entries = Vec::new();
-        self.shared.map.for_each(|key, entry| {
+        self.shared.map.for_each(|entry| {
             if entry.live_at(now) {
-                entries.push((key.to_string(), entry.clone()));
+                entries.push(entry.clone());
             }
         });
         entries
@@ -325,26 +297,26 @@ impl Store {
     /// before the store serves: later versions are handed out above every
     /// restored one. An entry already expired is not restored, and removes
     /// what `key` held before it (as its sweep would have).
-    pub fn restore(&self, key: String, mut entry: Entry) -> Result<(), StoreError> {
+    pub fn restore(&self, entry: &Entry) -> Result<(), StoreError> {
         self.shared
             .counters
             .last_version
-            .fetch_max(entry.version, Ordering::Relaxed);
+            .fetch_max(entry.version(), Ordering::Relaxed);
+        let key = entry.key();
         if !entry.live_at(now_ms()) {
-            self.forget(&key);
+            self.forget(key);
             return Ok(());
         }
-        self.check(&key, &entry.content_type, &entry.value)?;
-        self.reserve(charge(&key, &entry.content_type, &entry.value))?;
-        entry.content_type = self.shared.content_types.intern(&entry.content_type);
-        let expires_at = entry.expires_at;
-        let hash = self.shared.map.hash(&key);
-        let replaced = self.shared.map.write(hash).insert(hash, key.clone(), entry);
+        self.check(key, entry.content_type(), entry.value())?;
+        self.reserve(cost(entry))?;
+        let expires_at = entry.expires_at();
+        let hash = self.shared.map.hash(key);
+        let replaced = self.shared.map.write(hash).insert(hash, entry.clone());
         if let Some(replaced) = replaced {
-            self.track(&key, replaced.expires_at, None);
-            self.release(charge(&key, &replaced.content_type, &replaced.value));
+            self.track(key, replaced.expires_at(), None);
+            self.release(cost(&replaced));
         }
-        self.track(&key, None, expires_at);
+        self.track(key, None, expires_at);
         Ok(())
     }
 
@@ -368,48 +340,37 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Takes the key by value where the caller has one to give (the guest's
-    /// import hands over an owned string), so the map keeps it uncopied.
-    ///
-    /// An entry past its expiry counts as absent: it is replaced.
+    /// Creates `key`. An entry past its expiry counts as absent: it is
+    /// replaced.
     pub fn create(
         &self,
-        key: impl Into<String>,
-        content_type: String,
-        value: Bytes,
+        key: &str,
+        content_type: &str,
+        value: impl AsRef<[u8]>,
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let key = key.into();
-        self.check(&key, &content_type, &value)?;
+        let value = value.as_ref();
+        self.check(key, content_type, value)?;
         self.check_durable()?;
         let now = now_ms();
-        let hash = self.shared.map.hash(&key);
+        let hash = self.shared.map.hash(key);
         let mut table = self.shared.map.write(hash);
-        match table.get(hash, &key) {
+        match table.get(hash, key) {
             Some(current) if current.live_at(now) => Err(StoreError::AlreadyExists),
             Some(_) => {
                 // An expired entry the sweep has not reclaimed yet: replaced.
-                let content_type = self.shared.content_types.intern(&content_type);
                 let (version, _) =
-                    self.overwrite(table, hash, &key, content_type, value, expires_at)?;
+                    self.overwrite(table, hash, key, content_type, value, expires_at)?;
                 self.count_expired(1);
                 Ok(version)
             }
             None => {
-                self.reserve(charge(&key, &content_type, &value))?;
+                self.reserve(charge(key, content_type, value))?;
                 let version = self.next_version();
-                let entry = Entry {
-                    content_type: self.shared.content_types.intern(&content_type),
-                    value,
-                    version,
-                    expires_at,
-                };
-                self.track(&key, None, expires_at);
-                self.append_to_log(|| Record::Put {
-                    key: key.clone(),
-                    entry: entry.clone(),
-                });
-                table.insert(hash, key, entry);
+                let entry = Entry::new(key, content_type, value, version, expires_at);
+                self.track(key, None, expires_at);
+                self.append_to_log(|| Record::Put(entry.clone()));
+                table.insert(hash, entry);
                 Ok(version)
             }
         }
@@ -418,8 +379,8 @@ impl Store {
     pub fn update(
         &self,
         key: &str,
-        content_type: String,
-        value: Bytes,
+        content_type: &str,
+        value: impl AsRef<[u8]>,
         if_version: Option<u64>,
         expiry: Expiry,
     ) -> Result<u64, StoreError> {
@@ -432,12 +393,13 @@ impl Store {
     pub fn replace(
         &self,
         key: &str,
-        content_type: String,
-        value: Bytes,
+        content_type: &str,
+        value: impl AsRef<[u8]>,
         if_version: Option<u64>,
         expiry: Expiry,
     ) -> Result<(u64, Entry), StoreError> {
-        self.check(key, &content_type, &value)?;
+        let value = value.as_ref();
+        self.check(key, content_type, value)?;
         self.check_durable()?;
         let hash = self.shared.map.hash(key);
         let table = self.shared.map.write(hash);
@@ -445,13 +407,12 @@ impl Store {
             .get(hash, key)
             .filter(|current| current.live())
             .ok_or(StoreError::NotFound)?;
-        check_version(current.version, if_version)?;
+        check_version(current.version(), if_version)?;
         let expires_at = match expiry {
-            Expiry::Keep => current.expires_at,
+            Expiry::Keep => current.expires_at(),
             Expiry::Clear => None,
             Expiry::At(at) => Some(at),
         };
-        let content_type = self.shared.content_types.intern(&content_type);
         self.overwrite(table, hash, key, content_type, value, expires_at)
     }
 
@@ -467,8 +428,7 @@ impl Store {
             let table = self.shared.map.write(hash);
             let Some(current) = table.get(hash, key).filter(|current| current.live()) else {
                 drop(table);
-                let value = Bytes::from(delta.to_string());
-                match self.create(key, content_type.to_string(), value, None) {
+                match self.create(key, content_type, delta.to_string(), None) {
                     Ok(version) => {
                         return Ok(Added {
                             value: delta,
@@ -481,12 +441,20 @@ impl Store {
                     Err(error) => return Err(error),
                 }
             };
-            let value = kvs_model::store::add_to(&current.value, delta)?;
-            let text = Bytes::from(value.to_string());
-            self.check(key, &current.content_type, &text)?;
-            let (content_type, expires_at) = (current.content_type.clone(), current.expires_at);
-            let (version, previous) =
-                self.overwrite(table, hash, key, content_type, text, expires_at)?;
+            let value = kvs_model::store::add_to(current.value(), delta)?;
+            let text = value.to_string();
+            // The type is read from a reference of the entry's own: the
+            // table's lock goes to `overwrite`.
+            let current = current.clone();
+            self.check(key, current.content_type(), text.as_bytes())?;
+            let (version, previous) = self.overwrite(
+                table,
+                hash,
+                key,
+                current.content_type(),
+                text.as_bytes(),
+                current.expires_at(),
+            )?;
             return Ok(Added {
                 value,
                 version,
@@ -503,7 +471,7 @@ impl Store {
             .get(hash, key)
             .filter(|current| current.live())
             .ok_or(StoreError::NotFound)?;
-        check_version(current.version, if_version)?;
+        check_version(current.version(), if_version)?;
         Ok(self.take_out(table, hash, key))
     }
 
@@ -530,7 +498,7 @@ impl Store {
         if from == to {
             return if replace {
                 Ok(Renamed {
-                    version: source.version,
+                    version: source.version(),
                     source,
                     replaced: None,
                 })
@@ -545,38 +513,27 @@ impl Store {
         if target.is_some() && !replace {
             return Err(StoreError::AlreadyExists);
         }
-        let new_cost = charge(to, &source.content_type, &source.value);
-        let old_cost = charge(from, &source.content_type, &source.value)
-            + stale
-                .as_ref()
-                .map_or(0, |entry| charge(to, &entry.content_type, &entry.value));
+        let new_cost = charge(to, source.content_type(), source.value());
+        let old_cost = cost(&source) + stale.as_ref().map_or(0, cost);
         if new_cost > old_cost {
             self.reserve(new_cost - old_cost)?;
         }
-        let moved = Entry {
-            version: self.next_version(),
-            ..source.clone()
-        };
+        let moved = source.moved(to, self.next_version());
         shards.table(from_hash).remove(from_hash, from);
-        self.track(from, moved.expires_at, None);
-        shards
-            .table(to_hash)
-            .insert(to_hash, to.to_string(), moved.clone());
+        self.track(from, moved.expires_at(), None);
+        shards.table(to_hash).insert(to_hash, moved.clone());
         self.track(
             to,
-            stale.as_ref().and_then(|entry| entry.expires_at),
-            moved.expires_at,
+            stale.as_ref().and_then(Entry::expires_at),
+            moved.expires_at(),
         );
-        let version = moved.version;
+        let version = moved.version();
         self.append_to_log(|| {
             Record::Batch(vec![
                 Record::Remove {
                     key: from.to_string(),
                 },
-                Record::Put {
-                    key: to.to_string(),
-                    entry: moved,
-                },
+                Record::Put(moved),
             ])
         });
         drop(shards);
@@ -618,9 +575,10 @@ impl Store {
                 continue;
             };
             let live = current.live_at(now);
-            self.track(key, current.expires_at, None);
-            let (key, entry) = table.remove(hash, key).expect("the entry was just read");
-            freed += charge(&key, &entry.content_type, &entry.value);
+            self.track(key, current.expires_at(), None);
+            let entry = table.remove(hash, key).expect("the entry was just read");
+            let key = key.to_string();
+            freed += cost(&entry);
             // One past its expiry was absent already; it is reclaimed here
             // and logged, as the sweep would have, but not counted.
             if live {
@@ -658,14 +616,14 @@ impl Store {
     /// log keeps the writes as one batch. A key given twice takes its last
     /// value. Hands back each key written with its new version and the live
     /// entry it replaced, if any.
-    pub fn put_many(
+    pub fn put_many<V: AsRef<[u8]>>(
         &self,
-        pairs: Vec<(String, Bytes)>,
+        pairs: Vec<(String, V)>,
         content_type: &str,
     ) -> Result<Vec<Written>, StoreError> {
         let pairs = last_value_of_each(pairs);
         for (key, value) in &pairs {
-            self.check(key, content_type, value)?;
+            self.check(key, content_type, value.as_ref())?;
         }
         self.check_durable()?;
         let now = now_ms();
@@ -674,38 +632,26 @@ impl Store {
         let mut shards = map.write_many(hashes.iter().copied());
         let new_cost: usize = pairs
             .iter()
-            .map(|(key, value)| charge(key, content_type, value))
+            .map(|(key, value)| charge(key, content_type, value.as_ref()))
             .sum();
         let old_cost: usize = pairs
             .iter()
             .zip(&hashes)
-            .filter_map(|((key, _), hash)| {
-                let old = shards.table(*hash).get(*hash, key)?;
-                Some(charge(key, &old.content_type, &old.value))
-            })
+            .filter_map(|((key, _), hash)| shards.table(*hash).get(*hash, key).map(cost))
             .sum();
         if new_cost > old_cost {
             self.reserve(new_cost - old_cost)?;
         }
-        let content_type = self.shared.content_types.intern(content_type);
         let mut written = Vec::with_capacity(pairs.len());
         let mut records = Vec::with_capacity(pairs.len());
         for ((key, value), hash) in pairs.into_iter().zip(hashes) {
-            let entry = Entry {
-                content_type: content_type.clone(),
-                value,
-                version: self.next_version(),
-                expires_at: None,
-            };
+            let version = self.next_version();
+            let entry = Entry::new(&key, content_type, value.as_ref(), version, None);
             if self.log().is_some() {
-                records.push(Record::Put {
-                    key: key.clone(),
-                    entry: entry.clone(),
-                });
+                records.push(Record::Put(entry.clone()));
             }
-            let version = entry.version;
-            let previous = shards.table(hash).insert(hash, key.clone(), entry);
-            self.track(&key, previous.as_ref().and_then(|old| old.expires_at), None);
+            let previous = shards.table(hash).insert(hash, entry);
+            self.track(&key, previous.as_ref().and_then(Entry::expires_at), None);
             if previous.as_ref().is_some_and(|old| !old.live_at(now)) {
                 self.count_expired(1);
             }
@@ -726,7 +672,7 @@ impl Store {
     /// Takes back a create whose guest call failed: removes `key` if it still
     /// holds `version`. False when another write has changed the key since.
     pub fn revert_create(&self, key: &str, version: u64) -> bool {
-        self.remove_if(key, |entry| entry.version == version)
+        self.remove_if(key, |entry| entry.version() == version)
             .is_some()
     }
 
@@ -739,44 +685,39 @@ impl Store {
         let Some(current) = table.get_mut(hash, key) else {
             return false;
         };
-        if current.version != version {
+        if current.version() != version {
             return false;
         }
         // The previous entry fitted the budget before the update; it is
         // charged back as it was, without a check that could refuse it.
-        self.charge_unchecked(charge(key, &previous.content_type, &previous.value));
-        let expires_at = previous.expires_at;
+        self.charge_unchecked(cost(&previous));
+        let expires_at = previous.expires_at();
         let undone = std::mem::replace(current, previous);
-        self.track(key, undone.expires_at, expires_at);
-        self.append_to_log(|| Record::Put {
-            key: key.to_string(),
-            entry: current.clone(),
-        });
+        self.track(key, undone.expires_at(), expires_at);
+        self.append_to_log(|| Record::Put(current.clone()));
         drop(table);
         self.shared
             .counters
             .unversioned
             .fetch_add(1, Ordering::AcqRel);
-        self.release(charge(key, &undone.content_type, &undone.value));
+        self.release(cost(&undone));
         true
     }
 
     /// Takes back a delete whose guest call failed: puts `entry` back, with
     /// its version, if the key is still free. False when another write has
     /// created the key since.
-    pub fn revert_delete(&self, key: String, entry: Entry) -> bool {
-        let hash = self.shared.map.hash(&key);
+    pub fn revert_delete(&self, entry: Entry) -> bool {
+        let key = entry.key();
+        let hash = self.shared.map.hash(key);
         let mut table = self.shared.map.write(hash);
-        if table.get(hash, &key).is_some() {
+        if table.get(hash, key).is_some() {
             return false;
         }
-        self.charge_unchecked(charge(&key, &entry.content_type, &entry.value));
-        self.track(&key, None, entry.expires_at);
-        self.append_to_log(|| Record::Put {
-            key: key.clone(),
-            entry: entry.clone(),
-        });
-        table.insert(hash, key, entry);
+        self.charge_unchecked(cost(&entry));
+        self.track(key, None, entry.expires_at());
+        self.append_to_log(|| Record::Put(entry.clone()));
+        table.insert(hash, entry.clone());
         drop(table);
         self.shared
             .counters
@@ -807,34 +748,26 @@ impl Store {
         mut table: RwLockWriteGuard<'_, Table<Entry>>,
         hash: KeyHash,
         key: &str,
-        content_type: Arc<str>,
-        value: Bytes,
+        content_type: &str,
+        value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<(u64, Entry), StoreError> {
         let current = table
             .get_mut(hash, key)
             .expect("the caller found the entry");
-        let old_cost = charge(key, &current.content_type, &current.value);
-        let cost = charge(key, &content_type, &value);
-        if cost > old_cost {
-            self.reserve(cost - old_cost)?;
+        let old_cost = cost(current);
+        let new_cost = charge(key, content_type, value);
+        if new_cost > old_cost {
+            self.reserve(new_cost - old_cost)?;
         }
         let version = self.next_version();
-        let new = Entry {
-            content_type,
-            value,
-            version,
-            expires_at,
-        };
+        let new = Entry::new(key, content_type, value, version, expires_at);
         let old = std::mem::replace(current, new);
-        self.track(key, old.expires_at, expires_at);
-        self.append_to_log(|| Record::Put {
-            key: key.to_string(),
-            entry: current.clone(),
-        });
+        self.track(key, old.expires_at(), expires_at);
+        self.append_to_log(|| Record::Put(current.clone()));
         drop(table);
-        if old_cost > cost {
-            self.release(old_cost - cost);
+        if old_cost > new_cost {
+            self.release(old_cost - new_cost);
         }
         Ok((version, old))
     }
@@ -851,14 +784,14 @@ impl Store {
         self.append_to_log(|| Record::Remove {
             key: key.to_string(),
         });
-        let (key, entry) = table.remove(hash, key).expect("the caller found the entry");
-        self.track(&key, entry.expires_at, None);
+        let entry = table.remove(hash, key).expect("the caller found the entry");
+        self.track(key, entry.expires_at(), None);
         drop(table);
         self.shared
             .counters
             .unversioned
             .fetch_add(1, Ordering::AcqRel);
-        self.release(charge(&key, &entry.content_type, &entry.value));
+        self.release(cost(&entry));
         entry
     }
 
@@ -867,13 +800,13 @@ impl Store {
     pub fn forget(&self, key: &str) {
         let hash = self.shared.map.hash(key);
         let removed = self.shared.map.write(hash).remove(hash, key);
-        if let Some((key, entry)) = removed {
-            self.track(&key, entry.expires_at, None);
+        if let Some(entry) = removed {
+            self.track(key, entry.expires_at(), None);
             self.shared
                 .counters
                 .unversioned
                 .fetch_add(1, Ordering::AcqRel);
-            self.release(charge(&key, &entry.content_type, &entry.value));
+            self.release(cost(&entry));
         }
     }
 
@@ -928,7 +861,8 @@ impl Store {
         let limit = limit.clamp(1, self.shared.limits.max_page_size);
         let now = now_ms();
         let mut smallest: BinaryHeap<String> = BinaryHeap::with_capacity(limit + 2);
-        self.shared.map.for_each(|key, entry| {
+        self.shared.map.for_each(|entry| {
+            let key = entry.key();
             if !key.starts_with(prefix)
                 || cursor.is_some_and(|after| key <= after)
                 || !entry.live_at(now)
@@ -955,9 +889,9 @@ impl Store {
         let count = count.clamp(1, self.shared.limits.max_page_size);
         let now = now_ms();
         kvs_model::scan::page(cursor, count, |visit| {
-            self.shared.map.for_each(|key, entry| {
+            self.shared.map.for_each(|entry| {
                 if entry.live_at(now) {
-                    visit(key);
+                    visit(entry.key());
                 }
             });
         })
@@ -982,21 +916,21 @@ impl Store {
             .get_mut(hash, key)
             .filter(|current| current.live_at(now))
             .ok_or(StoreError::NotFound)?;
-        check_version(current.version, if_version)?;
-        if !condition.allows(current.expires_at, at) {
+        check_version(current.version(), if_version)?;
+        if !condition.allows(current.expires_at(), at) {
             return Ok(Expired::Unchanged);
         }
         if at.is_some_and(|at| at <= now) {
-            let version = current.version;
+            let version = current.version();
             drop(table);
             return Ok(
-                match self.remove_if(key, |entry| entry.version == version) {
+                match self.remove_if(key, |entry| entry.version() == version) {
                     Some(_) => Expired::Removed,
                     None => Expired::Unchanged,
                 },
             );
         }
-        if current.expires_at == at {
+        if current.expires_at() == at {
             // Persisting a key without an expiry changes nothing; setting
             // the same instant again counts as set, as in Redis.
             return Ok(if at.is_some() {
@@ -1005,12 +939,9 @@ impl Store {
                 Expired::Unchanged
             });
         }
-        let old = std::mem::replace(&mut current.expires_at, at);
+        let old = current.set_expires_at(at);
         self.track(key, old, at);
-        self.append_to_log(|| Record::Put {
-            key: key.to_string(),
-            entry: current.clone(),
-        });
+        self.append_to_log(|| Record::Put(current.clone()));
         drop(table);
         self.shared
             .counters
@@ -1034,7 +965,7 @@ impl Store {
         let removed = due
             .into_iter()
             .filter(|(at, key)| {
-                self.remove_if(key, |entry| entry.expires_at == Some(*at))
+                self.remove_if(key, |entry| entry.expires_at() == Some(*at))
                     .is_some()
             })
             .count();
@@ -1134,9 +1065,15 @@ fn charge(key: &str, content_type: &str, value: &[u8]) -> usize {
     key.len() + content_type.len() + value.len() + ENTRY_OVERHEAD
 }
 
+/// What `entry` is charged.
+fn cost(entry: &Entry) -> usize {
+    charge(entry.key(), entry.content_type(), entry.value())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn text(value: &str) -> Bytes {
         Bytes::copy_from_slice(value.as_bytes())
@@ -1146,51 +1083,51 @@ mod tests {
     fn create_never_overwrites_and_update_never_creates() {
         let store = Store::default();
         assert_eq!(
-            store.update("k", "t".into(), text("x"), None, Expiry::Clear),
+            store.update("k", "t", text("x"), None, Expiry::Clear),
             Err(StoreError::NotFound)
         );
-        let v1 = store.create("k", "t".into(), text("a"), None).unwrap();
+        let v1 = store.create("k", "t", text("a"), None).unwrap();
         assert_eq!(
-            store.create("k", "t".into(), text("b"), None),
+            store.create("k", "t", text("b"), None),
             Err(StoreError::AlreadyExists)
         );
-        assert_eq!(store.get("k").unwrap().value, text("a"));
+        assert_eq!(store.get("k").unwrap().value(), text("a"));
         let v2 = store
-            .update("k", "u".into(), text("c"), Some(v1), Expiry::Clear)
+            .update("k", "u", text("c"), Some(v1), Expiry::Clear)
             .unwrap();
         assert!(v2 > v1);
         let entry = store.get("k").unwrap();
         assert_eq!(
-            (&*entry.content_type, entry.value, entry.version),
-            ("u", text("c"), v2)
+            (entry.content_type(), entry.value(), entry.version()),
+            ("u", &b"c"[..], v2)
         );
     }
 
     #[test]
     fn conditional_writes_check_the_version() {
         let store = Store::default();
-        let v1 = store.create("k", "t".into(), text("a"), None).unwrap();
+        let v1 = store.create("k", "t", text("a"), None).unwrap();
         let v2 = store
-            .update("k", "t".into(), text("b"), None, Expiry::Clear)
+            .update("k", "t", text("b"), None, Expiry::Clear)
             .unwrap();
         assert_eq!(
-            store.update("k", "t".into(), text("c"), Some(v1), Expiry::Clear),
+            store.update("k", "t", text("c"), Some(v1), Expiry::Clear),
             Err(StoreError::VersionMismatch { current: v2 })
         );
         assert_eq!(
             store.delete("k", Some(v1)),
             Err(StoreError::VersionMismatch { current: v2 })
         );
-        assert_eq!(store.delete("k", Some(v2)).unwrap().value, text("b"));
+        assert_eq!(store.delete("k", Some(v2)).unwrap().value(), text("b"));
         assert_eq!(store.delete("k", None), Err(StoreError::NotFound));
     }
 
     #[test]
     fn versions_are_never_reused_across_recreation() {
         let store = Store::default();
-        let first = store.create("k", "t".into(), text("a"), None).unwrap();
+        let first = store.create("k", "t", text("a"), None).unwrap();
         store.delete("k", None).unwrap();
-        let second = store.create("k", "t".into(), text("a"), None).unwrap();
+        let second = store.create("k", "t", text("a"), None).unwrap();
         assert_ne!(first, second);
     }
 
@@ -1202,15 +1139,15 @@ mod tests {
             ..Limits::default()
         });
         assert!(matches!(
-            store.create("", "t".into(), text("a"), None),
+            store.create("", "t", text("a"), None),
             Err(StoreError::InvalidKey(_))
         ));
         assert_eq!(
-            store.create("12345", "t".into(), text("a"), None),
+            store.create("12345", "t", text("a"), None),
             Err(StoreError::TooLarge { limit: 4 })
         );
         assert_eq!(
-            store.create("k", "t".into(), text("123456789"), None),
+            store.create("k", "t", text("123456789"), None),
             Err(StoreError::TooLarge { limit: 8 })
         );
     }
@@ -1224,28 +1161,22 @@ mod tests {
         });
         for i in 0..3 {
             store
-                .create(format!("k{i}"), "t".into(), Bytes::from(vec![0; 100]), None)
+                .create(&format!("k{i}"), "t", Bytes::from(vec![0; 100]), None)
                 .unwrap();
         }
         assert_eq!(
-            store.create("k3", "t".into(), Bytes::from(vec![0; 100]), None),
+            store.create("k3", "t", Bytes::from(vec![0; 100]), None),
             Err(StoreError::StoreFull)
         );
         // A growing update is refused too, and leaves the old value intact.
         assert_eq!(
-            store.update(
-                "k0",
-                "t".into(),
-                Bytes::from(vec![1; 200]),
-                None,
-                Expiry::Clear
-            ),
+            store.update("k0", "t", Bytes::from(vec![1; 200]), None, Expiry::Clear),
             Err(StoreError::StoreFull)
         );
-        assert_eq!(store.get("k0").unwrap().value, Bytes::from(vec![0; 100]));
+        assert_eq!(store.get("k0").unwrap().value(), Bytes::from(vec![0; 100]));
         store.delete("k1", None).unwrap();
         store
-            .create("k3", "t".into(), Bytes::from(vec![0; 100]), None)
+            .create("k3", "t", Bytes::from(vec![0; 100]), None)
             .unwrap();
         assert_eq!(store.usage().bytes, 3 * entry_cost);
         for i in [0, 2, 3] {
@@ -1259,7 +1190,7 @@ mod tests {
         let store = Store::default();
         let expires_at = now_ms() + 100_000;
         store
-            .create("n", "text/plain".into(), text("0"), Some(expires_at))
+            .create("n", "text/plain", text("0"), Some(expires_at))
             .unwrap();
         std::thread::scope(|scope| {
             for _ in 0..8 {
@@ -1272,13 +1203,13 @@ mod tests {
             }
         });
         let n = store.get("n").unwrap();
-        assert_eq!(n.value, text("8000"));
-        assert_eq!(&*n.content_type, "text/plain");
-        assert_eq!(n.expires_at, Some(expires_at));
+        assert_eq!(n.value(), text("8000"));
+        assert_eq!(n.content_type(), "text/plain");
+        assert_eq!(n.expires_at(), Some(expires_at));
         let fresh = store.get("fresh").unwrap();
-        assert_eq!(fresh.value, text("-8000"));
-        assert_eq!(&*fresh.content_type, "application/octet-stream");
-        assert_eq!(fresh.expires_at, None);
+        assert_eq!(fresh.value(), text("-8000"));
+        assert_eq!(fresh.content_type(), "application/octet-stream");
+        assert_eq!(fresh.expires_at(), None);
         let used = store.usage().bytes;
         assert_eq!(
             used,
@@ -1290,20 +1221,20 @@ mod tests {
     #[test]
     fn an_add_that_cannot_be_made_changes_nothing_and_a_failed_one_can_be_taken_back() {
         let store = Store::default();
-        let word = store.create("word", "t".into(), text("ten"), None).unwrap();
+        let word = store.create("word", "t", text("ten"), None).unwrap();
         assert_eq!(store.add("word", 1, "t"), Err(StoreError::NotAnInteger));
         let max = store
-            .create("max", "t".into(), text(&i64::MAX.to_string()), None)
+            .create("max", "t", text(&i64::MAX.to_string()), None)
             .unwrap();
         assert_eq!(store.add("max", 1, "t"), Err(StoreError::Overflow));
-        assert_eq!(store.get("word").unwrap().version, word);
-        assert_eq!(store.get("max").unwrap().version, max);
+        assert_eq!(store.get("word").unwrap().version(), word);
+        assert_eq!(store.get("max").unwrap().version(), max);
         let added = store.add("max", -2, "t").unwrap();
         assert_eq!(added.value, i64::MAX - 2);
         let previous = added.previous.unwrap();
-        assert_eq!(previous.version, max);
+        assert_eq!(previous.version(), max);
         assert!(store.revert_update("max", added.version, previous));
-        assert_eq!(store.get("max").unwrap().version, max);
+        assert_eq!(store.get("max").unwrap().version(), max);
         let created = store.add("new", 3, "t").unwrap();
         assert_eq!((created.value, created.previous), (3, None));
         assert!(store.revert_create("new", created.version));
@@ -1319,24 +1250,24 @@ mod tests {
             ..Limits::default()
         });
         store
-            .create("big", "t".into(), Bytes::from(vec![0; 2000]), None)
+            .create("big", "t", Bytes::from(vec![0; 2000]), None)
             .unwrap();
         store
-            .create("small", "t".into(), Bytes::from(vec![0; 1]), None)
+            .create("small", "t", Bytes::from(vec![0; 1]), None)
             .unwrap();
         assert_eq!(store.usage().bytes, big + small, "the store is full");
         store
-            .update("small", "t".into(), text("x"), None, Expiry::Clear)
+            .update("small", "t", text("x"), None, Expiry::Clear)
             .unwrap();
         store
-            .update("big", "t".into(), text("y"), None, Expiry::Clear)
+            .update("big", "t", text("y"), None, Expiry::Clear)
             .unwrap();
         assert_eq!(store.usage().bytes, 2 * small - "small".len() + "big".len());
         // The bytes freed by the shrink are there for a growing update.
         store
             .update(
                 "small",
-                "t".into(),
+                "t",
                 Bytes::from(vec![0; 1500]),
                 None,
                 Expiry::Clear,
@@ -1347,49 +1278,47 @@ mod tests {
     #[test]
     fn reverted_writes_leave_the_store_as_before() {
         let store = Store::default();
-        let v1 = store.create("k", "a".into(), text("one"), None).unwrap();
+        let v1 = store.create("k", "a", text("one"), None).unwrap();
         let before = (store.get("k").unwrap(), store.usage());
 
         let (v2, previous) = store
-            .replace("k", "b".into(), text("two!"), None, Expiry::Clear)
+            .replace("k", "b", text("two!"), None, Expiry::Clear)
             .unwrap();
         assert!(store.revert_update("k", v2, previous));
         assert_eq!((store.get("k").unwrap(), store.usage()), before);
 
         let removed = store.delete("k", None).unwrap();
-        assert!(store.revert_delete("k".into(), removed));
+        assert!(store.revert_delete(removed));
         assert_eq!((store.get("k").unwrap(), store.usage()), before);
-        assert_eq!(store.get("k").unwrap().version, v1);
+        assert_eq!(store.get("k").unwrap().version(), v1);
 
-        let v3 = store.create("fresh", "t".into(), text("x"), None).unwrap();
+        let v3 = store.create("fresh", "t", text("x"), None).unwrap();
         assert!(store.revert_create("fresh", v3));
         assert_eq!(store.get("fresh"), Err(StoreError::NotFound));
         assert_eq!(store.usage(), before.1);
 
         // A revert never undoes someone else's later write.
         let (v4, previous) = store
-            .replace("k", "b".into(), text("mine"), None, Expiry::Clear)
+            .replace("k", "b", text("mine"), None, Expiry::Clear)
             .unwrap();
         let theirs = store
-            .update("k", "c".into(), text("theirs"), None, Expiry::Clear)
+            .update("k", "c", text("theirs"), None, Expiry::Clear)
             .unwrap();
         assert!(!store.revert_update("k", v4, previous));
-        assert_eq!(store.get("k").unwrap().version, theirs);
+        assert_eq!(store.get("k").unwrap().version(), theirs);
         let removed = store.delete("k", None).unwrap();
-        store
-            .create("k", "d".into(), text("recreated"), None)
-            .unwrap();
-        assert!(!store.revert_delete("k".into(), removed));
-        assert_eq!(store.get("k").unwrap().value, text("recreated"));
+        store.create("k", "d", text("recreated"), None).unwrap();
+        assert!(!store.revert_delete(removed));
+        assert_eq!(store.get("k").unwrap().value(), text("recreated"));
         assert!(!store.revert_create("k", v3));
-        assert_eq!(store.get("k").unwrap().value, text("recreated"));
+        assert_eq!(store.get("k").unwrap().value(), text("recreated"));
     }
 
     #[test]
     fn list_pages_through_keys_in_order() {
         let store = Store::default();
         for key in ["b2", "a1", "b1", "b3", "c1"] {
-            store.create(key, "t".into(), text("v"), None).unwrap();
+            store.create(key, "t", text("v"), None).unwrap();
         }
         let page = store.list("b", None, 2);
         assert_eq!(page.keys, ["b1", "b2"]);
@@ -1405,33 +1334,33 @@ mod tests {
         let store = Store::new(Limits::default());
         let later = now_ms() + 60_000;
         let v1 = store
-            .create("a", "text/plain".into(), text("one"), Some(later))
+            .create("a", "text/plain", text("one"), Some(later))
             .unwrap();
         let used = store.usage().bytes;
         let renamed = store.rename("a", "b", true).unwrap();
         let v2 = renamed.version;
         assert!(v2 > v1);
-        assert_eq!(renamed.source.version, v1);
+        assert_eq!(renamed.source.version(), v1);
         assert_eq!(renamed.replaced, None);
         assert_eq!(store.get("a"), Err(StoreError::NotFound));
         let moved = store.get("b").unwrap();
         assert_eq!(
-            (moved.value, moved.version, moved.expires_at),
-            (text("one"), v2, Some(later))
+            (moved.value(), moved.version(), moved.expires_at()),
+            (&b"one"[..], v2, Some(later))
         );
         assert_eq!(store.usage().bytes, used, "same key length, same bytes");
         assert_eq!(store.stats().expiring, 1);
 
         store
-            .create("c", "text/plain".into(), text("three"), None)
+            .create("c", "text/plain", text("three"), None)
             .unwrap();
         assert_eq!(
             store.rename("b", "c", false),
             Err(StoreError::AlreadyExists)
         );
-        assert_eq!(store.get("b").unwrap().value, text("one"));
+        assert_eq!(store.get("b").unwrap().value(), text("one"));
         let renamed = store.rename("b", "c", true).unwrap();
-        assert_eq!(renamed.replaced.unwrap().value, text("three"));
+        assert_eq!(renamed.replaced.unwrap().value(), text("three"));
         assert_eq!(store.usage().keys, 1);
         assert_eq!(
             store.rename("missing", "x", true),
@@ -1442,7 +1371,7 @@ mod tests {
             Err(StoreError::AlreadyExists)
         );
         assert!(store.rename("c", "c", true).is_ok());
-        assert_eq!(store.get("c").unwrap().value, text("one"));
+        assert_eq!(store.get("c").unwrap().value(), text("one"));
     }
 
     #[test]
@@ -1453,8 +1382,8 @@ mod tests {
         for token in 0..8 {
             store
                 .create(
-                    format!("slot:{token}"),
-                    "text/plain".into(),
+                    &format!("slot:{token}"),
+                    "text/plain",
                     text(&token.to_string()),
                     None,
                 )
@@ -1478,7 +1407,7 @@ mod tests {
         let mut tokens: Vec<String> = store
             .entries()
             .into_iter()
-            .map(|(_, entry)| String::from_utf8(entry.value.to_vec()).unwrap())
+            .map(|entry| String::from_utf8(entry.value().to_vec()).unwrap())
             .collect();
         tokens.sort();
         assert_eq!(tokens, (0..8).map(|t| t.to_string()).collect::<Vec<_>>());
@@ -1489,7 +1418,7 @@ mod tests {
     fn delete_many_removes_the_keys_present_once_each() {
         let store = Store::new(Limits::default());
         for key in ["a", "b", "c"] {
-            store.create(key, "t".into(), text(key), None).unwrap();
+            store.create(key, "t", text(key), None).unwrap();
         }
         let keys = ["a", "missing", "c", "a"].map(String::from);
         let removed = store.delete_many(&keys).unwrap();
@@ -1508,12 +1437,7 @@ mod tests {
             ..Limits::default()
         });
         let old = store
-            .create(
-                "a",
-                "text/plain".into(),
-                text("old"),
-                Some(now_ms() + 60_000),
-            )
+            .create("a", "text/plain", text("old"), Some(now_ms() + 60_000))
             .unwrap();
         let pairs = vec![
             ("a".to_string(), text("1")),
@@ -1523,15 +1447,15 @@ mod tests {
         let mut written = store.put_many(pairs, "application/octet-stream").unwrap();
         written.sort_by(|x, y| x.key.cmp(&y.key));
         assert_eq!(written.len(), 2, "a key given twice is written once");
-        assert_eq!(written[0].previous.as_ref().unwrap().version, old);
+        assert_eq!(written[0].previous.as_ref().unwrap().version(), old);
         assert!(written[1].previous.is_none());
         let a = store.get("a").unwrap();
         assert_eq!(
-            (a.value, a.expires_at),
-            (text("3"), None),
+            (a.value(), a.expires_at()),
+            (&b"3"[..], None),
             "the last value wins"
         );
-        assert_eq!(&*a.content_type, "application/octet-stream");
+        assert_eq!(a.content_type(), "application/octet-stream");
         assert!(written[0].version > old && written[1].version > old);
         assert_eq!(store.stats().expiring, 0);
 
@@ -1575,9 +1499,9 @@ mod tests {
                     continue;
                 }
                 assert_eq!(removed.len(), 16, "part of a write");
-                let first = &removed[0].1.value;
+                let first = removed[0].1.value();
                 assert!(
-                    removed.iter().all(|(_, entry)| entry.value == first),
+                    removed.iter().all(|(_, entry)| entry.value() == first),
                     "two writes mixed"
                 );
                 taken += 1;
@@ -1587,11 +1511,7 @@ mod tests {
         assert!(taken > 0, "the taker never ran alongside the writers");
         assert_eq!(
             store.usage().bytes,
-            store
-                .entries()
-                .iter()
-                .map(|(key, entry)| charge(key, &entry.content_type, &entry.value))
-                .sum::<usize>()
+            store.entries().iter().map(cost).sum::<usize>()
         );
     }
 
@@ -1604,7 +1524,7 @@ mod tests {
                     let store = store.clone();
                     scope.spawn(move || {
                         store
-                            .create("shared", "t".into(), Bytes::from(vec![i; 10]), None)
+                            .create("shared", "t", Bytes::from(vec![i; 10]), None)
                             .is_ok() as usize
                     })
                 })

@@ -12,10 +12,10 @@
 //! shard from bits 32-37, which a table does not use for its own placement
 //! (the bucket comes from the low bits, the tag from the top seven), so the
 //! keys of one shard spread over its table as well as any. A slot is the
-//! key (a boxed `str`, two words) and the value, nothing else: with a
-//! hundred thousand small entries every word of a slot is most of a
-//! megabyte, so a growing table hashes its keys again rather than keep
-//! each hash.
+//! value alone, which holds its own key ([`Keyed`]; the store's entry is one
+//! allocation, see [`super::entry`]): with a hundred thousand small entries
+//! every word of a slot is most of a megabyte, so a growing table hashes
+//! its keys again rather than keep each hash.
 
 use ahash::RandomState;
 use hashbrown::HashTable;
@@ -24,6 +24,15 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 /// 64 shards: on a few cores, writers of different keys almost never meet.
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
+
+/// A value that carries its key.
+pub trait Keyed {
+    fn key(&self) -> &str;
+    /// The key's bytes, compared on every lookup: no UTF-8 check needed.
+    fn key_bytes(&self) -> &[u8] {
+        self.key().as_bytes()
+    }
+}
 
 /// A key's hash, computed once and used for both its shard and its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +59,7 @@ pub struct Shards<V> {
 #[repr(align(128))]
 struct Shard<V>(RwLock<Table<V>>);
 
-impl<V> Default for Shards<V> {
+impl<V: Keyed> Default for Shards<V> {
     fn default() -> Self {
         let hasher = RandomState::new();
         Self {
@@ -62,7 +71,7 @@ impl<V> Default for Shards<V> {
     }
 }
 
-impl<V> Shards<V> {
+impl<V: Keyed> Shards<V> {
     pub fn hash(&self, key: &str) -> KeyHash {
         KeyHash(self.hasher.hash_one(key))
     }
@@ -113,15 +122,12 @@ impl<V> Shards<V> {
             .sum()
     }
 
-    /// Calls `visit` with every key and value, one shard at a time under
-    /// its read lock (so each shard is seen at one instant, the whole map
-    /// is not).
-    pub fn for_each(&self, mut visit: impl FnMut(&str, &V)) {
+    /// Calls `visit` with every value, one shard at a time under its read
+    /// lock (so each shard is seen at one instant, the whole map is not).
+    pub fn for_each(&self, mut visit: impl FnMut(&V)) {
         for shard in &*self.shards {
             let table = shard.0.read().unwrap_or_else(PoisonError::into_inner);
-            for slot in table.slots.iter() {
-                visit(&slot.key, &slot.value);
-            }
+            table.slots.iter().for_each(&mut visit);
         }
     }
 }
@@ -132,7 +138,7 @@ pub struct Many<'a, V> {
     guards: Vec<(usize, RwLockWriteGuard<'a, Table<V>>)>,
 }
 
-impl<V> Many<'_, V> {
+impl<V: Keyed> Many<'_, V> {
     /// The table `hash` belongs to; it must be one of the hashes locked.
     pub fn table(&mut self, hash: KeyHash) -> &mut Table<V> {
         let shard = hash.shard();
@@ -148,17 +154,11 @@ impl<V> Many<'_, V> {
 /// One shard's entries, with the map's hasher for when the table grows.
 #[derive(Debug)]
 pub struct Table<V> {
-    slots: HashTable<Slot<V>>,
+    slots: HashTable<V>,
     hasher: RandomState,
 }
 
-#[derive(Debug)]
-struct Slot<V> {
-    key: Box<str>,
-    value: V,
-}
-
-impl<V> Table<V> {
+impl<V: Keyed> Table<V> {
     fn new(hasher: RandomState) -> Self {
         Self {
             slots: HashTable::new(),
@@ -172,41 +172,37 @@ impl<V> Table<V> {
 
     pub fn get(&self, hash: KeyHash, key: &str) -> Option<&V> {
         self.slots
-            .find(hash.0, |slot| &*slot.key == key)
-            .map(|slot| &slot.value)
+            .find(hash.0, |slot| slot.key_bytes() == key.as_bytes())
     }
 
     pub fn get_mut(&mut self, hash: KeyHash, key: &str) -> Option<&mut V> {
         self.slots
-            .find_mut(hash.0, |slot| &*slot.key == key)
-            .map(|slot| &mut slot.value)
+            .find_mut(hash.0, |slot| slot.key_bytes() == key.as_bytes())
     }
 
-    /// Puts `value` under `key`, handing back what it replaced.
-    pub fn insert(&mut self, hash: KeyHash, key: String, value: V) -> Option<V> {
-        match self.get_mut(hash, &key) {
+    /// Puts `value` under its key, whose hash is `hash`, handing back what
+    /// it replaced.
+    pub fn insert(&mut self, hash: KeyHash, value: V) -> Option<V> {
+        match self.get_mut(hash, value.key()) {
             Some(current) => Some(std::mem::replace(current, value)),
             None => {
                 let hasher = &self.hasher;
-                let key = key.into_boxed_str();
                 self.slots
-                    .insert_unique(hash.0, Slot { key, value }, |slot| {
-                        hasher.hash_one(&*slot.key)
-                    });
+                    .insert_unique(hash.0, value, |slot| hasher.hash_one(slot.key()));
                 None
             }
         }
     }
 
-    /// Takes `key` out, with its value.
-    pub fn remove(&mut self, hash: KeyHash, key: &str) -> Option<(String, V)> {
+    /// Takes `key`'s value out.
+    pub fn remove(&mut self, hash: KeyHash, key: &str) -> Option<V> {
         let slot = self
             .slots
-            .find_entry(hash.0, |slot| &*slot.key == key)
+            .find_entry(hash.0, |slot| slot.key_bytes() == key.as_bytes())
             .ok()?
             .remove()
             .0;
-        Some((slot.key.into_string(), slot.value))
+        Some(slot)
     }
 }
 
@@ -214,25 +210,45 @@ impl<V> Table<V> {
 mod tests {
     use super::*;
 
+    /// A key and a number, as a test's value.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Pair(String, u32);
+
+    impl Keyed for Pair {
+        fn key(&self) -> &str {
+            &self.0
+        }
+    }
+
+    fn pair(key: &str, n: u32) -> Pair {
+        Pair(key.to_string(), n)
+    }
+
     #[test]
     fn keys_go_in_come_back_and_leave() {
-        let map = Shards::<u32>::default();
+        let map = Shards::<Pair>::default();
         for i in 0..10_000u32 {
             let key = format!("key:{i}");
             let hash = map.hash(&key);
-            assert_eq!(map.write(hash).insert(hash, key, i), None);
+            assert_eq!(map.write(hash).insert(hash, pair(&key, i)), None);
         }
         assert_eq!(map.count(), 10_000);
         let hash = map.hash("key:42");
-        assert_eq!(map.read(hash).get(hash, "key:42"), Some(&42));
-        assert_eq!(map.write(hash).insert(hash, "key:42".into(), 7), Some(42));
+        assert_eq!(
+            map.read(hash).get(hash, "key:42"),
+            Some(&pair("key:42", 42))
+        );
+        assert_eq!(
+            map.write(hash).insert(hash, pair("key:42", 7)),
+            Some(pair("key:42", 42))
+        );
         assert_eq!(
             map.write(hash).remove(hash, "key:42"),
-            Some(("key:42".to_string(), 7))
+            Some(pair("key:42", 7))
         );
         assert_eq!(map.read(hash).get(hash, "key:42"), None);
         let mut seen = 0;
-        map.for_each(|_, _| seen += 1);
+        map.for_each(|_| seen += 1);
         assert_eq!(seen, 9_999);
         // Keys spread over every shard.
         let used = map
@@ -244,12 +260,12 @@ mod tests {
 
     #[test]
     fn many_locks_each_shard_once_whatever_the_order() {
-        let map = Shards::<u32>::default();
+        let map = Shards::<Pair>::default();
         let keys = ["a", "b", "c", "a", "zzz"];
         let hashes: Vec<KeyHash> = keys.iter().map(|key| map.hash(key)).collect();
         let mut many = map.write_many(hashes.iter().rev().copied());
         for (key, hash) in keys.iter().zip(&hashes) {
-            many.table(*hash).insert(*hash, key.to_string(), 1);
+            many.table(*hash).insert(*hash, pair(key, 1));
         }
         drop(many);
         assert_eq!(map.count(), 4);

@@ -299,12 +299,13 @@ impl RedisStore {
             return Err(StoreError::NotFound);
         };
         let number = |bytes: &[u8]| std::str::from_utf8(bytes).ok()?.parse::<u64>().ok();
-        let entry = Entry {
-            content_type: String::from_utf8_lossy(&content_type.unwrap_or_default()).into(),
-            value: Bytes::from(value.unwrap_or_default()),
-            version: number(&version).ok_or_else(|| reply::malformed("a version"))?,
-            expires_at: expires_at.as_deref().and_then(number),
-        };
+        let entry = Entry::new(
+            key,
+            &String::from_utf8_lossy(&content_type.unwrap_or_default()),
+            &value.unwrap_or_default(),
+            number(&version).ok_or_else(|| reply::malformed("a version"))?,
+            expires_at.as_deref().and_then(number),
+        );
         if entry.live_at(now_ms()) {
             Ok(entry)
         } else {
@@ -378,7 +379,7 @@ impl RedisStore {
             })
             .await?;
         let mut fields = reply::succeeded(reply)?;
-        Ok((fields.version()?, fields.optional_entry()?))
+        Ok((fields.version()?, fields.optional_entry(key)?))
     }
 
     pub async fn delete(&self, key: &str, if_version: Option<u64>) -> Result<Entry, StoreError> {
@@ -394,7 +395,7 @@ impl RedisStore {
                 self.invoke(link, invocation).await
             })
             .await?;
-        reply::succeeded(reply)?.entry()
+        reply::succeeded(reply)?.entry(key)
     }
 
     /// Sets or clears `key`'s expiry if `condition` holds. The condition is
@@ -411,8 +412,8 @@ impl RedisStore {
         let layout = self.layout();
         loop {
             let current = self.get(key).await?;
-            kvs_model::check_version(current.version, if_version)?;
-            if !condition.allows(current.expires_at, at) {
+            kvs_model::check_version(current.version(), if_version)?;
+            if !condition.allows(current.expires_at(), at) {
                 return Ok(Expired::Unchanged);
             }
             let reply = self
@@ -422,7 +423,7 @@ impl RedisStore {
                         .arg(layout.bucket(key).base())
                         .arg(now_ms())
                         .arg(key)
-                        .arg(current.version)
+                        .arg(current.version())
                         .arg(optional(at));
                     self.invoke(link, invocation).await
                 })
@@ -454,10 +455,10 @@ impl RedisStore {
                     .arg(optional(expected));
                 if let Some(entry) = entry {
                     invocation
-                        .arg(entry.content_type.as_bytes())
-                        .arg(entry.value.as_ref())
-                        .arg(entry.version)
-                        .arg(optional(entry.expires_at));
+                        .arg(entry.content_type().as_bytes())
+                        .arg(entry.value())
+                        .arg(entry.version())
+                        .arg(optional(entry.expires_at()));
                 }
                 self.invoke(link, invocation).await
             })
@@ -506,7 +507,7 @@ impl RedisStore {
         Ok(Added {
             version: fields.version()?,
             value: fields.int()?,
-            previous: fields.optional_entry()?,
+            previous: fields.optional_entry(key)?,
         })
     }
 
@@ -532,8 +533,8 @@ impl RedisStore {
         let mut fields = reply::succeeded(reply)?;
         Ok(Renamed {
             version: fields.version()?,
-            source: fields.entry()?,
-            replaced: fields.optional_entry()?,
+            source: fields.entry(from)?,
+            replaced: fields.optional_entry(to)?,
         })
     }
 
@@ -558,7 +559,9 @@ impl RedisStore {
         let mut removed = Vec::new();
         let mut items = reply::array(reply)?.into_iter();
         while let (Some(key), Some(entry)) = (items.next(), items.next()) {
-            removed.push((reply::string(key)?, reply::entry(entry)?));
+            let key = reply::string(key)?;
+            let entry = reply::entry(&key, entry)?;
+            removed.push((key, entry));
         }
         Ok(removed)
     }
@@ -610,7 +613,7 @@ impl RedisStore {
                 version: reply::version(&version)?,
                 previous: match previous {
                     Value::Int(0) => None,
-                    previous => Some(reply::entry(previous)?),
+                    previous => Some(reply::entry(key, previous)?),
                 },
             });
         }

@@ -4,7 +4,6 @@
 //! is reported as the backend being unavailable, never guessed at.
 
 use crate::store::{Entry, StoreError};
-use bytes::Bytes;
 use redis::Value;
 
 /// The status codes the scripts put first in their replies.
@@ -53,8 +52,9 @@ pub fn string(value: Value) -> Result<String, StoreError> {
     String::from_utf8(bytes(value)?).map_err(|_| malformed("a key that is not UTF-8"))
 }
 
-/// An entry as the scripts send it: `{type, value, version, expiry or -1}`.
-pub fn entry(value: Value) -> Result<Entry, StoreError> {
+/// `key`'s entry as the scripts send it: `{type, value, version, expiry
+/// or -1}`.
+pub fn entry(key: &str, value: Value) -> Result<Entry, StoreError> {
     let mut fields = array(value)?.into_iter();
     let (Some(content_type), Some(value), Some(number), Some(expiry)) =
         (fields.next(), fields.next(), fields.next(), fields.next())
@@ -62,12 +62,13 @@ pub fn entry(value: Value) -> Result<Entry, StoreError> {
         return Err(malformed("an entry of fewer than four fields"));
     };
     let expires_at = int(&expiry)?;
-    Ok(Entry {
-        content_type: String::from_utf8_lossy(&bytes(content_type)?).into(),
-        value: Bytes::from(bytes(value)?),
-        version: version(&number)?,
-        expires_at: u64::try_from(expires_at).ok(),
-    })
+    Ok(Entry::new(
+        key,
+        &String::from_utf8_lossy(&bytes(content_type)?),
+        &bytes(value)?,
+        version(&number)?,
+        u64::try_from(expires_at).ok(),
+    ))
 }
 
 /// The fields after a script's [`OK`], or the error its status stands for.
@@ -97,13 +98,13 @@ impl Fields {
         int(&self.next("no number")?)
     }
 
-    pub fn entry(&mut self) -> Result<Entry, StoreError> {
-        entry(self.next("no entry")?)
+    pub fn entry(&mut self, key: &str) -> Result<Entry, StoreError> {
+        entry(key, self.next("no entry")?)
     }
 
     /// An entry the script sends only when there is one.
-    pub fn optional_entry(&mut self) -> Result<Option<Entry>, StoreError> {
-        self.0.next().map(entry).transpose()
+    pub fn optional_entry(&mut self, key: &str) -> Result<Option<Entry>, StoreError> {
+        self.0.next().map(|value| entry(key, value)).transpose()
     }
 }
 
