@@ -1,11 +1,13 @@
 //! The concurrent in-memory store every request and connection shares.
 //!
 //! [`Store`] is a cheap-to-clone handle (an `Arc`) over a sharded map
-//! ([`shards`]); entries share their content types ([`content_types`]). Each operation locks one shard for the duration of a map
-//! operation and never across an `.await`, so readers and writers of
-//! different keys do not contend. Memory is accounted for on every write against a fixed budget:
-//! a write that would exceed it is refused with [`StoreError::StoreFull`]
-//! instead of letting the process run out of memory.
+//! ([`shards`]) of entries, each one allocation ([`entry`]) that shares its
+//! content type ([`content_types`]). Each operation locks one shard for
+//! the duration of a map operation and never across an `.await`, so
+//! readers and writers of different keys do not contend. Memory is
+//! accounted for on every write against a fixed budget: a write that would
+//! exceed it is refused with [`StoreError::StoreFull`] instead of letting
+//! the process run out of memory.
 
 pub mod content_types;
 pub mod entry;
