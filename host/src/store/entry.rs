@@ -1,35 +1,47 @@
 //! One stored entry in one allocation.
 //!
 //! A store holds millions of small entries, so each costs what the
-//! allocator makes of one reference-counted buffer: a fixed header
-//! (version, expiry, the key's length, the content type), the key, the
-//! content type's bytes when it is not one of the shared ones
-//! ([`super::content_types`]), then the value. The map's slot is the
-//! pointer to it and nothing else. With 11-byte keys and 100-byte values
-//! that is 151 bytes, which the allocator rounds to 160, and a 16-byte slot;
-//! a slot that held the key, type and value apart took 88 bytes and two
-//! more allocations (32 and 112 bytes).
+//! allocator makes of one reference-counted buffer: a reference count, a
+//! fixed header (version, expiry, the key's length, the content type) and
+//! the bytes' length, then the key, the content type's bytes when it is not
+//! one of the shared ones ([`super::content_types`]), and the value. The
+//! map's slot is the pointer to it, one word (`triomphe::ThinArc`: the
+//! length lives in the allocation, not in the pointer, and there is no
+//! weak count). With 11-byte keys and 100-byte values that is 151 bytes,
+//! which glibc rounds to 160, and an 8-byte slot; a slot that held the key,
+//! type and value apart took 88 bytes and two more allocations (32 and 112
+//! bytes), and `std`'s `Arc<[u8]>` a 16-byte slot.
 //!
 //! Cloning an entry (for the log, a snapshot, a write's undo) takes a
 //! reference, never a copy; changing one makes a new buffer, except an
 //! expiry changed on an entry nobody else holds, which is changed in place.
 
 use super::content_types;
-use std::sync::Arc;
+use triomphe::{Arc, ThinArc};
 
-/// Version (8 bytes), expiry (8), the key's length (4), the type word (4).
-const HEADER: usize = 24;
 /// Set in the type word when the type's bytes follow the key; the low bits
 /// are then their length. Clear, the word is the shared type's index.
 const INLINE_TYPE: u32 = 1 << 31;
 
+/// What an entry knows besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    version: u64,
+    /// Milliseconds since the Unix epoch; 0 for none (see [`encode_expiry`]).
+    expires_at: u64,
+    key_len: u32,
+    /// A shared type's index, or [`INLINE_TYPE`] and the length of the
+    /// type's bytes after the key.
+    type_word: u32,
+}
+
 /// One stored value with its key, content type, version and expiry.
 #[derive(Clone)]
-pub struct Entry(Arc<[u8]>);
+pub struct Entry(ThinArc<Header, u8>);
 
 impl Entry {
     /// An entry of `key`. The caller has checked the lengths against the
-    /// store's limits, which keep each far below 4 GiB.
+    /// store's limits, which keep each far below 2 GiB.
     pub fn new(
         key: &str,
         content_type: &str,
@@ -44,19 +56,27 @@ impl Entry {
                 content_type.as_bytes(),
             ),
         };
-        let mut bytes: Arc<[u8]> =
-            std::iter::repeat_n(0, HEADER + key.len() + inline.len() + value.len()).collect();
-        let buffer = Arc::get_mut(&mut bytes).expect("a new buffer has one owner");
-        let (header, rest) = buffer.split_at_mut(HEADER);
-        header[0..8].copy_from_slice(&version.to_le_bytes());
-        header[8..16].copy_from_slice(&encode_expiry(expires_at).to_le_bytes());
-        header[16..20].copy_from_slice(&length(key.len()).to_le_bytes());
-        header[20..24].copy_from_slice(&type_word.to_le_bytes());
-        let (key_bytes, rest) = rest.split_at_mut(key.len());
-        key_bytes.copy_from_slice(key.as_bytes());
-        let (type_bytes, value_bytes) = rest.split_at_mut(inline.len());
-        type_bytes.copy_from_slice(inline);
-        value_bytes.copy_from_slice(value);
+        let header = Header {
+            version,
+            expires_at: encode_expiry(expires_at),
+            key_len: length(key.len()),
+            type_word,
+        };
+        // Zeroed, then copied into: a byte-at-a-time iterator would be far
+        // slower for a value of megabytes than two passes of memset and
+        // memcpy.
+        let len = key.len() + inline.len() + value.len();
+        let mut bytes = ThinArc::from_header_and_iter(header, std::iter::repeat_n(0, len));
+        bytes.with_arc_mut(|arc| {
+            let body = Arc::get_mut(arc)
+                .expect("a new buffer has one owner")
+                .slice_mut();
+            let (key_bytes, rest) = body.split_at_mut(key.len());
+            key_bytes.copy_from_slice(key.as_bytes());
+            let (type_bytes, value_bytes) = rest.split_at_mut(inline.len());
+            type_bytes.copy_from_slice(inline);
+            value_bytes.copy_from_slice(value);
+        });
         Self(bytes)
     }
 
@@ -77,37 +97,37 @@ impl Entry {
 
     /// The key's bytes, for comparing without checking they are UTF-8.
     pub fn key_bytes(&self) -> &[u8] {
-        &self.0[HEADER..HEADER + self.key_len()]
+        &self.0.slice[..self.header().key_len as usize]
     }
 
     pub fn content_type(&self) -> &str {
-        let word = self.word(20);
-        if word & INLINE_TYPE == 0 {
-            return content_types::name(word);
+        let header = self.header();
+        if header.type_word & INLINE_TYPE == 0 {
+            return content_types::name(header.type_word);
         }
-        let start = HEADER + self.key_len();
-        let end = start + (word & !INLINE_TYPE) as usize;
-        std::str::from_utf8(&self.0[start..end]).expect("a content type is made from a str")
+        let start = header.key_len as usize;
+        let end = start + (header.type_word & !INLINE_TYPE) as usize;
+        std::str::from_utf8(&self.0.slice[start..end]).expect("a content type is made from a str")
     }
 
     pub fn value(&self) -> &[u8] {
-        let word = self.word(20);
-        let inline = if word & INLINE_TYPE == 0 {
+        let header = self.header();
+        let inline = if header.type_word & INLINE_TYPE == 0 {
             0
         } else {
-            (word & !INLINE_TYPE) as usize
+            (header.type_word & !INLINE_TYPE) as usize
         };
-        &self.0[HEADER + self.key_len() + inline..]
+        &self.0.slice[header.key_len as usize + inline..]
     }
 
     pub fn version(&self) -> u64 {
-        u64::from_le_bytes(self.0[0..8].try_into().expect("eight bytes"))
+        self.header().version
     }
 
     /// When the entry expires, in milliseconds since the Unix epoch: from
     /// then on it is gone for every reader, and the sweep reclaims it.
     pub fn expires_at(&self) -> Option<u64> {
-        match u64::from_le_bytes(self.0[8..16].try_into().expect("eight bytes")) {
+        match self.header().expires_at {
             0 => None,
             at => Some(at),
         }
@@ -117,11 +137,20 @@ impl Entry {
     /// hands back the one it had.
     pub fn set_expires_at(&mut self, at: Option<u64>) -> Option<u64> {
         let old = self.expires_at();
-        if Arc::get_mut(&mut self.0).is_none() {
-            self.0 = Arc::from(&self.0[..]);
+        let changed = self.0.with_arc_mut(|arc| {
+            Arc::get_mut(arc)
+                .map(|unique| unique.header_mut().expires_at = encode_expiry(at))
+                .is_some()
+        });
+        if !changed {
+            *self = Self::new(
+                self.key(),
+                self.content_type(),
+                self.value(),
+                self.version(),
+                at,
+            );
         }
-        let buffer = Arc::get_mut(&mut self.0).expect("a buffer of its own");
-        buffer[8..16].copy_from_slice(&encode_expiry(at).to_le_bytes());
         old
     }
 
@@ -138,14 +167,13 @@ impl Entry {
         self.expires_at().is_none_or(|at| at > super::now_ms())
     }
 
-    fn key_len(&self) -> usize {
-        self.word(16) as usize
-    }
-
-    fn word(&self, at: usize) -> u32 {
-        u32::from_le_bytes(self.0[at..at + 4].try_into().expect("four bytes"))
+    fn header(&self) -> &Header {
+        &self.0.header.header
     }
 }
+
+/// The map's slot is this pointer and nothing else.
+const _: () = assert!(std::mem::size_of::<Entry>() == 8);
 
 /// Two entries are equal when everything a reader sees of them is, however
 /// each keeps its type.

@@ -28,15 +28,15 @@ pub use kvs_model::{KeyPage, StoreError};
 use kvs_model::{ScanPage, check_version};
 
 /// Bytes charged per entry on top of its key, type and value: its one
-/// allocation's reference counts and header (40 bytes, see [`entry`]) and
-/// the allocator's header and rounding (up to 23), and its 16-byte map
-/// slot with the spare capacity of a table between 7/16 and 7/8 full (18
-/// to 37 bytes). The type is charged in full although entries share it
-/// (see [`content_types`]): a type past the shared set is kept in the
-/// entry. Measured with `redis-cli --pipe` (see the README): 100,000
-/// entries of 100 bytes with 11-byte keys grow the resident set by about
-/// 195 bytes each, 84 more than their key and value, with the tables 3/4
-/// full.
+/// allocation's reference count, header and length (40 bytes, see
+/// [`entry`]) and the allocator's header and rounding (up to 23), and its
+/// 8-byte map slot with the spare capacity of a table between 7/16 and 7/8
+/// full (9 to 19 bytes, and a control byte), with room to spare. The type
+/// is charged in full although entries share it (see [`content_types`]): a
+/// type past the shared set is kept in the entry. Measured with
+/// `redis-cli --pipe` (see the README): 100,000 entries of 100 bytes with
+/// 11-byte keys grow the resident set by about 180 bytes each, 69 more
+/// than their key and value, with the tables 3/4 full.
 pub const ENTRY_OVERHEAD: usize = 100;
 
 /// The bounds every write is checked against.
