@@ -177,14 +177,6 @@ impl Values {
         }));
     }
 
-    pub fn len(&self) -> usize {
-        self.lengths.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lengths.is_empty()
-    }
-
     /// Each key's value in order, `None` where it has none. A length past
     /// the bytes (a malformed packing) ends the walk early rather than
     /// panic: the caller sees fewer values than keys.
@@ -330,7 +322,7 @@ mod tests {
         values.push(None);
         values.push(Some(b""));
         values.push(Some(b"\r\n\0four"));
-        assert_eq!(values.len(), 4);
+        assert_eq!(values.lengths.len(), 4);
         assert_eq!(values.bytes, b"one\r\n\0four");
         let read: Vec<Option<&[u8]>> = values.iter().collect();
         assert_eq!(

@@ -5,7 +5,9 @@ use super::command::{COMMANDS, ClientRequest, CommandQuery, Condition, Request, 
 use super::glob;
 use super::reply::Out;
 use super::{Server, Session};
-use crate::storage::{ExpireCondition, Expiry, ModifyError, Storage, StoreError, modify, now_ms};
+use crate::storage::{
+    ExpireCondition, Expiry, ModifyError, Storage, StoreError, Values, modify, now_ms,
+};
 
 /// What the connection does after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,20 +38,24 @@ pub fn run(
 /// pipelined commands of other clients may run between any two of them.
 pub fn gets(store: &impl Storage, keys: &[String], out: &mut Out) {
     match store.get_values(keys) {
-        Ok(values) => {
-            let mut values = values.iter();
-            for _ in keys {
-                match values.next().flatten() {
-                    Some(value) => out.bulk(value),
-                    None => out.nil(),
-                }
-            }
-        }
+        Ok(values) => bulks(&values, keys.len(), out),
         Err(error) => {
             let error = store_error(error);
             for _ in keys {
                 out.error(&error.0);
             }
+        }
+    }
+}
+
+/// `count` replies, one per key read: its value as a bulk string, or nil
+/// where it had none (or the packing ran short).
+fn bulks(values: &Values, count: usize, out: &mut Out) {
+    let mut values = values.iter();
+    for _ in 0..count {
+        match values.next().flatten() {
+            Some(value) => out.bulk(value),
+            None => out.nil(),
         }
     }
 }
@@ -273,14 +279,8 @@ fn execute(
             // Every reply element is decided before any is written, so an
             // error cannot leave half an array.
             let values = store.get_values(&keys).map_err(store_error)?;
-            let mut values = values.iter();
             out.array(keys.len());
-            for _ in &keys {
-                match values.next().flatten() {
-                    Some(value) => out.bulk(value),
-                    None => out.nil(),
-                }
-            }
+            bulks(&values, keys.len(), out);
         }
         Request::MSet(pairs) => {
             store

@@ -168,7 +168,7 @@ impl Backend {
         }
     }
 
-    pub async fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, Entry)>, StoreError> {
+    pub async fn delete_many(&self, keys: &[String]) -> Result<Vec<Entry>, StoreError> {
         match self {
             Self::Memory(store) => store.delete_many(keys),
             Self::Redis(store) => store.delete_many(keys).await,
@@ -231,10 +231,10 @@ impl Backend {
 
     /// Puts back what a delete of a failed call removed, unless the key
     /// was written since.
-    pub async fn revert_delete(&self, key: String, entry: Entry) -> bool {
+    pub async fn revert_delete(&self, entry: Entry) -> bool {
         match self {
             Self::Memory(store) => store.revert_delete(entry),
-            Self::Redis(store) => store.restore(&key, None, Some(&entry)).await,
+            Self::Redis(store) => store.restore(entry.key(), None, Some(&entry)).await,
         }
     }
 

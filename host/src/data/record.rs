@@ -33,7 +33,7 @@ pub const MAX_PAYLOAD: u64 = 1 << 40;
 /// A write to replay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    /// `key` holds `entry` from now on.
+    /// The entry's key holds it from now on.
     Put(Entry),
     /// `key` holds nothing from now on.
     Remove { key: String },

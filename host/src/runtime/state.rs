@@ -59,18 +59,15 @@ enum Write {
         version: u64,
         previous: kv::Entry,
     },
-    Deleted {
-        key: String,
-        entry: kv::Entry,
-    },
+    /// The entry deleted, which carries its key.
+    Deleted(kv::Entry),
 }
 
 impl Write {
     fn key(&self) -> &str {
         match self {
-            Self::Created { key, .. } | Self::Updated { key, .. } | Self::Deleted { key, .. } => {
-                key
-            }
+            Self::Created { key, .. } | Self::Updated { key, .. } => key,
+            Self::Deleted(entry) => entry.key(),
         }
     }
 }
@@ -220,7 +217,7 @@ async fn revert(kv: &Backend, mut writes: Vec<Write>) -> Reverted {
                 version,
                 previous,
             } => kv.revert_update(&key, version, previous).await,
-            Write::Deleted { key, entry } => kv.revert_delete(key, entry).await,
+            Write::Deleted(entry) => kv.revert_delete(entry).await,
         };
         if undone {
             outcome.reverted += 1;
@@ -389,10 +386,7 @@ impl store::Host for CallState {
     ) -> Result<types::Entry, StoreError> {
         let removed = self.kv.delete(&key, if_version).await?;
         let reply = entry(&removed);
-        self.record(|| Write::Deleted {
-            key,
-            entry: removed,
-        });
+        self.record(|| Write::Deleted(removed));
         Ok(reply)
     }
 
@@ -434,7 +428,7 @@ impl store::Host for CallState {
                     return Ok(true);
                 }
                 Ok(Expired::Removed) => {
-                    self.record(|| Write::Deleted { key, entry: before });
+                    self.record(|| Write::Deleted(before));
                     return Ok(true);
                 }
                 // Written meanwhile: look again, unless the caller named
@@ -475,10 +469,7 @@ impl store::Host for CallState {
         let renamed = self.kv.rename(&from, &to, replace).await?;
         if from != to {
             let version = renamed.version;
-            self.record(|| Write::Deleted {
-                key: from,
-                entry: renamed.source,
-            });
+            self.record(|| Write::Deleted(renamed.source));
             self.record(|| match renamed.replaced {
                 Some(previous) => Write::Updated {
                     key: to,
@@ -494,8 +485,8 @@ impl store::Host for CallState {
     async fn delete_many(&mut self, keys: Vec<String>) -> Result<u32, StoreError> {
         let removed = self.kv.delete_many(&keys).await?;
         let count = u32::try_from(removed.len()).unwrap_or(u32::MAX);
-        for (key, entry) in removed {
-            self.record(|| Write::Deleted { key, entry });
+        for entry in removed {
+            self.record(|| Write::Deleted(entry));
         }
         Ok(count)
     }

@@ -327,10 +327,9 @@ impl Store {
     }
 
     /// What `read` makes of the live entry under `key`, under its shard's
-    /// read lock. Copying bytes out this way touches no reference count:
-    /// a clone of the entry bumps its value's and its content type's, one
-    /// shared by every entry of that type, which both cores would then
-    /// take turns to own on every read.
+    /// read lock. Copying bytes out this way touches no reference count: a
+    /// clone of the entry bumps its count, which both cores take turns to
+    /// own when they read one hot key.
     pub fn read<R>(&self, key: &str, read: impl FnOnce(&Entry) -> R) -> Result<R, StoreError> {
         let hash = self.shared.map.hash(key);
         self.shared
@@ -445,8 +444,8 @@ impl Store {
             };
             let value = kvs_model::store::add_to(current.value(), delta)?;
             let text = value.to_string();
-            // The type is read from a reference of the entry's own: the
-            // table's lock goes to `overwrite`.
+            // A reference of its own, to read the type and expiry from
+            // while `overwrite` takes the table's lock.
             let current = current.clone();
             self.check(key, current.content_type(), text.as_bytes())?;
             let (version, previous) = self.overwrite(
@@ -557,7 +556,7 @@ impl Store {
     /// locked together and the log keeps the removals as one batch, so no
     /// reader and no recovery sees some gone and others not. Hands back the
     /// removed entries, each key once.
-    pub fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, Entry)>, StoreError> {
+    pub fn delete_many(&self, keys: &[String]) -> Result<Vec<Entry>, StoreError> {
         self.check_durable()?;
         let now = now_ms();
         let map = &self.shared.map;
@@ -579,14 +578,13 @@ impl Store {
             let live = current.live_at(now);
             self.track(key, current.expires_at(), None);
             let entry = table.remove(hash, key).expect("the entry was just read");
-            let key = key.to_string();
             freed += cost(&entry);
             // One past its expiry was absent already; it is reclaimed here
             // and logged, as the sweep would have, but not counted.
             if live {
-                removed.push((key, entry));
+                removed.push(entry);
             } else {
-                stale.push(key);
+                stale.push(entry);
             }
         }
         if !removed.is_empty() || !stale.is_empty() {
@@ -594,9 +592,10 @@ impl Store {
                 Record::Batch(
                     removed
                         .iter()
-                        .map(|(key, _)| key)
                         .chain(&stale)
-                        .map(|key| Record::Remove { key: key.clone() })
+                        .map(|entry| Record::Remove {
+                            key: entry.key().to_string(),
+                        })
                         .collect(),
                 )
             });
@@ -719,7 +718,7 @@ impl Store {
         self.charge_unchecked(cost(&entry));
         self.track(key, None, entry.expires_at());
         self.append_to_log(|| Record::Put(entry.clone()));
-        table.insert(hash, entry.clone());
+        table.insert(hash, entry);
         drop(table);
         self.shared
             .counters
@@ -1424,7 +1423,7 @@ mod tests {
         }
         let keys = ["a", "missing", "c", "a"].map(String::from);
         let removed = store.delete_many(&keys).unwrap();
-        let mut gone: Vec<&str> = removed.iter().map(|(key, _)| key.as_str()).collect();
+        let mut gone: Vec<&str> = removed.iter().map(Entry::key).collect();
         gone.sort();
         assert_eq!(gone, ["a", "c"]);
         assert_eq!(store.usage().keys, 1);
@@ -1501,9 +1500,9 @@ mod tests {
                     continue;
                 }
                 assert_eq!(removed.len(), 16, "part of a write");
-                let first = removed[0].1.value();
+                let first = removed[0].value();
                 assert!(
-                    removed.iter().all(|(_, entry)| entry.value() == first),
+                    removed.iter().all(|entry| entry.value() == first),
                     "two writes mixed"
                 );
                 taken += 1;

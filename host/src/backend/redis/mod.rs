@@ -538,7 +538,7 @@ impl RedisStore {
         })
     }
 
-    pub async fn delete_many(&self, keys: &[String]) -> Result<Vec<(String, Entry)>, StoreError> {
+    pub async fn delete_many(&self, keys: &[String]) -> Result<Vec<Entry>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -559,9 +559,7 @@ impl RedisStore {
         let mut removed = Vec::new();
         let mut items = reply::array(reply)?.into_iter();
         while let (Some(key), Some(entry)) = (items.next(), items.next()) {
-            let key = reply::string(key)?;
-            let entry = reply::entry(&key, entry)?;
-            removed.push((key, entry));
+            removed.push(reply::entry(&reply::string(key)?, entry)?);
         }
         Ok(removed)
     }
