@@ -11,14 +11,13 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|input: &[u8]| {
     let store = MemoryStorage::default();
     for line in input.split(|&b| b == b'\n').take(64) {
-        let reply = protocol::handle_line(&store, line);
-        assert!(!reply.line.contains('\n'), "{}", reply.line);
-        let parsed: serde_json::Value =
-            serde_json::from_str(&reply.line).expect("every reply is JSON");
+        let mut reply = String::new();
+        protocol::handle_line(&store, line, &mut reply);
+        assert!(!reply.contains('\n'), "{reply}");
+        let parsed: serde_json::Value = serde_json::from_str(&reply).expect("every reply is JSON");
         assert!(
             parsed["ok"] == true || parsed["errorcode"].is_u64(),
-            "{}",
-            reply.line
+            "{reply}"
         );
     }
 });

@@ -1,30 +1,37 @@
 //! A writer for the flat JSON objects the line protocol answers with most
-//! often (`get`, `create`, `update`, `delete`): written straight into one
-//! string in field order, where building a `serde_json::Value` first costs a
-//! map, its hashing and a second pass per reply.
+//! often (`get`, `create`, `update`, `delete`): written straight into the
+//! batch's reply text in field order, where building a `serde_json::Value`
+//! first costs a map, its hashing, a second pass and a string per reply.
 
-use std::fmt::Write as _;
+use kvs_model::json::{push_string, push_u64};
 
-/// One JSON object being written; fields appear in the order they are added.
+/// One JSON object being written at the end of `out`; fields appear in the
+/// order they are added. Field names are the protocol's own, plain ASCII
+/// needing no escape, so they are written as they are.
 #[derive(Debug)]
-pub struct ObjectWriter {
-    out: String,
+pub struct ObjectWriter<'a> {
+    out: &'a mut String,
+    empty: bool,
 }
 
-impl ObjectWriter {
-    /// An object with room for about `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Self {
-        let mut out = String::with_capacity(capacity + 2);
+impl<'a> ObjectWriter<'a> {
+    /// Opens an object at the end of `out`.
+    pub fn open(out: &'a mut String) -> Self {
         out.push('{');
-        Self { out }
+        Self { out, empty: true }
     }
 
     fn key(&mut self, key: &str) {
-        if self.out.len() > 1 {
+        debug_assert!(
+            key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{key} needs escaping"
+        );
+        if !std::mem::take(&mut self.empty) {
             self.out.push(',');
         }
-        push_string(&mut self.out, key);
-        self.out.push(':');
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
     }
 
     pub fn bool(mut self, key: &str, value: bool) -> Self {
@@ -35,13 +42,13 @@ impl ObjectWriter {
 
     pub fn u64(mut self, key: &str, value: u64) -> Self {
         self.key(key);
-        let _ = write!(self.out, "{value}");
+        push_u64(self.out, value);
         self
     }
 
     pub fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);
-        push_string(&mut self.out, value);
+        push_string(self.out, value);
         self
     }
 
@@ -52,150 +59,65 @@ impl ObjectWriter {
         self.key(key);
         self.out.push('"');
         // The base64 alphabet needs no JSON escaping.
-        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut self.out);
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, self.out);
         self.out.push('"');
         self
     }
 
-    pub fn finish(mut self) -> String {
-        self.out.push('}');
-        self.out
-    }
-}
-
-/// How many bytes `value` takes as a JSON string, quotes excluded: what
-/// [`push_string`] writes for it, counted without writing it.
-pub fn escaped_len(value: &str) -> usize {
-    let bytes = value.as_bytes();
-    let mut len = 0;
-    let mut at = 0;
-    loop {
-        let plain = plain_prefix(&bytes[at..]);
-        len += plain;
-        at += plain;
-        let Some(&byte) = bytes.get(at) else {
-            return len;
-        };
-        len += escape(byte).map_or(6, str::len);
-        at += 1;
-    }
-}
-
-/// How a byte that JSON strings cannot hold as it is gets written: `None`
-/// for `\u00XX`.
-fn escape(byte: u8) -> Option<&'static str> {
-    match byte {
-        b'"' => Some("\\\""),
-        b'\\' => Some("\\\\"),
-        b'\n' => Some("\\n"),
-        b'\r' => Some("\\r"),
-        b'\t' => Some("\\t"),
-        _ => None,
-    }
-}
-
-/// How many bytes at the start of `bytes` need no escaping: a quote, a
-/// backslash or a control byte ends the run. Values are mostly plain text,
-/// so this looks at eight bytes at a time, as one `u64`: after the bit
-/// tricks below, a byte under 0x20, or equal to `"` or `\\`, has its top
-/// bit set (bytes of 0x80 and over never do).
-fn plain_prefix(bytes: &[u8]) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const TOPS: u64 = ONES << 7;
-    let below = |word: u64, limit: u8| word.wrapping_sub(ONES * u64::from(limit)) & !word;
-    let mut at = 0;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let special = below(word, 0x20)
-            | below(word ^ (ONES * u64::from(b'"')), 1)
-            | below(word ^ (ONES * u64::from(b'\\')), 1);
-        if special & TOPS != 0 {
-            break;
-        }
-        at += 8;
-    }
-    at + bytes[at..]
-        .iter()
-        .position(|&byte| byte < 0x20 || byte == b'"' || byte == b'\\')
-        .unwrap_or(bytes.len() - at)
-}
-
-/// Appends `value` as a JSON string. Runs of bytes that need no escaping
-/// (the common case) are copied whole.
-pub fn push_string(out: &mut String, value: &str) {
-    out.push('"');
-    let bytes = value.as_bytes();
-    let mut at = 0;
-    loop {
-        // Escaped bytes are ASCII, so each run ends on a char boundary.
-        let plain = plain_prefix(&bytes[at..]);
-        out.push_str(&value[at..at + plain]);
-        at += plain;
-        let Some(&byte) = bytes.get(at) else {
-            break;
-        };
-        match escape(byte) {
-            Some(escaped) => out.push_str(escaped),
-            None => {
-                let _ = write!(out, "\\u{byte:04x}");
+    /// `value` as text (`text_key`) when it is UTF-8 and escaping it takes
+    /// no more room than base64 would, else as base64 (`base64_key`), so the
+    /// field is never more than about 4/3 of the value, whatever its bytes
+    /// (a value of control characters would take six bytes each as escaped
+    /// text). A small value is escaped once, straight into the object, and
+    /// taken back in the rare case it came out longer; a large one is
+    /// measured first, since escaping it could need more memory than the
+    /// guest is given for a value of that size.
+    pub fn text_or_base64(mut self, text_key: &str, base64_key: &str, value: &[u8]) -> Self {
+        /// Past this size a value's escaped length is counted before it is written.
+        const MEASURED: usize = 64 << 10;
+        let base64_len = value.len().div_ceil(3) * 4;
+        let text = std::str::from_utf8(value).ok().filter(|text| {
+            text.len() <= MEASURED || kvs_model::json::escaped_len(text) <= base64_len
+        });
+        if let Some(text) = text {
+            let start = self.out.len();
+            let empty = self.empty;
+            self.key(text_key);
+            let value_start = self.out.len();
+            push_string(self.out, text);
+            if self.out.len() - value_start - 2 <= base64_len {
+                return self;
             }
+            self.out.truncate(start);
+            self.empty = empty;
         }
-        at += 1;
+        self.base64(base64_key, value)
     }
-    out.push('"');
+
+    pub fn finish(self) {
+        self.out.push('}');
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn strings_are_written_as_serde_json_writes_them() {
-        // Every ASCII byte at every place of an eight-byte word, between
-        // plain bytes and multi-byte characters.
-        for byte in 0u8..0x80 {
-            for at in 0..17 {
-                let mut text = "abcdefghijklmnopq".to_string().into_bytes();
-                text[at] = byte;
-                let text = String::from_utf8(text).unwrap();
-                for value in [text.clone(), format!("é{text}✓"), format!("{text}{text}")] {
-                    let mut out = String::new();
-                    push_string(&mut out, &value);
-                    let expected = serde_json::to_string(&value).unwrap();
-                    assert_eq!(
-                        serde_json::from_str::<String>(&out).unwrap(),
-                        value,
-                        "{out} for {expected}"
-                    );
-                    assert_eq!(out.len(), escaped_len(&value) + 2, "{value:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn escaped_len_counts_what_push_string_writes() {
-        for value in [
-            "",
-            "plain",
-            "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é ✓ 😀",
-            "\u{0}\u{1f}",
-        ] {
-            let mut out = String::new();
-            push_string(&mut out, value);
-            assert_eq!(out.len(), escaped_len(value) + 2, "{value:?}");
-        }
+    fn object(write: impl FnOnce(ObjectWriter<'_>) -> ObjectWriter<'_>) -> String {
+        let mut out = String::new();
+        write(ObjectWriter::open(&mut out)).finish();
+        out
     }
 
     #[test]
     fn writes_what_serde_json_reads_back() {
         let nasty = "a\"b\\c\nd\re\tf\u{1}g\u{7f}h é ✓ 😀 </script>";
-        let line = ObjectWriter::with_capacity(0)
-            .bool("ok", true)
-            .str("key", "k")
-            .u64("version", u64::MAX)
-            .str("body", nasty)
-            .finish();
+        let line = object(|o| {
+            o.bool("ok", true)
+                .str("key", "k")
+                .u64("version", u64::MAX)
+                .str("body", nasty)
+        });
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(
             parsed,
@@ -209,6 +131,39 @@ mod tests {
 
     #[test]
     fn an_empty_object_is_valid() {
-        assert_eq!(ObjectWriter::with_capacity(0).finish(), "{}");
+        assert_eq!(object(|o| o), "{}");
+    }
+
+    #[test]
+    fn a_value_goes_as_text_unless_base64_is_shorter_or_it_is_not_utf8() {
+        let field = |value: &[u8]| {
+            let line = object(|o| o.bool("ok", true).text_or_base64("body", "body64", value));
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
+        };
+        assert_eq!(
+            field(b"plain \"text\""),
+            serde_json::json!({"ok": true, "body": "plain \"text\""})
+        );
+        assert_eq!(
+            field(&[0, 1, 2, 255]),
+            serde_json::json!({"ok": true, "body64": "AAEC/w=="})
+        );
+        // Six bytes per control character escaped, four per three as base64.
+        assert_eq!(
+            field(&[1; 6]),
+            serde_json::json!({"ok": true, "body64": "AQEBAQEB"})
+        );
+        let line = object(|o| o.text_or_base64("body", "body64", &[1; 3]));
+        assert_eq!(line, r#"{"body64":"AQEB"}"#, "the first field has no comma");
+        assert_eq!(field(b""), serde_json::json!({"ok": true, "body": ""}));
+        // Large values are measured before they are written; the choice is the same.
+        assert_eq!(
+            field(&[1; 100_000])["body64"].as_str().unwrap().len(),
+            133_336
+        );
+        assert_eq!(
+            field(&[b'a'; 100_000])["body"].as_str().unwrap().len(),
+            100_000
+        );
     }
 }

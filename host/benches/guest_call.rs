@@ -57,7 +57,7 @@ fn calls(c: &mut Criterion) {
     assert_eq!((response.status, response.body.len()), (200, 100));
     let get_line = || b"cmd=get|key=bench\n".to_vec();
     let replies = runtime.block_on(guest.handle_lines(&get_line())).unwrap();
-    let line = replies.lines.concat();
+    let line = String::from_utf8(replies.out).unwrap();
     assert!(line.contains("\"ok\":true"), "{line}");
 
     let mut group = c.benchmark_group("call");

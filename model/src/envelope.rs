@@ -76,12 +76,19 @@ impl ErrorReply {
 
 /// `{"error":message,"errorcode":code,"errors":{}}` on one line.
 pub fn error_json(code: Code, message: &str) -> String {
-    serde_json::json!({
-        "error": message,
-        "errorcode": code as u16,
-        "errors": {},
-    })
-    .to_string()
+    let mut out = String::with_capacity(message.len() + 40);
+    push_error_json(&mut out, code, message);
+    out
+}
+
+/// Appends [`error_json`]'s line to `out`, where a batch of replies is
+/// being written.
+pub fn push_error_json(out: &mut String, code: Code, message: &str) {
+    out.push_str(r#"{"error":"#);
+    crate::json::push_string(out, message);
+    out.push_str(r#","errorcode":"#);
+    crate::json::push_u64(out, code as u64);
+    out.push_str(r#","errors":{}}"#);
 }
 
 impl From<StoreError> for ErrorReply {
@@ -136,5 +143,18 @@ mod tests {
             reply.to_json(),
             r#"{"error":"Error not found","errorcode":10,"errors":{}}"#
         );
+    }
+
+    #[test]
+    fn envelope_is_what_serde_json_writes() {
+        for message in ["", "plain", "a\"b\\c\nd\u{1} é ✓ </script>"] {
+            let expected = serde_json::json!({
+                "error": message,
+                "errorcode": Code::ArgumentException as u16,
+                "errors": {},
+            });
+            let line = error_json(Code::ArgumentException, message);
+            assert_eq!(line, expected.to_string());
+        }
     }
 }

@@ -11,10 +11,12 @@
 //! - [`scan`]: the fixed hash order Redis's `SCAN` walks a store in.
 //! - [`envelope`]: the JSON error envelope and its codes, for every error a
 //!   client sees, whether the guest or the host answers it.
+//! - [`json`]: JSON strings and numbers written straight into a reply.
 //! - [`resp`]: Redis requests framed out of bytes, and the batch of them the
 //!   host hands the guest.
 
 pub mod envelope;
+pub mod json;
 pub mod page;
 pub mod resp;
 pub mod scan;
@@ -67,17 +69,9 @@ pub struct ServerInfo {
 /// The replies to a batch of lines of the TCP command protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LineReplies {
-    /// One line of JSON per line answered, in order, without newlines.
-    pub lines: Vec<String>,
+    /// One line of JSON per line answered, in order, each ended by `\n`
+    /// (JSON text never holds a raw newline).
+    pub out: Vec<u8>,
     /// Close the connection once they are sent.
-    pub close: bool,
-}
-
-/// The reply to one line of the TCP command protocol, and whether the
-/// connection closes after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineReply {
-    /// One line of JSON, without the newline.
-    pub line: String,
     pub close: bool,
 }

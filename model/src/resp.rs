@@ -281,21 +281,10 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A], batch: &mut Vec<u8>) {
     }
 }
 
-/// Appends `n` in decimal, without the formatting machinery (this runs for
-/// every argument of every command a client sends).
+/// Appends `n` in decimal (this runs for every argument of every command a
+/// client sends).
 pub fn push_decimal(out: &mut Vec<u8>, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(crate::json::Decimal::new(n as u64).as_bytes());
 }
 
 /// The commands of a batch (arrays of bulk strings back to back), each as

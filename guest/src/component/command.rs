@@ -11,7 +11,7 @@ impl command::Guest for Component {
         crate::flavor::trap_if_broken();
         let replies = protocol::handle_lines(&HostStore, &lines);
         command::Replies {
-            lines: replies.lines,
+            out: replies.out,
             close: replies.close,
         }
     }

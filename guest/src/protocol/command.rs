@@ -83,12 +83,11 @@ pub struct Value {
 
 impl Command {
     /// The command a line's fields name, or the reason they name none.
-    pub fn from_fields(mut fields: Fields) -> Result<Self, ErrorReply> {
+    pub fn from_fields(mut fields: Fields<'_>) -> Result<Self, ErrorReply> {
         let cmd = fields
             .cmd
-            .take()
             .ok_or_else(|| argument("missing cmd; try cmd=help"))?;
-        Ok(match cmd.as_str() {
+        Ok(match cmd {
             "get" => Self::Get {
                 key: key(&mut fields)?,
             },
@@ -125,20 +124,21 @@ impl Command {
     }
 }
 
-fn key(fields: &mut Fields) -> Result<String, ErrorReply> {
+fn key(fields: &mut Fields<'_>) -> Result<String, ErrorReply> {
     match fields.key.take() {
-        Some(key) if !key.is_empty() => Ok(key),
+        Some(key) if !key.is_empty() => Ok(key.into_owned()),
         _ => Err(argument("missing key")),
     }
 }
 
-fn value(fields: &mut Fields) -> Result<Value, ErrorReply> {
+fn value(fields: &mut Fields<'_>) -> Result<Value, ErrorReply> {
     let bytes = fields
         .body
         .take()
-        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?;
-    let content_type = match fields.content_type.take() {
-        Some(content_type) if !content_type.is_empty() => content_type,
+        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?
+        .into_owned();
+    let content_type = match fields.content_type {
+        Some(content_type) if !content_type.is_empty() => content_type.to_string(),
         _ if fields.body_is_base64 => BINARY_CONTENT_TYPE.to_string(),
         _ => TEXT_CONTENT_TYPE.to_string(),
     };
@@ -148,10 +148,9 @@ fn value(fields: &mut Fields) -> Result<Value, ErrorReply> {
     })
 }
 
-fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
+fn version(fields: &Fields<'_>) -> Result<Option<u64>, ErrorReply> {
     fields
         .version
-        .as_deref()
         .map(|raw| {
             raw.parse()
                 .map_err(|_| argument(format!("bad version {raw:?}: expected a number")))
@@ -159,10 +158,9 @@ fn version(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
         .transpose()
 }
 
-fn ttl(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
+fn ttl(fields: &Fields<'_>) -> Result<Option<u64>, ErrorReply> {
     fields
         .ttl
-        .as_deref()
         .map(|raw| {
             kvs_model::store::parse_ttl_seconds(raw).ok_or_else(|| {
                 argument(format!(
@@ -174,17 +172,17 @@ fn ttl(fields: &Fields) -> Result<Option<u64>, ErrorReply> {
         .transpose()
 }
 
-fn page(fields: Fields) -> Result<PageRequest, ErrorReply> {
+fn page(fields: Fields<'_>) -> Result<PageRequest, ErrorReply> {
     let mut page = PageRequest {
-        prefix: fields.prefix.unwrap_or_default(),
+        prefix: fields.prefix.unwrap_or_default().to_string(),
         ..PageRequest::default()
     };
-    if let Some(raw) = fields.limit.as_deref() {
+    if let Some(raw) = fields.limit {
         page.set_limit(raw).map_err(|_: PageError| {
             argument(format!("bad limit {raw:?}: expected a positive integer"))
         })?;
     }
-    if let Some(raw) = fields.cursor.as_deref() {
+    if let Some(raw) = fields.cursor {
         page.set_cursor(raw).map_err(|_: PageError| {
             argument("bad cursor: pass back the next_cursor of a previous reply")
         })?;

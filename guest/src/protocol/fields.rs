@@ -16,32 +16,34 @@
 use crate::envelope::{Code, ErrorReply};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use std::borrow::Cow;
 
-/// A request line split into its fields.
+/// A request line split into its fields, borrowed from the line where they
+/// stand in it as they are (only base64 is decoded into a buffer of its own).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields {
-    pub cmd: Option<String>,
+pub struct Fields<'a> {
+    pub cmd: Option<&'a str>,
     /// From `key=`, or `key64=` decoded.
-    pub key: Option<String>,
+    pub key: Option<Cow<'a, str>>,
     /// The value, from `body=` (text) or `body64=` (base64, decoded).
-    pub body: Option<Vec<u8>>,
+    pub body: Option<Cow<'a, [u8]>>,
     /// Whether the body came as `body64=`, which makes it binary by default.
     pub body_is_base64: bool,
-    pub content_type: Option<String>,
-    pub version: Option<String>,
-    pub prefix: Option<String>,
-    pub limit: Option<String>,
-    pub cursor: Option<String>,
+    pub content_type: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub prefix: Option<&'a str>,
+    pub limit: Option<&'a str>,
+    pub cursor: Option<&'a str>,
     /// `ttl=`: seconds to live.
-    pub ttl: Option<String>,
+    pub ttl: Option<&'a str>,
 }
 
 /// Splits a line (without its `\n`; a trailing `\r` is dropped here).
-pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
+pub fn parse_line(line: &[u8]) -> Result<Fields<'_>, ErrorReply> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = std::str::from_utf8(line)
         .map_err(|_| argument("the request is not valid UTF-8; send binary values with body64="))?;
-    if line.trim().is_empty() {
+    if trim(line).is_empty() {
         return Err(argument("empty request; try cmd=help"));
     }
     let mut fields = Fields::default();
@@ -49,28 +51,24 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
     while !rest.is_empty() {
         let (field, after) = rest.split_once('|').unwrap_or((rest, ""));
         rest = after;
-        if field.trim().is_empty() {
+        if trim(field).is_empty() {
             continue;
         }
         let Some((name, value)) = field.split_once('=') else {
             return Err(argument(format!(
                 "malformed field {:?}: expected name=value",
-                field.trim()
+                trim(field)
             )));
         };
-        let name = name.trim();
+        let name = trim(name);
         if name == "body" {
-            // The body runs to the end of the line, `|` included: it is the
-            // line from where this value starts, copied once.
+            // The body runs to the end of the line, `|` included.
             let start = value.as_ptr() as usize - line.as_ptr() as usize;
-            set(
-                &mut fields.body,
-                name,
-                line[start..].trim().as_bytes().to_vec(),
-            )?;
+            let body = trim(&line[start..]).as_bytes();
+            set(&mut fields.body, name, Cow::Borrowed(body))?;
             break;
         }
-        let value = value.trim();
+        let value = trim(value);
         match name {
             // Decoded from the line in place: a value of many megabytes is
             // not copied first.
@@ -78,9 +76,8 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
                 let bytes = STANDARD
                     .decode(value.as_bytes())
                     .map_err(|err| argument(format!("body64 is not valid base64: {err}")))?;
-                set(&mut fields.body, name, bytes)?;
+                set(&mut fields.body, name, Cow::Owned(bytes))?;
                 fields.body_is_base64 = true;
-                continue;
             }
             "key64" => {
                 let key = STANDARD
@@ -88,15 +85,10 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
                     .ok_or_else(|| argument("key64 is not the base64 of a UTF-8 key"))?;
-                set(&mut fields.key, name, key)?;
-                continue;
+                set(&mut fields.key, name, Cow::Owned(key))?;
             }
-            _ => {}
-        }
-        let value = value.to_string();
-        match name {
             "cmd" => set(&mut fields.cmd, name, value)?,
-            "key" => set(&mut fields.key, name, value)?,
+            "key" => set(&mut fields.key, name, Cow::Borrowed(value))?,
             "type" => set(&mut fields.content_type, name, value)?,
             "version" => set(&mut fields.version, name, value)?,
             "prefix" => set(&mut fields.prefix, name, value)?,
@@ -107,6 +99,22 @@ pub fn parse_line(line: &[u8]) -> Result<Fields, ErrorReply> {
         }
     }
     Ok(fields)
+}
+
+/// `text` without the white space (Unicode's) around it, as `str::trim`,
+/// which walks characters: fields are nearly always ASCII, whose white
+/// space bytes are taken off first, and `str::trim` runs only when what is
+/// left begins or ends with a byte that could still be white space (a
+/// vertical tab, which `trim_ascii` keeps, or part of a multi-byte one).
+fn trim(text: &str) -> &str {
+    let trimmed = text.trim_ascii();
+    let maybe_space = |byte: Option<&u8>| byte.is_some_and(|&b| b == 0x0b || b >= 0x80);
+    let bytes = trimmed.as_bytes();
+    if maybe_space(bytes.first()) || maybe_space(bytes.last()) {
+        trimmed.trim()
+    } else {
+        trimmed
+    }
 }
 
 fn set<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), ErrorReply> {
@@ -137,7 +145,7 @@ mod tests {
     #[test]
     fn go_client_lines_parse() {
         let fields = parse_line(b"cmd=create | key=1 | body=testk1\r").unwrap();
-        assert_eq!(fields.cmd.as_deref(), Some("create"));
+        assert_eq!(fields.cmd, Some("create"));
         assert_eq!(fields.key.as_deref(), Some("1"));
         assert_eq!(fields.body.as_deref(), Some(&b"testk1"[..]));
     }
@@ -176,5 +184,25 @@ mod tests {
         assert!(parse_line(b"cmd=get|key=\xff").is_err());
         assert!(parse_line(b"cmd=get|key=1|key=2").is_err());
         assert!(parse_line(b"cmd=create|key=1|body64=AA==|body=x").is_err());
+    }
+
+    #[test]
+    fn white_space_around_fields_is_trimmed_as_str_trim_does() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\ta b\r",
+            "\u{b}a\u{b}",
+            "\u{a0}a\u{3000}",
+            "é",
+            " é\u{85}",
+            "\u{b} \u{a0}",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+        let fields = parse_line("cmd=get|key=\u{a0}k\u{b}".as_bytes()).unwrap();
+        assert_eq!(fields.key.as_deref(), Some("k"));
     }
 }

@@ -19,37 +19,44 @@ pub mod reply;
 
 pub use apply::{Outcome, apply};
 pub use command::Command;
-pub use kvs_model::{LineReplies, LineReply};
+pub use kvs_model::LineReplies;
 
 use crate::storage::Storage;
 
 /// Handles the lines a client sent together (`lines` holds them each ended
 /// by `\n`), in order: one reply each, up to and including the first that
-/// closes the connection.
+/// closes the connection, written one after another into one buffer.
 pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
-    let mut replies = LineReplies::default();
-    let Some(lines) = lines.strip_suffix(b"\n") else {
-        return replies;
-    };
-    for line in lines.split(|&byte| byte == b'\n') {
-        let reply = handle_line(store, line);
-        replies.lines.push(reply.line);
-        if reply.close {
-            replies.close = true;
-            break;
+    let mut out = String::new();
+    let mut close = false;
+    if let Some(lines) = lines.strip_suffix(b"\n") {
+        for line in lines.split(|&byte| byte == b'\n') {
+            close = handle_line(store, line, &mut out);
+            out.push('\n');
+            if close {
+                break;
+            }
         }
     }
-    replies
+    LineReplies {
+        out: out.into_bytes(),
+        close,
+    }
 }
 
-/// Handles one request line; never panics, whatever the bytes.
-pub fn handle_line(store: &impl Storage, line: &[u8]) -> LineReply {
+/// Handles one request line, appending its reply line (without the
+/// newline) to `out`; true if the connection closes after it. Never
+/// panics, whatever the bytes.
+pub fn handle_line(store: &impl Storage, line: &[u8], out: &mut String) -> bool {
     let outcome = fields::parse_line(line)
         .and_then(Command::from_fields)
         .and_then(|command| apply(store, command));
     match outcome {
-        Ok(outcome) => reply::encode(outcome),
-        Err(error) => reply::error(error),
+        Ok(outcome) => reply::encode(outcome, out),
+        Err(error) => {
+            reply::error(error, out);
+            false
+        }
     }
 }
 
@@ -60,7 +67,9 @@ mod tests {
 
     fn lines(store: &MemoryStorage, batch: &str) -> (Vec<String>, bool) {
         let replies = handle_lines(store, batch.as_bytes());
-        (replies.lines, replies.close)
+        let text = String::from_utf8(replies.out).unwrap();
+        let lines = text.split_terminator('\n').map(str::to_owned).collect();
+        (lines, replies.close)
     }
 
     #[test]

@@ -9,40 +9,38 @@ use crate::paging;
 use crate::storage::{Entry, KeyPage, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use kvs_model::LineReply;
 use serde_json::{Value, json};
 
-/// The reply line to an outcome.
-pub fn encode(outcome: Outcome) -> LineReply {
-    let line = match outcome {
-        Outcome::Entry { key, entry } => entry_json(&key, entry),
-        Outcome::Written { key, version } => written(&key, version),
-        Outcome::Keys(page) => keys(page).to_string(),
+/// Appends the reply line to an outcome (without its newline) to `out`;
+/// true if the connection closes after it.
+pub fn encode(outcome: Outcome, out: &mut String) -> bool {
+    match outcome {
+        Outcome::Entry { key, entry } => push_entry(out, &key, &entry),
+        Outcome::Written { key, version } => ObjectWriter::open(out)
+            .bool("ok", true)
+            .str("key", &key)
+            .u64("version", version)
+            .finish(),
+        Outcome::Keys(page) => out.push_str(&keys(page).to_string()),
         Outcome::Ttl { key, seconds } => {
-            json!({"ok": true, "key": key, "ttl": seconds}).to_string()
+            out.push_str(&json!({"ok": true, "key": key, "ttl": seconds}).to_string());
         }
         Outcome::Persisted { key, changed } => {
-            json!({"ok": true, "key": key, "persisted": changed}).to_string()
+            out.push_str(&json!({"ok": true, "key": key, "persisted": changed}).to_string());
         }
-        Outcome::Help => {
-            json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}).to_string()
-        }
+        Outcome::Help => out
+            .push_str(&json!({"ok": true, "help": HELP, "guest": crate::flavor::NAME}).to_string()),
         Outcome::Stop => {
-            return LineReply {
-                line: ErrorReply::new(Code::Stop, "Stop command from client").to_json(),
-                close: true,
-            };
+            error(ErrorReply::new(Code::Stop, "Stop command from client"), out);
+            return true;
         }
-    };
-    LineReply { line, close: false }
+    }
+    false
 }
 
-/// An error as a reply line; the connection stays open.
-pub fn error(error: ErrorReply) -> LineReply {
-    LineReply {
-        line: error.to_json(),
-        close: false,
-    }
+/// Appends an error's reply line to `out`; the connection stays open.
+pub fn error(error: ErrorReply, out: &mut String) {
+    kvs_model::envelope::push_error_json(out, error.code, &error.message);
 }
 
 fn keys(page: KeyPage) -> Value {
@@ -70,43 +68,29 @@ pub fn needs_key64(key: &str) -> bool {
     key.contains(['|', '\n', '\r']) || key.trim() != key
 }
 
-/// The reply to a write.
-fn written(key: &str, version: u64) -> String {
-    ObjectWriter::with_capacity(key.len() + 48)
+/// An entry as a reply, with its value as `body` (JSON text) or `body64`
+/// (see [`ObjectWriter::text_or_base64`]).
+fn push_entry(out: &mut String, key: &str, entry: &Entry) {
+    // Room for the whole reply up front: a body is never longer than its
+    // base64, and growing the buffer for a large one would hold it twice
+    // over, past the memory the guest is given for a value of that size.
+    use kvs_model::json::escaped_len;
+    out.reserve(
+        escaped_len(key)
+            + escaped_len(&entry.content_type)
+            + entry.value.len().div_ceil(3) * 4
+            + 128,
+    );
+    let reply = ObjectWriter::open(out)
         .bool("ok", true)
         .str("key", key)
-        .u64("version", version)
-        .finish()
-}
-
-/// An entry as a reply, with its value as `body` (JSON text) when it is
-/// UTF-8 and escaping it takes no more room than base64 would, else as
-/// `body64`. So a reply is never more than about 4/3 of the value, whatever
-/// its bytes: the guest can answer for any value it can hold (a value of
-/// control characters would take six bytes each as escaped text).
-fn entry_json(key: &str, entry: Entry) -> String {
-    let base64_len = entry.value.len().div_ceil(3) * 4;
-    let text = std::str::from_utf8(&entry.value)
-        .ok()
-        .filter(|text| crate::json::escaped_len(text) <= base64_len);
-    let value_len = text.map_or(base64_len, crate::json::escaped_len);
-    let reply = ObjectWriter::with_capacity(
-        crate::json::escaped_len(key)
-            + crate::json::escaped_len(&entry.content_type)
-            + value_len
-            + 80,
-    )
-    .bool("ok", true)
-    .str("key", key)
-    .str("type", &entry.content_type)
-    .u64("version", entry.version);
+        .str("type", &entry.content_type)
+        .u64("version", entry.version);
     let reply = match entry.expires_at {
         Some(at) => reply.u64("ttl", kvs_model::store::seconds_left(at, now_ms())),
         None => reply,
     };
-    match text {
-        Some(text) => reply.str("body", text),
-        None => reply.base64("body64", &entry.value),
-    }
-    .finish()
+    reply
+        .text_or_base64("body", "body64", &entry.value)
+        .finish();
 }

@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::runtime::CallFailed;
 use hyper::Method;
 use hyper::body::Incoming;
-pub use kvs_model::{LineReplies, LineReply, RespReplies, RespSession};
+pub use kvs_model::{LineReplies, RespReplies, RespSession};
 use rest::BodyTimedOut;
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;

@@ -75,12 +75,13 @@ impl Guest {
     /// code 20 ("unavailable"), which passes: kvs starts while its backend
     /// is down, and a guest swapped in meanwhile is checked as far as it can be.
     pub async fn self_check(self: &Arc<Self>) -> anyhow::Result<()> {
-        let LineReplies { lines, close } = self
+        let LineReplies { out, close } = self
             .handle_lines(b"cmd=help\n")
             .await
             .context("the self-check command `cmd=help` failed")?;
-        let [reply] = lines.as_slice() else {
-            anyhow::bail!("the self-check command `cmd=help` got not one reply: {lines:?}");
+        let out = String::from_utf8_lossy(&out);
+        let Some(reply) = out.strip_suffix('\n').filter(|reply| !reply.contains('\n')) else {
+            anyhow::bail!("the self-check command `cmd=help` got not one reply line: {out:?}");
         };
         let parsed: serde_json::Value = serde_json::from_str(reply).with_context(|| {
             format!("the self-check command got a reply that is not JSON: {reply:?}")
@@ -267,7 +268,7 @@ impl Guest {
             .await;
         let replies = self.finish(warm, called).await?;
         Ok(LineReplies {
-            lines: replies.lines,
+            out: replies.out,
             close: replies.close,
         })
     }

@@ -7,32 +7,24 @@
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// One unit read from the stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
-    /// A complete line, without its `\n` (a trailing `\r` is left for the
-    /// protocol to strip).
-    Line(Vec<u8>),
+    /// A complete line, appended to the caller's buffer with its `\n` (a
+    /// trailing `\r` is left for the protocol to strip).
+    Line,
     /// A line longer than the limit; its bytes were read and discarded, so the
     /// next frame starts at the next line.
     TooLong,
 }
 
-impl Frame {
-    /// The bytes of the line the frame holds (none for one too long, whose
-    /// bytes were dropped).
-    pub fn bytes(&self) -> usize {
-        match self {
-            Self::Line(line) => line.len(),
-            Self::TooLong => 0,
-        }
-    }
-}
-
 /// Reads frames of at most `max_line` bytes.
 ///
-/// The line being assembled lives in the reader, not in a pending future, so
+/// A line that came whole in one read goes straight from the read buffer to
+/// the caller's, where a batch of lines is gathered. One that spans reads is
+/// assembled in the reader, not in a pending future, so
 /// [`LineReader::next_frame`] is cancel-safe: a connection loop may drop it
-/// in a `select!` (to write replies) and call it again without losing bytes.
+/// in a `select!` (to write replies) and call it again without losing bytes;
+/// the caller's buffer is written only when a frame is returned.
 #[derive(Debug)]
 pub struct LineReader<R> {
     reader: BufReader<R>,
@@ -52,14 +44,15 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 
-    /// The next frame, or `None` at the end of the stream.
-    pub async fn next_frame(&mut self) -> std::io::Result<Option<Frame>> {
+    /// The next frame, or `None` at the end of the stream; a line is
+    /// appended to `lines`.
+    pub async fn next_frame(&mut self, lines: &mut Vec<u8>) -> std::io::Result<Option<Frame>> {
         loop {
             let available = self.reader.fill_buf().await?.len();
             if available == 0 {
                 return Ok(None);
             }
-            let (consumed, frame) = self.take(available);
+            let (consumed, frame) = self.take(available, lines);
             self.reader.consume(consumed);
             if frame.is_some() {
                 return Ok(frame);
@@ -69,19 +62,20 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     /// The next frame if it is already complete in the read buffer; never
     /// waits. Lets a connection answer a pipelined batch with one write.
-    pub fn buffered_frame(&mut self) -> Option<Frame> {
+    pub fn buffered_frame(&mut self, lines: &mut Vec<u8>) -> Option<Frame> {
         if !self.reader.buffer().contains(&b'\n') {
             return None;
         }
-        let (consumed, frame) = self.take(self.reader.buffer().len());
+        let (consumed, frame) = self.take(self.reader.buffer().len(), lines);
         self.reader.consume(consumed);
         frame
     }
 
     /// Moves buffered bytes (of the first `available`) into the current
     /// line, up to and including the first newline; returns how many bytes
-    /// to consume, and the frame when the line is complete.
-    fn take(&mut self, available: usize) -> (usize, Option<Frame>) {
+    /// to consume, and the frame when the line is complete, whose bytes are
+    /// then appended to `lines`.
+    fn take(&mut self, available: usize, lines: &mut Vec<u8>) -> (usize, Option<Frame>) {
         let buffered = &self.reader.buffer()[..available];
         let (chunk, consumed, complete) = match buffered.iter().position(|&b| b == b'\n') {
             Some(end) => (&buffered[..end], end + 1, true),
@@ -91,18 +85,26 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             self.too_long = true;
             self.line = Vec::new();
         }
-        if !self.too_long {
-            self.line.extend_from_slice(chunk);
-        }
         if !complete {
+            if !self.too_long {
+                self.line.extend_from_slice(chunk);
+            }
             return (consumed, None);
         }
-        let frame = if std::mem::take(&mut self.too_long) {
-            Frame::TooLong
+        if std::mem::take(&mut self.too_long) {
+            return (consumed, Some(Frame::TooLong));
+        }
+        // A line that spanned reads hands over its buffer (a large value is
+        // not copied when it starts the batch) and its memory with it.
+        let start = std::mem::take(&mut self.line);
+        if lines.is_empty() {
+            *lines = start;
         } else {
-            Frame::Line(std::mem::take(&mut self.line))
-        };
-        (consumed, Some(frame))
+            lines.extend_from_slice(&start);
+        }
+        lines.extend_from_slice(chunk);
+        lines.push(b'\n');
+        (consumed, Some(Frame::Line))
     }
 }
 
@@ -110,28 +112,24 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 mod tests {
     use super::*;
 
-    async fn frames(input: &[u8], max_line: usize) -> Vec<Frame> {
+    /// The frames of `input`, and the lines they appended.
+    async fn frames(input: &[u8], max_line: usize) -> (Vec<Frame>, String) {
         // A tiny buffer makes lines span many reads.
         let reader = tokio::io::BufReader::with_capacity(3, input);
         let mut lines = LineReader::new(reader, max_line);
         let mut out = Vec::new();
-        while let Some(frame) = lines.next_frame().await.unwrap() {
+        let mut text = Vec::new();
+        while let Some(frame) = lines.next_frame(&mut text).await.unwrap() {
             out.push(frame);
         }
-        out
+        (out, String::from_utf8(text).unwrap())
     }
 
     #[tokio::test]
     async fn splits_lines_and_drops_an_unterminated_tail() {
-        let out = frames(b"a=1\r\n\nbb\npartial", 100).await;
-        assert_eq!(
-            out,
-            [
-                Frame::Line(b"a=1\r".to_vec()),
-                Frame::Line(vec![]),
-                Frame::Line(b"bb".to_vec())
-            ]
-        );
+        let (out, text) = frames(b"a=1\r\n\nbb\npartial", 100).await;
+        assert_eq!(out, [Frame::Line; 3]);
+        assert_eq!(text, "a=1\r\n\nbb\n");
     }
 
     #[tokio::test]
@@ -142,24 +140,33 @@ mod tests {
         use tokio::io::AsyncWriteExt as _;
         client.write_all(b"cmd=get | ").await.unwrap();
         // The first half arrives, then the wait for the rest is abandoned.
-        let waited =
-            tokio::time::timeout(std::time::Duration::from_millis(50), lines.next_frame()).await;
+        let mut text = Vec::new();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            lines.next_frame(&mut text),
+        )
+        .await;
         assert!(waited.is_err());
-        assert_eq!(lines.buffered_frame(), None);
+        assert_eq!(lines.buffered_frame(&mut text), None);
+        assert!(text.is_empty(), "half a line was handed out");
         client.write_all(b"key=1\nnext\n").await.unwrap();
         assert_eq!(
-            lines.next_frame().await.unwrap(),
-            Some(Frame::Line(b"cmd=get | key=1".to_vec()))
+            lines.next_frame(&mut text).await.unwrap(),
+            Some(Frame::Line)
         );
-        assert_eq!(lines.buffered_frame(), Some(Frame::Line(b"next".to_vec())));
-        assert_eq!(lines.buffered_frame(), None);
+        assert_eq!(text, b"cmd=get | key=1\n");
+        assert_eq!(lines.buffered_frame(&mut text), Some(Frame::Line));
+        assert_eq!(lines.buffered_frame(&mut text), None);
+        assert_eq!(text, b"cmd=get | key=1\nnext\n");
     }
 
     #[tokio::test]
     async fn an_overlong_line_is_reported_once_and_the_next_line_survives() {
-        let out = frames(b"0123456789\nok\n", 5).await;
-        assert_eq!(out, [Frame::TooLong, Frame::Line(b"ok".to_vec())]);
-        let out = frames(b"12345\n", 5).await;
-        assert_eq!(out, [Frame::Line(b"12345".to_vec())]);
+        let (out, text) = frames(b"0123456789\nok\n", 5).await;
+        assert_eq!(out, [Frame::TooLong, Frame::Line]);
+        assert_eq!(text, "ok\n");
+        let (out, text) = frames(b"12345\n", 5).await;
+        assert_eq!(out, [Frame::Line]);
+        assert_eq!(text, "12345\n");
     }
 }

@@ -40,6 +40,9 @@ const MAX_BATCH_LINES: usize = 64;
 /// A batch stops growing past this many bytes of requests, so a pipeline of
 /// large values does not fill the guest's memory in one call.
 const MAX_BATCH_BYTES: usize = 1 << 20;
+/// A connection keeps a batch buffer this large between batches; one grown
+/// past it by a large value is let go.
+const KEPT_BATCH_BYTES: usize = 64 << 10;
 
 /// Settings of the TCP front end.
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +152,9 @@ async fn serve_connection(
     let _client = app.host_info().client();
     let (read_half, mut write_half) = socket.split();
     let mut lines = LineReader::new(BufReader::new(read_half), config.max_line_bytes);
+    // The lines of the batch being gathered, each ended by `\n`, as the
+    // guest takes them.
+    let mut run = Vec::new();
     // Replies not yet written, in request order; `written` of them are out.
     let mut out: Vec<u8> = Vec::new();
     let mut written = 0;
@@ -197,7 +203,7 @@ async fn serve_connection(
                 queue_reply(&mut out, error_json(Code::Unavailable, "Error idle timeout: closing the connection"));
                 closing = true;
             }
-            frame = lines.next_frame(), if reading => {
+            frame = lines.next_frame(&mut run), if reading => {
                 let Some(frame) = frame? else {
                     closing = true;
                     continue;
@@ -207,18 +213,10 @@ async fn serve_connection(
                 // so a pipelined batch goes out in one write, and its lines
                 // go to the guest in one call. More than a batch waits in
                 // the reader for the next turn.
-                let mut frames = vec![frame];
-                let mut bytes = frames[0].bytes();
-                while frames.len() < MAX_BATCH_LINES && bytes < MAX_BATCH_BYTES {
-                    match lines.buffered_frame() {
-                        Some(next) => {
-                            bytes += next.bytes();
-                            frames.push(next);
-                        }
-                        None => break,
-                    }
+                closing |= answer(&app, &config, &mut lines, frame, &mut run, &mut out).await;
+                if run.capacity() > KEPT_BATCH_BYTES {
+                    run = Vec::new();
                 }
-                closing |= answer(&app, &config, frames, &mut out).await;
             }
         }
     }
@@ -230,25 +228,32 @@ fn queue_reply(out: &mut Vec<u8>, reply: String) {
     out.push(b'\n');
 }
 
-/// Queues the replies to `frames`, in order: each run of lines goes to the
+/// Answers `first` and the frames already buffered after it, up to a
+/// batch, queuing a reply to each, in order: each run of lines goes to the
 /// guest in one call, a line over the limit gets its error from the host.
+/// `run` holds the lines so far (the first's, if a line) and is left empty.
 /// True once a reply closes the connection; the frames after it are not run.
-async fn answer(app: &App, config: &TcpConfig, frames: Vec<Frame>, out: &mut Vec<u8>) -> bool {
-    // The run of lines so far, as the guest takes them: each ended by `\n`.
-    let mut run = Vec::with_capacity(frames.iter().map(|frame| frame.bytes() + 1).sum());
+async fn answer<R: tokio::io::AsyncRead + Unpin>(
+    app: &App,
+    config: &TcpConfig,
+    lines: &mut LineReader<R>,
+    first: Frame,
+    run: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut frames = 0;
     let mut count = 0;
-    for frame in frames {
+    let mut next = Some(first);
+    while let Some(frame) = next {
+        frames += 1;
         match frame {
-            Frame::Line(line) => {
-                run.extend_from_slice(&line);
-                run.push(b'\n');
-                count += 1;
-            }
+            Frame::Line => count += 1,
             Frame::TooLong => {
-                if execute(app, &run, std::mem::take(&mut count), out).await {
+                let closed = execute(app, run, std::mem::take(&mut count), out).await;
+                run.clear();
+                if closed {
                     return true;
                 }
-                run.clear();
                 queue_reply(
                     out,
                     error_json(
@@ -261,8 +266,13 @@ async fn answer(app: &App, config: &TcpConfig, frames: Vec<Frame>, out: &mut Vec
                 );
             }
         }
+        next = (frames < MAX_BATCH_LINES && run.len() < MAX_BATCH_BYTES)
+            .then(|| lines.buffered_frame(run))
+            .flatten();
     }
-    execute(app, &run, count, out).await
+    let closed = execute(app, run, count, out).await;
+    run.clear();
+    closed
 }
 
 /// Runs `count` request lines (`lines` holds each ended by `\n`) through the
@@ -286,16 +296,17 @@ async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bo
                 app.metrics().guest_failure("tcp");
             }
             let line = failed.client_error("command handler").to_json();
-            LineReplies {
-                lines: vec![line; count],
-                close: false,
+            let mut out = Vec::with_capacity((line.len() + 1) * count);
+            for _ in 0..count {
+                queue_reply(&mut out, line.clone());
             }
+            LineReplies { out, close: false }
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         let micros = started.elapsed().as_micros() as u64;
         let requests = lines.split(|&byte| byte == b'\n');
-        for (request, reply) in requests.zip(&replies.lines) {
+        for (request, reply) in requests.zip(replies.out.split(|&byte| byte == b'\n')) {
             tracing::debug!(
                 command = command_name(request),
                 outcome = outcome(reply),
@@ -307,9 +318,7 @@ async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bo
             );
         }
     }
-    for reply in replies.lines {
-        queue_reply(out, reply);
-    }
+    out.extend_from_slice(&replies.out);
     replies.close
 }
 
@@ -324,7 +333,8 @@ fn command_name(line: &[u8]) -> String {
 }
 
 /// `ok`, or `error N` with the reply's error code.
-fn outcome(reply: &str) -> String {
+fn outcome(reply: &[u8]) -> String {
+    let reply = String::from_utf8_lossy(reply);
     if reply.starts_with(r#"{"ok":true"#) {
         return "ok".into();
     }
