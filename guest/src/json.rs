@@ -26,10 +26,11 @@ impl<'a> ObjectWriter<'a> {
             key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
             "{key} needs escaping"
         );
-        if !std::mem::take(&mut self.empty) {
-            self.out.push(',');
-        }
-        self.out.push('"');
+        self.out.push_str(if std::mem::take(&mut self.empty) {
+            "\""
+        } else {
+            ",\""
+        });
         self.out.push_str(key);
         self.out.push_str("\":");
     }

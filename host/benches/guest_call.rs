@@ -75,6 +75,31 @@ fn calls(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(guest.handle_lines(&sixteen).await.unwrap()) });
     });
+    // The same batch's cost split: lines refused before they reach the
+    // store (parsing and the error reply), then lines that cross into the
+    // store and find nothing (adding the import's cost without a value).
+    let missing: Vec<u8> = (0..16).flat_map(|_| b"cmd=get|key=\n".to_vec()).collect();
+    let absent: Vec<u8> = (0..16)
+        .flat_map(|_| b"cmd=get|key=absent\n".to_vec())
+        .collect();
+    for (batch, expected) in [
+        (&sixteen, r#""ok":true"#),
+        (&missing, r#""errorcode":8,"#),
+        (&absent, r#""errorcode":10,"#),
+    ] {
+        let replies = runtime.block_on(guest.handle_lines(batch)).unwrap();
+        let text = String::from_utf8(replies.out).unwrap();
+        assert_eq!(text.lines().count(), 16, "{text}");
+        assert!(text.lines().all(|line| line.contains(expected)), "{text}");
+    }
+    group.bench_function("command x16 refused before the store (wasm)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_lines(&missing).await.unwrap()) });
+    });
+    group.bench_function("command get x16 of a missing key (wasm)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_lines(&absent).await.unwrap()) });
+    });
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hyper::Request::get("/kvs/bench")
@@ -90,6 +115,9 @@ fn calls(c: &mut Criterion) {
     });
     group.bench_function("command get (native)", |b| {
         b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &get_line())));
+    });
+    group.bench_function("command get x16 (native)", |b| {
+        b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &sixteen)));
     });
     group.finish();
 }

@@ -73,14 +73,16 @@ pub fn needs_key64(key: &str) -> bool {
 fn push_entry(out: &mut String, key: &str, entry: &Entry) {
     // Room for the whole reply up front: a body is never longer than its
     // base64, and growing the buffer for a large one would hold it twice
-    // over, past the memory the guest is given for a value of that size.
-    use kvs_model::json::escaped_len;
-    out.reserve(
-        escaped_len(key)
-            + escaped_len(&entry.content_type)
-            + entry.value.len().div_ceil(3) * 4
-            + 128,
-    );
+    // over, past the memory the guest is given for a value of that size (so
+    // for those the key and type are measured as escaped, too).
+    let body_room = entry.value.len().div_ceil(3) * 4;
+    let (key_room, type_room) = if body_room <= 1 << 16 {
+        (key.len(), entry.content_type.len())
+    } else {
+        use kvs_model::json::escaped_len;
+        (escaped_len(key), escaped_len(&entry.content_type))
+    };
+    out.reserve(key_room + type_room + body_room + 128);
     let reply = ObjectWriter::open(out)
         .bool("ok", true)
         .str("key", key)
