@@ -18,6 +18,7 @@ on_every_store!(
     keys_pages_through_the_store,
     pipelined_requests_are_answered_in_order_without_deadlock,
     a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop,
+    pipelined_gets_answer_as_if_sent_one_by_one,
     stop_closes_only_its_own_connection,
     a_client_that_vanishes_mid_line_applies_nothing_and_leaves_the_server_well,
     concurrent_tcp_clients_get_no_wrong_replies,
@@ -279,6 +280,51 @@ async fn a_pipelined_batch_keeps_each_lines_reply_and_ends_at_stop(backing: Back
     let mut other = Line::connect(server.tcp).await;
     assert_error(&other.request("cmd=get | key=after").await, 10);
     assert_eq!(server.keys().await, 100);
+}
+
+/// A run of pipelined `get` lines is read from the store in one call, yet
+/// each reply is what the line gets when sent alone: text, binary, typed
+/// and expiring values, a missing key, and a line refused in the middle.
+async fn pipelined_gets_answer_as_if_sent_one_by_one(backing: Backing) {
+    let server = TestServer::on(backing).await;
+    let mut tcp = Line::connect(server.tcp).await;
+    for line in [
+        r#"cmd=create | key=t | body=text "q" \ é"#,
+        "cmd=create | key=b | body64=AAEC/w==",
+        "cmd=create | key=x | ttl=100 | body=expiring",
+        r#"cmd=create | key=j | type=application/json | body={"a":1}"#,
+    ] {
+        assert_eq!(tcp.request(line).await["ok"], true, "{line}");
+    }
+    let gets = [
+        "cmd=get | key=t",
+        "cmd=get | key=nope",
+        "cmd=get | key=b",
+        "cmd=get | key=x",
+        "cmd=get | key",
+        "cmd=get | key=j",
+        "cmd=get | key=t",
+    ];
+    // The expiry's seconds left may tick between the two reads.
+    let without_ttl = |mut reply: Value| {
+        if let Some(object) = reply.as_object_mut() {
+            object.remove("ttl");
+        }
+        reply
+    };
+    let mut alone = Vec::new();
+    for line in gets {
+        alone.push(tcp.request(line).await);
+    }
+    assert_eq!(alone[3]["ttl"].as_u64().map(|ttl| ttl > 90), Some(true));
+    let batch: String = gets.iter().map(|line| format!("{line}\n")).collect();
+    tcp.send(batch.as_bytes()).await;
+    for (line, alone) in gets.iter().zip(alone) {
+        let together = tcp.recv().await.unwrap();
+        assert_eq!(together.get("ttl").is_some(), alone.get("ttl").is_some());
+        assert_eq!(without_ttl(together), without_ttl(alone), "{line}");
+    }
+    assert_error(&tcp.request("cmd=get | key=nope").await, 10);
 }
 
 async fn stop_closes_only_its_own_connection(backing: Backing) {

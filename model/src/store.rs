@@ -193,6 +193,93 @@ impl Values {
     }
 }
 
+/// Entries read together (a run of pipelined `cmd=get` lines), packed as
+/// [`Values`] are: each present entry's content type and then its value
+/// back to back in `bytes`, and per key its head, or `None` for a key with
+/// no entry. Three buffers whatever the count, where a list of entries
+/// would cost the guest two allocations (and the host two calls into it)
+/// per entry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Entries {
+    pub bytes: Vec<u8>,
+    pub heads: Vec<Option<EntryHead>>,
+}
+
+/// What [`Entries`] keeps of one entry besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryHead {
+    pub version: u64,
+    pub expires_at: Option<u64>,
+    pub type_length: u32,
+    pub value_length: u32,
+}
+
+/// One entry of [`Entries`], borrowed from the packing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    pub content_type: &'a str,
+    pub value: &'a [u8],
+    pub version: u64,
+    pub expires_at: Option<u64>,
+}
+
+impl<'a> From<&'a Entry> for EntryRef<'a> {
+    fn from(entry: &'a Entry) -> Self {
+        Self {
+            content_type: &entry.content_type,
+            value: &entry.value,
+            version: entry.version,
+            expires_at: entry.expires_at,
+        }
+    }
+}
+
+impl Entries {
+    pub fn with_capacity(count: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            heads: Vec::with_capacity(count),
+        }
+    }
+
+    /// Appends the next key's entry, or its absence. Types and values are
+    /// bounded by the store's limits, far below 4 GiB.
+    pub fn push(&mut self, entry: Option<EntryRef<'_>>) {
+        self.heads.push(entry.map(|entry| {
+            self.bytes.extend_from_slice(entry.content_type.as_bytes());
+            self.bytes.extend_from_slice(entry.value);
+            let length = |len: usize| u32::try_from(len).expect("a value under 4 GiB");
+            EntryHead {
+                version: entry.version,
+                expires_at: entry.expires_at,
+                type_length: length(entry.content_type.len()),
+                value_length: length(entry.value.len()),
+            }
+        }));
+    }
+
+    /// Each key's entry in order, `None` where it has none. A length past
+    /// the bytes or a type that is not UTF-8 (a malformed packing) ends the
+    /// walk early rather than panic: the caller sees fewer entries than keys.
+    pub fn iter(&self) -> impl Iterator<Item = Option<EntryRef<'_>>> {
+        let mut rest = self.bytes.as_slice();
+        self.heads.iter().map_while(move |head| {
+            let Some(head) = head else {
+                return Some(None);
+            };
+            let (content_type, after) = rest.split_at_checked(head.type_length as usize)?;
+            let (value, after) = after.split_at_checked(head.value_length as usize)?;
+            rest = after;
+            Some(Some(EntryRef {
+                content_type: std::str::from_utf8(content_type).ok()?,
+                value,
+                version: head.version,
+                expires_at: head.expires_at,
+            }))
+        })
+    }
+}
+
 /// How much a store holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
@@ -340,5 +427,42 @@ mod tests {
             lengths: vec![Some(1), Some(5), None],
         };
         assert_eq!(broken.iter().collect::<Vec<_>>(), [Some(&b"a"[..])]);
+    }
+
+    #[test]
+    fn packed_entries_come_back_in_order_with_the_missing_ones() {
+        let first = Entry {
+            content_type: "text/plain".into(),
+            value: b"one".to_vec(),
+            version: 7,
+            expires_at: Some(1_000),
+        };
+        let second = Entry {
+            content_type: String::new(),
+            value: b"\r\n\0two".to_vec(),
+            version: u64::MAX,
+            expires_at: None,
+        };
+        let mut entries = Entries::with_capacity(3);
+        entries.push(Some(EntryRef::from(&first)));
+        entries.push(None);
+        entries.push(Some(EntryRef::from(&second)));
+        let read: Vec<Option<EntryRef<'_>>> = entries.iter().collect();
+        assert_eq!(
+            read,
+            [
+                Some(EntryRef::from(&first)),
+                None,
+                Some(EntryRef::from(&second))
+            ]
+        );
+        // A length past the bytes ends the walk; so does a type that is
+        // not UTF-8. Neither reads past the bytes.
+        let mut broken = entries.clone();
+        broken.heads[2].as_mut().unwrap().value_length += 1;
+        assert_eq!(broken.iter().count(), 2);
+        let mut broken = entries.clone();
+        broken.bytes[0] = 0xff;
+        assert_eq!(broken.iter().count(), 0);
     }
 }

@@ -10,8 +10,8 @@ use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
-    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
-    Values,
+    Entries, Entry, EntryHead, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage,
+    StoreError, StoreStats, Values,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -29,6 +29,27 @@ impl Storage for HostStore {
             .map(|values| Values {
                 bytes: values.bytes,
                 lengths: values.lengths,
+            })
+            .map_err(error)
+    }
+
+    fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
+        keys.iter().for_each(|key| misbehave_for(key));
+        host::get_entries(keys)
+            .map(|entries| Entries {
+                bytes: entries.bytes,
+                heads: entries
+                    .heads
+                    .into_iter()
+                    .map(|head| {
+                        head.map(|head| EntryHead {
+                            version: head.version,
+                            expires_at: head.expires_at,
+                            type_length: head.type_length,
+                            value_length: head.value_length,
+                        })
+                    })
+                    .collect(),
             })
             .map_err(error)
     }

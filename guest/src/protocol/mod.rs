@@ -21,23 +21,34 @@ pub use apply::{Outcome, apply};
 pub use command::Command;
 pub use kvs_model::LineReplies;
 
-use crate::storage::Storage;
+use crate::envelope::ErrorReply;
+use crate::storage::{Storage, StoreError};
 
 /// Handles the lines a client sent together (`lines` holds them each ended
 /// by `\n`), in order: one reply each, up to and including the first that
-/// closes the connection, written one after another into one buffer.
+/// closes the connection, written one after another into one buffer. A run
+/// of `get` lines is read with one store call ([`answer_gets`]).
 pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
     let mut out = String::new();
     let mut close = false;
+    // The keys of the `get` lines parsed and not yet answered.
+    let mut gets = Vec::new();
     if let Some(lines) = lines.strip_suffix(b"\n") {
         for line in lines.split(|&byte| byte == b'\n') {
-            close = handle_line(store, line, &mut out);
+            let command = parse(line);
+            if let Ok(Command::Get { key }) = command {
+                gets.push(key);
+                continue;
+            }
+            answer_gets(store, &mut gets, &mut out);
+            close = answer(store, command, &mut out);
             out.push('\n');
             if close {
                 break;
             }
         }
     }
+    answer_gets(store, &mut gets, &mut out);
     LineReplies {
         out: out.into_bytes(),
         close,
@@ -48,15 +59,48 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
 /// newline) to `out`; true if the connection closes after it. Never
 /// panics, whatever the bytes.
 pub fn handle_line(store: &impl Storage, line: &[u8], out: &mut String) -> bool {
-    let outcome = fields::parse_line(line)
-        .and_then(Command::from_fields)
-        .and_then(|command| apply(store, command));
-    match outcome {
+    answer(store, parse(line), out)
+}
+
+fn parse(line: &[u8]) -> Result<Command, ErrorReply> {
+    fields::parse_line(line).and_then(Command::from_fields)
+}
+
+/// Runs a parsed line and appends its reply line; true if the connection
+/// closes after it.
+fn answer(store: &impl Storage, command: Result<Command, ErrorReply>, out: &mut String) -> bool {
+    match command.and_then(|command| apply(store, command)) {
         Ok(outcome) => reply::encode(outcome, out),
         Err(error) => {
             reply::error(error, out);
             false
         }
+    }
+}
+
+/// Answers a run of `get` lines, one reply line each, in order, and empties
+/// `keys`. Two or more are read with one `get_entries`, which for the host's
+/// store is one crossing of the component boundary instead of one per line.
+/// If that read fails (a backend that cannot be reached) or comes back short
+/// (a malformed packing), the lines it did not answer are run one by one,
+/// each for its own answer.
+fn answer_gets(store: &impl Storage, keys: &mut Vec<String>, out: &mut String) {
+    let mut answered = 0;
+    if keys.len() > 1
+        && let Ok(entries) = store.get_entries(keys)
+    {
+        for (key, entry) in keys.iter().zip(entries.iter()) {
+            match entry {
+                Some(entry) => reply::push_entry(out, key, entry),
+                None => reply::error(ErrorReply::from(StoreError::NotFound), out),
+            }
+            out.push('\n');
+            answered += 1;
+        }
+    }
+    for key in keys.drain(..).skip(answered) {
+        answer(store, Ok(Command::Get { key }), out);
+        out.push('\n');
     }
 }
 
@@ -86,5 +130,25 @@ mod tests {
         assert!(close);
         assert!(store.get("a").is_ok(), "the line after stop ran");
         assert_eq!(lines(&store, ""), (vec![], false));
+    }
+
+    /// A run of `get` lines is read together, yet each line keeps the reply
+    /// it would get alone: values, a missing key, a line refused before it
+    /// reaches the store in the middle of the run.
+    #[test]
+    fn a_run_of_gets_answers_each_line_as_alone() {
+        let store = MemoryStorage::default();
+        let batch = "cmd=create|key=a|body=1\ncmd=create|key=b|body64=/w==\n\
+                     cmd=get|key=a\ncmd=get|key=nope\ncmd=get|key=b\ncmd=get|key=a\n\
+                     cmd=get|key\ncmd=get|key=b\n";
+        let (replies, close) = lines(&store, batch);
+        assert!(!close);
+        assert_eq!(replies.len(), 8, "{replies:?}");
+        assert!(replies[2].contains(r#""body":"1""#), "{replies:?}");
+        assert!(replies[3].contains(r#""errorcode":10"#), "{replies:?}");
+        assert!(replies[4].contains(r#""body64":"/w==""#), "{replies:?}");
+        assert_eq!(replies[5], replies[2]);
+        assert!(replies[6].contains(r#""errorcode":8"#), "{replies:?}");
+        assert_eq!(replies[7], replies[4]);
     }
 }

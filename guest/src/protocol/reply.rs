@@ -6,7 +6,7 @@ use super::command::HELP;
 use crate::envelope::{Code, ErrorReply};
 use crate::json::ObjectWriter;
 use crate::paging;
-use crate::storage::{Entry, KeyPage, now_ms};
+use crate::storage::{EntryRef, KeyPage, now_ms};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 /// true if the connection closes after it.
 pub fn encode(outcome: Outcome, out: &mut String) -> bool {
     match outcome {
-        Outcome::Entry { key, entry } => push_entry(out, &key, &entry),
+        Outcome::Entry { key, entry } => push_entry(out, &key, EntryRef::from(&entry)),
         Outcome::Written { key, version } => ObjectWriter::open(out)
             .bool("ok", true)
             .str("key", &key)
@@ -70,7 +70,7 @@ pub fn needs_key64(key: &str) -> bool {
 
 /// An entry as a reply, with its value as `body` (JSON text) or `body64`
 /// (see [`ObjectWriter::text_or_base64`]).
-fn push_entry(out: &mut String, key: &str, entry: &Entry) {
+pub fn push_entry(out: &mut String, key: &str, entry: EntryRef<'_>) {
     // Room for the whole reply up front: a body is never longer than its
     // base64, and growing the buffer for a large one would hold it twice
     // over, past the memory the guest is given for a value of that size (so
@@ -80,19 +80,17 @@ fn push_entry(out: &mut String, key: &str, entry: &Entry) {
         (key.len(), entry.content_type.len())
     } else {
         use kvs_model::json::escaped_len;
-        (escaped_len(key), escaped_len(&entry.content_type))
+        (escaped_len(key), escaped_len(entry.content_type))
     };
     out.reserve(key_room + type_room + body_room + 128);
     let reply = ObjectWriter::open(out)
         .bool("ok", true)
         .str("key", key)
-        .str("type", &entry.content_type)
+        .str("type", entry.content_type)
         .u64("version", entry.version);
     let reply = match entry.expires_at {
         Some(at) => reply.u64("ttl", kvs_model::store::seconds_left(at, now_ms())),
         None => reply,
     };
-    reply
-        .text_or_base64("body", "body64", &entry.value)
-        .finish();
+    reply.text_or_base64("body", "body64", entry.value).finish();
 }

@@ -25,7 +25,8 @@ pub use memory::MemoryStorage;
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
 pub use kvs_model::store::{
-    Entry, ExpireCondition, Expiry, Limits, StoreError, StoreStats, Values, check_version,
+    Entries, Entry, EntryHead, EntryRef, ExpireCondition, Expiry, Limits, StoreError, StoreStats,
+    Values, check_version,
 };
 
 /// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.
@@ -54,6 +55,21 @@ pub trait Storage {
             }
         }
         Ok(values)
+    }
+    /// The entries under `keys`, in order, `None` where a key has no
+    /// entry; each read at one instant, not all at the same one. The host's
+    /// store reads them in one call (one crossing for a run of pipelined
+    /// `get` lines); others read them one by one.
+    fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
+        let mut entries = Entries::with_capacity(keys.len());
+        for key in keys {
+            match self.get(key) {
+                Ok(entry) => entries.push(Some(EntryRef::from(&entry))),
+                Err(StoreError::NotFound) => entries.push(None),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(entries)
     }
     fn create(
         &self,

@@ -14,7 +14,7 @@ use crate::store::{
     Written,
 };
 use bytes::Bytes;
-use kvs_model::{ScanPage, StoreStats, Values};
+use kvs_model::{Entries, EntryRef, ScanPage, StoreStats, Values};
 
 /// A handle to the backend; cheap to clone.
 #[derive(Clone)]
@@ -76,6 +76,28 @@ impl Backend {
             }
         }
         Ok(values)
+    }
+
+    /// The entries under `keys`, in order, packed; each read on its own, as
+    /// [`Self::get_values`] reads values.
+    pub async fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
+        let mut entries = Entries::with_capacity(keys.len());
+        for key in keys {
+            let read = self.read(key, |entry| {
+                entries.push(Some(EntryRef {
+                    content_type: entry.content_type(),
+                    value: entry.value(),
+                    version: entry.version(),
+                    expires_at: entry.expires_at(),
+                }));
+            });
+            match read.await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => entries.push(None),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(entries)
     }
 
     pub async fn create(

@@ -336,6 +336,25 @@ impl store::Host for CallState {
         })
     }
 
+    async fn get_entries(&mut self, keys: Vec<String>) -> Result<types::Entries, StoreError> {
+        let entries = self.kv.get_entries(&keys).await?;
+        Ok(types::Entries {
+            bytes: entries.bytes,
+            heads: entries
+                .heads
+                .into_iter()
+                .map(|head| {
+                    head.map(|head| types::EntryHead {
+                        version: head.version,
+                        expires_at: head.expires_at,
+                        type_length: head.type_length,
+                        value_length: head.value_length,
+                    })
+                })
+                .collect(),
+        })
+    }
+
     async fn create(
         &mut self,
         key: String,
@@ -603,6 +622,10 @@ impl memory::store::Host for CallState {
 
     fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
         at_once(store::Host::get_values(self, keys))
+    }
+
+    fn get_entries(&mut self, keys: Vec<String>) -> Result<types::Entries, StoreError> {
+        at_once(store::Host::get_entries(self, keys))
     }
 
     fn create(
