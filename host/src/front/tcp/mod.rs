@@ -296,11 +296,12 @@ async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bo
                 app.metrics().guest_failure("tcp");
             }
             let line = failed.client_error("command handler").to_json();
-            let mut out = Vec::with_capacity((line.len() + 1) * count);
-            for _ in 0..count {
-                queue_reply(&mut out, line.clone());
+            let mut each = line.into_bytes();
+            each.push(b'\n');
+            LineReplies {
+                out: each.repeat(count),
+                close: false,
             }
-            LineReplies { out, close: false }
         }
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
