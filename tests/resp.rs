@@ -340,17 +340,23 @@ async fn pipelined_sets_and_gets_answer_as_if_sent_one_by_one(backing: Backing) 
     );
     assert_eq!(reply[error_end..], after[..], "{text}");
     // Written as RESP writes: typed application/octet-stream.
+    assert_read_over_http_as_written_by_resp(&server, "a", b"2").await;
+}
+
+/// `key` reads over HTTP with `value`, typed as every RESP write is.
+async fn assert_read_over_http_as_written_by_resp(server: &TestServer, key: &str, value: &[u8]) {
     let response = client()
-        .get(format!("http://{}/kvs/a", server.http))
+        .get(format!("http://{}/kvs/{key}", server.http))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 200, "{key}");
     assert_eq!(
         response.headers()["content-type"],
-        "application/octet-stream"
+        "application/octet-stream",
+        "{key}"
     );
-    assert_eq!(response.bytes().await.unwrap().as_ref(), b"2");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), value, "{key}");
 }
 
 async fn the_same_data_is_seen_by_every_front_end(backing: Backing) {
@@ -359,17 +365,7 @@ async fn the_same_data_is_seen_by_every_front_end(backing: Backing) {
     let mut connection = common::redis_connection(tcp).await;
     let binary: Vec<u8> = (0..=255).collect();
     let _: () = connection.set("from-resp", &binary).await.unwrap();
-    let response = client()
-        .get(format!("http://{}/kvs/from-resp", server.http))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/octet-stream"
-    );
-    assert_eq!(response.bytes().await.unwrap().as_ref(), binary.as_slice());
+    assert_read_over_http_as_written_by_resp(&server, "from-resp", &binary).await;
     let json = br#"{"name": "kvs", "list": [1, 2, 3]}"#;
     let created = client()
         .post(format!("http://{}/kvs/from-http", server.http))

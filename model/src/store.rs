@@ -223,6 +223,17 @@ pub struct EntryRef<'a> {
     pub expires_at: Option<u64>,
 }
 
+impl From<EntryRef<'_>> for Entry {
+    fn from(entry: EntryRef<'_>) -> Self {
+        Self {
+            content_type: entry.content_type.to_string(),
+            value: entry.value.to_vec(),
+            version: entry.version,
+            expires_at: entry.expires_at,
+        }
+    }
+}
+
 impl<'a> From<&'a Entry> for EntryRef<'a> {
     fn from(entry: &'a Entry) -> Self {
         Self {

@@ -47,13 +47,9 @@ pub trait Storage {
     /// `MGET` or a run of pipelined `GET`s); others read them one by one.
     fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
         let mut values = Values::with_capacity(keys.len());
-        for key in keys {
-            match self.get(key) {
-                Ok(entry) => values.push(Some(&entry.value)),
-                Err(StoreError::NotFound) => values.push(None),
-                Err(error) => return Err(error),
-            }
-        }
+        get_each(self, keys, |entry| {
+            values.push(entry.map(|entry| entry.value.as_slice()));
+        })?;
         Ok(values)
     }
     /// The entries under `keys`, in order, `None` where a key has no
@@ -62,13 +58,7 @@ pub trait Storage {
     /// `get` lines); others read them one by one.
     fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
         let mut entries = Entries::with_capacity(keys.len());
-        for key in keys {
-            match self.get(key) {
-                Ok(entry) => entries.push(Some(EntryRef::from(&entry))),
-                Err(StoreError::NotFound) => entries.push(None),
-                Err(error) => return Err(error),
-            }
-        }
+        get_each(self, keys, |entry| entries.push(entry.map(EntryRef::from)))?;
         Ok(entries)
     }
     fn create(
@@ -126,6 +116,25 @@ pub trait Storage {
     fn scan(&self, cursor: u64, count: u32) -> Result<ScanPage, StoreError>;
     fn stats(&self) -> Result<StoreStats, StoreError>;
     fn limits(&self) -> Limits;
+}
+
+/// The reads one by one behind [`Storage::get_values`] and
+/// [`Storage::get_entries`] for stores that have no packed read: `each` gets
+/// every key's entry in order, or `None` where it has none. Any other
+/// failure ends the walk.
+fn get_each<S: Storage + ?Sized>(
+    store: &S,
+    keys: &[String],
+    mut each: impl FnMut(Option<&Entry>),
+) -> Result<(), StoreError> {
+    for key in keys {
+        match store.get(key) {
+            Ok(entry) => each(Some(&entry)),
+            Err(StoreError::NotFound) => each(None),
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Why a read-modify-write did not write.

@@ -61,42 +61,37 @@ impl Backend {
         }
     }
 
-    /// The values under `keys`, in order, packed; each read on its own (a
-    /// Redis backend reads them one after another).
-    pub async fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
-        let mut values = Values::with_capacity(keys.len());
+    /// Calls `each` with the live entry under every key, in order, or with
+    /// `None` where a key has none; each read on its own (a Redis backend
+    /// reads them one after another). Any other failure ends the walk.
+    async fn read_each(
+        &self,
+        keys: &[String],
+        mut each: impl FnMut(Option<&Entry>),
+    ) -> Result<(), StoreError> {
         for key in keys {
-            match self
-                .read(key, |entry| values.push(Some(entry.value())))
-                .await
-            {
+            match self.read(key, |entry| each(Some(entry))).await {
                 Ok(()) => {}
-                Err(StoreError::NotFound) => values.push(None),
+                Err(StoreError::NotFound) => each(None),
                 Err(error) => return Err(error),
             }
         }
+        Ok(())
+    }
+
+    /// The values under `keys`, in order, packed.
+    pub async fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
+        let mut values = Values::with_capacity(keys.len());
+        self.read_each(keys, |entry| values.push(entry.map(Entry::value)))
+            .await?;
         Ok(values)
     }
 
-    /// The entries under `keys`, in order, packed; each read on its own, as
-    /// [`Self::get_values`] reads values.
+    /// The entries under `keys`, in order, packed.
     pub async fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
         let mut entries = Entries::with_capacity(keys.len());
-        for key in keys {
-            let read = self.read(key, |entry| {
-                entries.push(Some(EntryRef {
-                    content_type: entry.content_type(),
-                    value: entry.value(),
-                    version: entry.version(),
-                    expires_at: entry.expires_at(),
-                }));
-            });
-            match read.await {
-                Ok(()) => {}
-                Err(StoreError::NotFound) => entries.push(None),
-                Err(error) => return Err(error),
-            }
-        }
+        self.read_each(keys, |entry| entries.push(entry.map(EntryRef::from)))
+            .await?;
         Ok(entries)
     }
 

@@ -128,9 +128,16 @@ pub fn now_ms() -> u64 {
 /// ceiling: the type and value copied out of the shared buffers.
 impl From<&Entry> for kvs_model::Entry {
     fn from(entry: &Entry) -> Self {
+        kvs_model::EntryRef::from(entry).into()
+    }
+}
+
+/// The entry borrowed as the shared model has it: what a packed read copies.
+impl<'a> From<&'a Entry> for kvs_model::EntryRef<'a> {
+    fn from(entry: &'a Entry) -> Self {
         Self {
-            content_type: entry.content_type().to_string(),
-            value: entry.value().to_vec(),
+            content_type: entry.content_type(),
+            value: entry.value(),
             version: entry.version(),
             expires_at: entry.expires_at(),
         }
