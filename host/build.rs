@@ -24,6 +24,7 @@ fn main() {
         "model/Cargo.toml",
         "wit",
         "Cargo.lock",
+        ".cargo/config.toml",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

@@ -149,6 +149,78 @@ pub fn seconds_left(at: u64, now: u64) -> u64 {
     at.saturating_sub(now).div_ceil(1000)
 }
 
+/// Keys read together (`MGET`, a run of pipelined `GET`s or `cmd=get`
+/// lines), packed as they cross the component boundary: their text back to
+/// back and each one's length in bytes. Two buffers whatever the count,
+/// where a list of strings would cost the host an allocation per key; and
+/// as one WIT `string`, the text is checked as UTF-8 once, natively, by the
+/// host as it lifts it, not once per key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Keys {
+    pub text: String,
+    pub lengths: Vec<u32>,
+}
+
+impl Keys {
+    /// Appends a key. Keys are bounded by the store's limits, far below
+    /// 4 GiB.
+    pub fn push(&mut self, key: &str) {
+        self.text.push_str(key);
+        self.lengths
+            .push(u32::try_from(key.len()).expect("a key under 4 GiB"));
+    }
+
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Empties the packing and keeps its buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.lengths.clear();
+    }
+
+    /// Each key in order. A length past the text or one that ends inside a
+    /// character (a malformed packing) ends the walk early rather than
+    /// panic: the caller sees fewer keys than [`Keys::len`].
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut rest = self.text.as_str();
+        self.lengths.iter().map_while(move |&length| {
+            let (key, after) = rest.split_at_checked(length as usize)?;
+            rest = after;
+            Some(key)
+        })
+    }
+
+    /// Each key in order, or the error a store answers a malformed packing
+    /// with, before anything is read.
+    pub fn unpacked(&self) -> Result<Vec<&str>, StoreError> {
+        let keys: Vec<&str> = self.iter().collect();
+        let covered: usize = keys.iter().map(|key| key.len()).sum();
+        if keys.len() == self.len() && covered == self.text.len() {
+            Ok(keys)
+        } else {
+            Err(StoreError::InvalidKey(
+                "the keys are not packed as their lengths say".into(),
+            ))
+        }
+    }
+}
+
+impl<K: AsRef<str>> FromIterator<K> for Keys {
+    fn from_iter<I: IntoIterator<Item = K>>(keys: I) -> Self {
+        let mut packed = Self::default();
+        for key in keys {
+            packed.push(key.as_ref());
+        }
+        packed
+    }
+}
+
 /// Values read together (`MGET`, a run of pipelined `GET`s), packed as
 /// they cross the component boundary: their bytes back to back and each
 /// one's length, or `None` for a key with no entry. Two buffers whatever
@@ -194,18 +266,20 @@ impl Values {
 }
 
 /// Entries read together (a run of pipelined `cmd=get` lines), packed as
-/// [`Values`] are: each present entry's content type and then its value
-/// back to back in `bytes`, and per key its head, or `None` for a key with
-/// no entry. Three buffers whatever the count, where a list of entries
-/// would cost the guest two allocations (and the host two calls into it)
-/// per entry.
+/// [`Values`] are: the present entries' content types back to back in
+/// `types`, their values back to back in `values`, and per key its head, or
+/// `None` for a key with no entry. Four buffers whatever the count, where a
+/// list of entries would cost the guest two allocations (and the host two
+/// calls into it) per entry; and as one WIT `string`, the types are checked
+/// as UTF-8 once as the packing crosses, not once per entry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Entries {
-    pub bytes: Vec<u8>,
+    pub types: String,
+    pub values: Vec<u8>,
     pub heads: Vec<Option<EntryHead>>,
 }
 
-/// What [`Entries`] keeps of one entry besides its bytes.
+/// What [`Entries`] keeps of one entry besides its type and value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryHead {
     pub version: u64,
@@ -248,7 +322,8 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
 impl Entries {
     pub fn with_capacity(count: usize) -> Self {
         Self {
-            bytes: Vec::new(),
+            types: String::new(),
+            values: Vec::new(),
             heads: Vec::with_capacity(count),
         }
     }
@@ -257,8 +332,8 @@ impl Entries {
     /// bounded by the store's limits, far below 4 GiB.
     pub fn push(&mut self, entry: Option<EntryRef<'_>>) {
         self.heads.push(entry.map(|entry| {
-            self.bytes.extend_from_slice(entry.content_type.as_bytes());
-            self.bytes.extend_from_slice(entry.value);
+            self.types.push_str(entry.content_type);
+            self.values.extend_from_slice(entry.value);
             let length = |len: usize| u32::try_from(len).expect("a value under 4 GiB");
             EntryHead {
                 version: entry.version,
@@ -270,19 +345,22 @@ impl Entries {
     }
 
     /// Each key's entry in order, `None` where it has none. A length past
-    /// the bytes or a type that is not UTF-8 (a malformed packing) ends the
-    /// walk early rather than panic: the caller sees fewer entries than keys.
+    /// its buffer, or a type length that ends inside a character (a
+    /// malformed packing), ends the walk early rather than panic: the
+    /// caller sees fewer entries than keys.
     pub fn iter(&self) -> impl Iterator<Item = Option<EntryRef<'_>>> {
-        let mut rest = self.bytes.as_slice();
+        let mut types = self.types.as_str();
+        let mut values = self.values.as_slice();
         self.heads.iter().map_while(move |head| {
             let Some(head) = head else {
                 return Some(None);
             };
-            let (content_type, after) = rest.split_at_checked(head.type_length as usize)?;
-            let (value, after) = after.split_at_checked(head.value_length as usize)?;
-            rest = after;
+            let (content_type, types_after) = types.split_at_checked(head.type_length as usize)?;
+            let (value, values_after) = values.split_at_checked(head.value_length as usize)?;
+            types = types_after;
+            values = values_after;
             Some(Some(EntryRef {
-                content_type: std::str::from_utf8(content_type).ok()?,
+                content_type,
                 value,
                 version: head.version,
                 expires_at: head.expires_at,
@@ -414,6 +492,44 @@ mod tests {
     }
 
     #[test]
+    fn packed_keys_come_back_in_order_and_a_malformed_packing_is_refused() {
+        let keys: Keys = ["one", "", "t|w\no", "ключ"].into_iter().collect();
+        assert_eq!(keys.len(), 4);
+        assert_eq!(keys.lengths, [3, 0, 5, 8]);
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            ["one", "", "t|w\no", "ключ"]
+        );
+        assert_eq!(keys.unpacked().unwrap(), ["one", "", "t|w\no", "ключ"]);
+        let malformed = [
+            // A length past the text.
+            Keys {
+                text: "ab".into(),
+                lengths: vec![1, 5],
+            },
+            // Text that no length covers.
+            Keys {
+                text: "abc".into(),
+                lengths: vec![1, 1],
+            },
+            // A length that ends inside a character.
+            Keys {
+                text: "ключ".into(),
+                lengths: vec![1, 7],
+            },
+        ];
+        for keys in malformed {
+            assert!(
+                matches!(keys.unpacked(), Err(StoreError::InvalidKey(_))),
+                "{keys:?}"
+            );
+        }
+        let mut reused = keys;
+        reused.clear();
+        assert!(reused.is_empty() && reused.text.is_empty());
+    }
+
+    #[test]
     fn packed_values_come_back_in_order_with_the_missing_ones() {
         let mut values = Values::with_capacity(4);
         values.push(Some(b"one"));
@@ -467,13 +583,17 @@ mod tests {
                 Some(EntryRef::from(&second))
             ]
         );
-        // A length past the bytes ends the walk; so does a type that is
-        // not UTF-8. Neither reads past the bytes.
+        // A length past its buffer ends the walk; so does a type length
+        // that ends inside a character. Neither reads past the buffers.
         let mut broken = entries.clone();
         broken.heads[2].as_mut().unwrap().value_length += 1;
         assert_eq!(broken.iter().count(), 2);
         let mut broken = entries.clone();
-        broken.bytes[0] = 0xff;
+        broken.heads[2].as_mut().unwrap().type_length += 1;
+        assert_eq!(broken.iter().count(), 2);
+        let mut broken = entries.clone();
+        broken.types = "é".into();
+        broken.heads[0].as_mut().unwrap().type_length = 1;
         assert_eq!(broken.iter().count(), 0);
     }
 }

@@ -10,7 +10,7 @@ use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
-    Entries, Entry, EntryHead, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage,
+    Entries, Entry, EntryHead, ExpireCondition, Expiry, KeyPage, Keys, Limits, ScanPage, Storage,
     StoreError, StoreStats, Values,
 };
 
@@ -23,9 +23,9 @@ impl Storage for HostStore {
         host::get(key).map(entry).map_err(error)
     }
 
-    fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
-        keys.iter().for_each(|key| misbehave_for(key));
-        host::get_values(keys)
+    fn get_values(&self, keys: &Keys) -> Result<Values, StoreError> {
+        keys.iter().for_each(misbehave_for);
+        host::get_values(&keys.text, &keys.lengths)
             .map(|values| Values {
                 bytes: values.bytes,
                 lengths: values.lengths,
@@ -33,11 +33,12 @@ impl Storage for HostStore {
             .map_err(error)
     }
 
-    fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
-        keys.iter().for_each(|key| misbehave_for(key));
-        host::get_entries(keys)
+    fn get_entries(&self, keys: &Keys) -> Result<Entries, StoreError> {
+        keys.iter().for_each(misbehave_for);
+        host::get_entries(&keys.text, &keys.lengths)
             .map(|entries| Entries {
-                bytes: entries.bytes,
+                types: entries.types,
+                values: entries.values,
                 heads: entries
                     .heads
                     .into_iter()

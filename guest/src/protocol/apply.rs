@@ -38,11 +38,14 @@ pub enum Outcome {
 
 /// Applies one command. Store errors become error replies here, so every
 /// protocol refuses the same writes with the same reasons.
-pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorReply> {
+pub fn apply(store: &impl Storage, command: Command<'_>) -> Result<Outcome, ErrorReply> {
     Ok(match command {
         Command::Get { key } => {
             let entry = store.get(&key)?;
-            Outcome::Entry { key, entry }
+            Outcome::Entry {
+                key: key.into_owned(),
+                entry,
+            }
         }
         Command::Create { key, value, ttl } => {
             let Value {
@@ -53,7 +56,10 @@ pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorRep
             let version = store
                 .create(&key, content_type, bytes, expires_at)
                 .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
-            Outcome::Written { key, version }
+            Outcome::Written {
+                key: key.into_owned(),
+                version,
+            }
         }
         Command::Update {
             key,
@@ -72,31 +78,43 @@ pub fn apply(store: &impl Storage, command: Command) -> Result<Outcome, ErrorRep
             let version = store
                 .update(&key, content_type, bytes, if_version, expiry)
                 .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
-            Outcome::Written { key, version }
+            Outcome::Written {
+                key: key.into_owned(),
+                version,
+            }
         }
         Command::Delete { key, if_version } => {
             let entry = store.delete(&key, if_version)?;
-            Outcome::Entry { key, entry }
+            Outcome::Entry {
+                key: key.into_owned(),
+                entry,
+            }
         }
         Command::Keys(page) => Outcome::Keys(page.fetch(store)?),
         Command::Expire { key, ttl } => {
             let at = now_ms() + ttl * 1000;
             store.expire(&key, Some(at), ExpireCondition::Always, None)?;
             Outcome::Ttl {
-                key,
+                key: key.into_owned(),
                 seconds: Some(ttl),
             }
         }
         Command::Persist { key } => {
             let changed = store.expire(&key, None, ExpireCondition::Always, None)?;
-            Outcome::Persisted { key, changed }
+            Outcome::Persisted {
+                key: key.into_owned(),
+                changed,
+            }
         }
         Command::Ttl { key } => {
             let entry = store.get(&key)?;
             let seconds = entry
                 .expires_at
                 .map(|at| kvs_model::store::seconds_left(at, now_ms()));
-            Outcome::Ttl { key, seconds }
+            Outcome::Ttl {
+                key: key.into_owned(),
+                seconds,
+            }
         }
         Command::Help => Outcome::Help,
         Command::Stop => Outcome::Stop,

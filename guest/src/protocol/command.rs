@@ -7,6 +7,7 @@
 use super::fields::{Fields, argument};
 use crate::envelope::ErrorReply;
 use crate::paging::{PageError, PageRequest};
+use std::borrow::Cow;
 
 /// The type of values sent with `body=` and no `type=`.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
@@ -30,42 +31,44 @@ pub const HELP: &[&str] = &[
 
 /// One request, checked: keys are present and not empty, versions are
 /// numbers, values have their content type.
+/// Keys are borrowed from the request line where it holds them as they are,
+/// so a run of pipelined `get` lines allocates nothing per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<'a> {
     Get {
-        key: String,
+        key: Cow<'a, str>,
     },
     /// Never overwrites; with `ttl`, the entry expires that many seconds
     /// from now.
     Create {
-        key: String,
+        key: Cow<'a, str>,
         value: Value,
         ttl: Option<u64>,
     },
     /// Never creates; with `if_version`, only over that version. Without
     /// `ttl`, the new value never expires.
     Update {
-        key: String,
+        key: Cow<'a, str>,
         value: Value,
         if_version: Option<u64>,
         ttl: Option<u64>,
     },
     /// The entry expires `ttl` seconds from now.
     Expire {
-        key: String,
+        key: Cow<'a, str>,
         ttl: u64,
     },
     /// The entry no longer expires.
     Persist {
-        key: String,
+        key: Cow<'a, str>,
     },
     /// How long the entry has left.
     Ttl {
-        key: String,
+        key: Cow<'a, str>,
     },
     /// With `if_version`, only that version.
     Delete {
-        key: String,
+        key: Cow<'a, str>,
         if_version: Option<u64>,
     },
     Keys(PageRequest),
@@ -81,9 +84,9 @@ pub struct Value {
     pub bytes: Vec<u8>,
 }
 
-impl Command {
+impl<'a> Command<'a> {
     /// The command a line's fields name, or the reason they name none.
-    pub fn from_fields(mut fields: Fields<'_>) -> Result<Self, ErrorReply> {
+    pub fn from_fields(mut fields: Fields<'a>) -> Result<Self, ErrorReply> {
         let cmd = fields
             .cmd
             .ok_or_else(|| argument("missing cmd; try cmd=help"))?;
@@ -124,9 +127,9 @@ impl Command {
     }
 }
 
-fn key(fields: &mut Fields<'_>) -> Result<String, ErrorReply> {
+fn key<'a>(fields: &mut Fields<'a>) -> Result<Cow<'a, str>, ErrorReply> {
     match fields.key.take() {
-        Some(key) if !key.is_empty() => Ok(key.into_owned()),
+        Some(key) if !key.is_empty() => Ok(key),
         _ => Err(argument("missing key")),
     }
 }
@@ -195,7 +198,7 @@ mod tests {
     use super::*;
     use crate::protocol::fields::parse_line;
 
-    fn command(line: &str) -> Result<Command, ErrorReply> {
+    fn command(line: &str) -> Result<Command<'_>, ErrorReply> {
         Command::from_fields(parse_line(line.as_bytes())?)
     }
 

@@ -22,30 +22,58 @@ pub use command::Command;
 pub use kvs_model::LineReplies;
 
 use crate::envelope::ErrorReply;
-use crate::storage::{Storage, StoreError};
+use crate::storage::{Keys, Storage, StoreError};
+use fields::Fields;
+use std::borrow::Cow;
 
 /// Handles the lines a client sent together (`lines` holds them each ended
 /// by `\n`), in order: one reply each, up to and including the first that
 /// closes the connection, written one after another into one buffer. A run
 /// of `get` lines is read with one store call ([`answer_gets`]).
 pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
+    let Some(lines) = lines.strip_suffix(b"\n") else {
+        return LineReplies::default();
+    };
+    let each = lines.split(|&byte| byte == b'\n');
+    // A batch is nearly always UTF-8 as a whole: checked once, its lines
+    // need no check of their own (each is cut from the checked text at its
+    // `\n`). Otherwise each line is checked, so only the lines that are not
+    // get the error.
+    match simdutf8::basic::from_utf8(lines) {
+        Ok(text) => {
+            let mut start = 0;
+            answer_lines(
+                store,
+                each.map(|line| {
+                    let line_text = &text[start..start + line.len()];
+                    start += line.len() + 1;
+                    fields::parse_text(line_text)
+                }),
+            )
+        }
+        Err(_) => answer_lines(store, each.map(fields::parse_line)),
+    }
+}
+
+fn answer_lines<'a>(
+    store: &impl Storage,
+    lines: impl Iterator<Item = Result<Fields<'a>, ErrorReply>>,
+) -> LineReplies {
     let mut out = String::new();
     let mut close = false;
     // The keys of the `get` lines parsed and not yet answered.
-    let mut gets = Vec::new();
-    if let Some(lines) = lines.strip_suffix(b"\n") {
-        for line in lines.split(|&byte| byte == b'\n') {
-            let command = parse(line);
-            if let Ok(Command::Get { key }) = command {
-                gets.push(key);
-                continue;
-            }
-            answer_gets(store, &mut gets, &mut out);
-            close = answer(store, command, &mut out);
-            out.push('\n');
-            if close {
-                break;
-            }
+    let mut gets = Keys::default();
+    for fields in lines {
+        let command = fields.and_then(Command::from_fields);
+        if let Ok(Command::Get { key }) = &command {
+            gets.push(key);
+            continue;
+        }
+        answer_gets(store, &mut gets, &mut out);
+        close = answer(store, command, &mut out);
+        out.push('\n');
+        if close {
+            break;
         }
     }
     answer_gets(store, &mut gets, &mut out);
@@ -62,13 +90,17 @@ pub fn handle_line(store: &impl Storage, line: &[u8], out: &mut String) -> bool 
     answer(store, parse(line), out)
 }
 
-fn parse(line: &[u8]) -> Result<Command, ErrorReply> {
+fn parse(line: &[u8]) -> Result<Command<'_>, ErrorReply> {
     fields::parse_line(line).and_then(Command::from_fields)
 }
 
 /// Runs a parsed line and appends its reply line; true if the connection
 /// closes after it.
-fn answer(store: &impl Storage, command: Result<Command, ErrorReply>, out: &mut String) -> bool {
+fn answer(
+    store: &impl Storage,
+    command: Result<Command<'_>, ErrorReply>,
+    out: &mut String,
+) -> bool {
     match command.and_then(|command| apply(store, command)) {
         Ok(outcome) => reply::encode(outcome, out),
         Err(error) => {
@@ -84,7 +116,7 @@ fn answer(store: &impl Storage, command: Result<Command, ErrorReply>, out: &mut 
 /// If that read fails (a backend that cannot be reached) or comes back short
 /// (a malformed packing), the lines it did not answer are run one by one,
 /// each for its own answer.
-fn answer_gets(store: &impl Storage, keys: &mut Vec<String>, out: &mut String) {
+fn answer_gets(store: &impl Storage, keys: &mut Keys, out: &mut String) {
     let mut answered = 0;
     if keys.len() > 1
         && let Ok(entries) = store.get_entries(keys)
@@ -98,10 +130,12 @@ fn answer_gets(store: &impl Storage, keys: &mut Vec<String>, out: &mut String) {
             answered += 1;
         }
     }
-    for key in keys.drain(..).skip(answered) {
+    for key in keys.iter().skip(answered) {
+        let key = Cow::Borrowed(key);
         answer(store, Ok(Command::Get { key }), out);
         out.push('\n');
     }
+    keys.clear();
 }
 
 #[cfg(test)]
@@ -150,5 +184,26 @@ mod tests {
         assert_eq!(replies[5], replies[2]);
         assert!(replies[6].contains(r#""errorcode":8"#), "{replies:?}");
         assert_eq!(replies[7], replies[4]);
+    }
+
+    /// A batch is checked as UTF-8 whole; one that is not has each line
+    /// checked, so the line that is not UTF-8 gets its error and the others
+    /// (a `\r\n` ending and a multi-byte key among them) their answers.
+    #[test]
+    fn a_line_that_is_not_utf8_spoils_no_other_line_of_its_batch() {
+        let store = MemoryStorage::default();
+        lines(&store, "cmd=create|key=ключ|body=1\n");
+        let clean = b"cmd=get|key=\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\r\ncmd=get|key=nope\n";
+        let mut spoiled = b"cmd=get|key=\xff\n".to_vec();
+        spoiled.extend_from_slice(clean);
+        let text = |batch: &[u8]| String::from_utf8(handle_lines(&store, batch).out).unwrap();
+        let alone = text(clean);
+        let together = text(&spoiled);
+        let (first, rest) = together.split_once('\n').unwrap();
+        assert!(first.contains(r#""errorcode":8"#), "{first}");
+        assert!(first.contains("not valid UTF-8"), "{first}");
+        assert_eq!(rest, alone);
+        assert!(alone.starts_with(r#"{"ok":true,"key":"ключ""#), "{alone}");
+        assert!(alone.contains(r#""errorcode":10"#), "{alone}");
     }
 }

@@ -24,8 +24,8 @@ pub mod run;
 
 pub use kvs_model::{RespReplies, RespSession as Session, ServerInfo};
 
-use crate::storage::Expiry;
 use crate::storage::Storage;
+use crate::storage::{Expiry, Keys};
 use command::{Condition, Request};
 use reply::Out;
 use run::After;
@@ -64,10 +64,11 @@ pub fn handle_batch(
         let after = match parsed {
             Ok(Request::Get(key)) => {
                 // A run of GETs crosses into the store once.
-                let mut keys = vec![key];
+                let mut keys = Keys::default();
+                keys.push(&key);
                 while let Some(Ok(Request::Get(_))) = requests.peek() {
                     if let Some(Ok(Request::Get(key))) = requests.next() {
-                        keys.push(key);
+                        keys.push(&key);
                     }
                 }
                 run::gets(store, &keys, &mut out);

@@ -6,7 +6,7 @@ use super::glob;
 use super::reply::Out;
 use super::{Server, Session};
 use crate::storage::{
-    ExpireCondition, Expiry, ModifyError, Storage, StoreError, Values, modify, now_ms,
+    ExpireCondition, Expiry, Keys, ModifyError, Storage, StoreError, Values, modify, now_ms,
 };
 
 /// What the connection does after a command.
@@ -36,12 +36,12 @@ pub fn run(
 /// Answers a run of `GET`s a client sent one after another, reading their
 /// keys in one store call: what they would have answered one by one, since
 /// pipelined commands of other clients may run between any two of them.
-pub fn gets(store: &impl Storage, keys: &[String], out: &mut Out) {
+pub fn gets(store: &impl Storage, keys: &Keys, out: &mut Out) {
     match store.get_values(keys) {
         Ok(values) => bulks(&values, keys.len(), out),
         Err(error) => {
             let error = store_error(error);
-            for _ in keys {
+            for _ in 0..keys.len() {
                 out.error(&error.0);
             }
         }
@@ -278,7 +278,8 @@ fn execute(
         Request::MGet(keys) => {
             // Every reply element is decided before any is written, so an
             // error cannot leave half an array.
-            let values = store.get_values(&keys).map_err(store_error)?;
+            let packed: Keys = keys.iter().collect();
+            let values = store.get_values(&packed).map_err(store_error)?;
             out.array(keys.len());
             bulks(&values, keys.len(), out);
         }

@@ -25,8 +25,8 @@ pub use memory::MemoryStorage;
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
 pub use kvs_model::store::{
-    Entries, Entry, EntryHead, EntryRef, ExpireCondition, Expiry, Limits, StoreError, StoreStats,
-    Values, check_version,
+    Entries, Entry, EntryHead, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError,
+    StoreStats, Values, check_version,
 };
 
 /// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.
@@ -45,7 +45,7 @@ pub trait Storage {
     /// each read at one instant, not all at the same one. The host's store
     /// reads them in one call (one crossing of the component boundary for
     /// `MGET` or a run of pipelined `GET`s); others read them one by one.
-    fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
+    fn get_values(&self, keys: &Keys) -> Result<Values, StoreError> {
         let mut values = Values::with_capacity(keys.len());
         get_each(self, keys, |entry| {
             values.push(entry.map(|entry| entry.value.as_slice()));
@@ -56,7 +56,7 @@ pub trait Storage {
     /// entry; each read at one instant, not all at the same one. The host's
     /// store reads them in one call (one crossing for a run of pipelined
     /// `get` lines); others read them one by one.
-    fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
+    fn get_entries(&self, keys: &Keys) -> Result<Entries, StoreError> {
         let mut entries = Entries::with_capacity(keys.len());
         get_each(self, keys, |entry| entries.push(entry.map(EntryRef::from)))?;
         Ok(entries)
@@ -124,10 +124,10 @@ pub trait Storage {
 /// failure ends the walk.
 fn get_each<S: Storage + ?Sized>(
     store: &S,
-    keys: &[String],
+    keys: &Keys,
     mut each: impl FnMut(Option<&Entry>),
 ) -> Result<(), StoreError> {
-    for key in keys {
+    for key in keys.unpacked()? {
         match store.get(key) {
             Ok(entry) => each(Some(&entry)),
             Err(StoreError::NotFound) => each(None),

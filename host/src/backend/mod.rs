@@ -14,7 +14,7 @@ use crate::store::{
     Written,
 };
 use bytes::Bytes;
-use kvs_model::{Entries, EntryRef, ScanPage, StoreStats, Values};
+use kvs_model::{Entries, EntryRef, Keys, ScanPage, StoreStats, Values};
 
 /// A handle to the backend; cheap to clone.
 #[derive(Clone)]
@@ -66,10 +66,10 @@ impl Backend {
     /// reads them one after another). Any other failure ends the walk.
     async fn read_each(
         &self,
-        keys: &[String],
+        keys: &Keys,
         mut each: impl FnMut(Option<&Entry>),
     ) -> Result<(), StoreError> {
-        for key in keys {
+        for key in keys.unpacked()? {
             match self.read(key, |entry| each(Some(entry))).await {
                 Ok(()) => {}
                 Err(StoreError::NotFound) => each(None),
@@ -80,7 +80,7 @@ impl Backend {
     }
 
     /// The values under `keys`, in order, packed.
-    pub async fn get_values(&self, keys: &[String]) -> Result<Values, StoreError> {
+    pub async fn get_values(&self, keys: &Keys) -> Result<Values, StoreError> {
         let mut values = Values::with_capacity(keys.len());
         self.read_each(keys, |entry| values.push(entry.map(Entry::value)))
             .await?;
@@ -88,7 +88,7 @@ impl Backend {
     }
 
     /// The entries under `keys`, in order, packed.
-    pub async fn get_entries(&self, keys: &[String]) -> Result<Entries, StoreError> {
+    pub async fn get_entries(&self, keys: &Keys) -> Result<Entries, StoreError> {
         let mut entries = Entries::with_capacity(keys.len());
         self.read_each(keys, |entry| entries.push(entry.map(EntryRef::from)))
             .await?;
@@ -281,5 +281,45 @@ impl Backend {
             Self::Memory(store) => store.durable().await,
             Self::Redis(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Limits, Store};
+
+    /// A packed read answers every key in order, missing ones as `None`;
+    /// a packing whose lengths do not fit its text is refused whole.
+    #[tokio::test]
+    async fn packed_reads_answer_each_key_and_refuse_a_malformed_packing() {
+        let backend = Backend::Memory(Store::new(Limits::default()));
+        backend
+            .create("ключ".into(), "text/plain".into(), b"1".to_vec(), None)
+            .await
+            .unwrap();
+        let keys: Keys = ["ключ", "nope", "ключ"].into_iter().collect();
+        let values = backend.get_values(&keys).await.unwrap();
+        let read: Vec<Option<&[u8]>> = values.iter().collect();
+        assert_eq!(read, [Some(&b"1"[..]), None, Some(&b"1"[..])]);
+        let entries = backend.get_entries(&keys).await.unwrap();
+        let types: Vec<Option<&str>> = entries
+            .iter()
+            .map(|entry| entry.map(|entry| entry.content_type))
+            .collect();
+        assert_eq!(types, [Some("text/plain"), None, Some("text/plain")]);
+
+        let malformed = Keys {
+            text: "ключ".into(),
+            lengths: vec![3, 5],
+        };
+        assert!(matches!(
+            backend.get_values(&malformed).await,
+            Err(StoreError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            backend.get_entries(&malformed).await,
+            Err(StoreError::InvalidKey(_))
+        ));
     }
 }

@@ -10,6 +10,7 @@ use super::host_info::HostInfo;
 use crate::backend::Backend;
 use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
 use bytes::Bytes;
+use kvs_model::Keys;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -328,7 +329,15 @@ impl store::Host for CallState {
         self.kv.read(&key, entry).await
     }
 
-    async fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
+    async fn get_values(
+        &mut self,
+        keys: String,
+        key_lengths: Vec<u32>,
+    ) -> Result<types::Values, StoreError> {
+        let keys = Keys {
+            text: keys,
+            lengths: key_lengths,
+        };
         let values = self.kv.get_values(&keys).await?;
         Ok(types::Values {
             bytes: values.bytes,
@@ -336,10 +345,19 @@ impl store::Host for CallState {
         })
     }
 
-    async fn get_entries(&mut self, keys: Vec<String>) -> Result<types::Entries, StoreError> {
+    async fn get_entries(
+        &mut self,
+        keys: String,
+        key_lengths: Vec<u32>,
+    ) -> Result<types::Entries, StoreError> {
+        let keys = Keys {
+            text: keys,
+            lengths: key_lengths,
+        };
         let entries = self.kv.get_entries(&keys).await?;
         Ok(types::Entries {
-            bytes: entries.bytes,
+            types: entries.types,
+            values: entries.values,
             heads: entries
                 .heads
                 .into_iter()
@@ -620,12 +638,20 @@ impl memory::store::Host for CallState {
         at_once(store::Host::get(self, key))
     }
 
-    fn get_values(&mut self, keys: Vec<String>) -> Result<types::Values, StoreError> {
-        at_once(store::Host::get_values(self, keys))
+    fn get_values(
+        &mut self,
+        keys: String,
+        key_lengths: Vec<u32>,
+    ) -> Result<types::Values, StoreError> {
+        at_once(store::Host::get_values(self, keys, key_lengths))
     }
 
-    fn get_entries(&mut self, keys: Vec<String>) -> Result<types::Entries, StoreError> {
-        at_once(store::Host::get_entries(self, keys))
+    fn get_entries(
+        &mut self,
+        keys: String,
+        key_lengths: Vec<u32>,
+    ) -> Result<types::Entries, StoreError> {
+        at_once(store::Host::get_entries(self, keys, key_lengths))
     }
 
     fn create(
