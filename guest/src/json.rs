@@ -16,11 +16,13 @@ pub struct ObjectWriter<'a> {
 
 impl<'a> ObjectWriter<'a> {
     /// Opens an object at the end of `out`.
+    #[inline]
     pub fn open(out: &'a mut String) -> Self {
         out.push('{');
         Self { out, empty: true }
     }
 
+    #[inline]
     fn key(&mut self, key: &str) {
         debug_assert!(
             key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
@@ -35,18 +37,21 @@ impl<'a> ObjectWriter<'a> {
         self.out.push_str("\":");
     }
 
+    #[inline]
     pub fn bool(mut self, key: &str, value: bool) -> Self {
         self.key(key);
         self.out.push_str(if value { "true" } else { "false" });
         self
     }
 
+    #[inline]
     pub fn u64(mut self, key: &str, value: u64) -> Self {
         self.key(key);
         push_u64(self.out, value);
         self
     }
 
+    #[inline]
     pub fn str(mut self, key: &str, value: &str) -> Self {
         self.key(key);
         push_string(self.out, value);
@@ -77,7 +82,7 @@ impl<'a> ObjectWriter<'a> {
         /// Past this size a value's escaped length is counted before it is written.
         const MEASURED: usize = 64 << 10;
         let base64_len = value.len().div_ceil(3) * 4;
-        let text = std::str::from_utf8(value).ok().filter(|text| {
+        let text = simdutf8::basic::from_utf8(value).ok().filter(|text| {
             text.len() <= MEASURED || kvs_model::json::escaped_len(text) <= base64_len
         });
         if let Some(text) = text {
@@ -95,6 +100,7 @@ impl<'a> ObjectWriter<'a> {
         self.base64(base64_key, value)
     }
 
+    #[inline]
     pub fn finish(self) {
         self.out.push('}');
     }

@@ -26,8 +26,8 @@ pub use envelope::{Code, ErrorReply, error_json};
 pub use page::{KeyPage, parse_page_limit};
 pub use scan::ScanPage;
 pub use store::{
-    Entries, Entry, EntryHead, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError,
-    StoreStats, Values, check_version,
+    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError, StoreStats,
+    Values, check_version,
 };
 
 /// What the host keeps for one RESP connection between guest calls: guests

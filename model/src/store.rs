@@ -221,15 +221,20 @@ impl<K: AsRef<str>> FromIterator<K> for Keys {
     }
 }
 
+/// In a value's length, or an entry's first head word: the key has one.
+const PRESENT: u64 = 1 << 63;
+
 /// Values read together (`MGET`, a run of pipelined `GET`s), packed as
-/// they cross the component boundary: their bytes back to back and each
-/// one's length, or `None` for a key with no entry. Two buffers whatever
-/// the count, where a list of values would cost the guest an allocation
-/// (and the host a call into it) per value.
+/// they cross the component boundary: their bytes back to back and per key
+/// one number, its value's length with bit 63 set, or 0 for a key with
+/// no entry. Two buffers whatever the count, where a list of values would
+/// cost the guest an allocation (and the host a call into it) per value;
+/// and both cross as one copy each, where a list of options would be
+/// written and read element by element.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Values {
     pub bytes: Vec<u8>,
-    pub lengths: Vec<Option<u32>>,
+    pub lengths: Vec<u64>,
 }
 
 impl Values {
@@ -243,9 +248,9 @@ impl Values {
     /// Appends the next key's value, or its absence. Values are bounded by
     /// the store's limits, far below 4 GiB.
     pub fn push(&mut self, value: Option<&[u8]>) {
-        self.lengths.push(value.map(|value| {
+        self.lengths.push(value.map_or(0, |value| {
             self.bytes.extend_from_slice(value);
-            u32::try_from(value.len()).expect("a value under 4 GiB")
+            PRESENT | u64::from(u32::try_from(value.len()).expect("a value under 4 GiB"))
         }));
     }
 
@@ -254,39 +259,37 @@ impl Values {
     /// panic: the caller sees fewer values than keys.
     pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> {
         let mut rest = self.bytes.as_slice();
-        self.lengths.iter().map_while(move |length| match length {
-            None => Some(None),
-            Some(length) => {
-                let (value, after) = rest.split_at_checked(*length as usize)?;
-                rest = after;
-                Some(Some(value))
+        self.lengths.iter().map_while(move |&length| {
+            if length & PRESENT == 0 {
+                return Some(None);
             }
+            let (value, after) = rest.split_at_checked(length as u32 as usize)?;
+            rest = after;
+            Some(Some(value))
         })
     }
 }
 
 /// Entries read together (a run of pipelined `cmd=get` lines), packed as
 /// [`Values`] are: the present entries' content types back to back in
-/// `types`, their values back to back in `values`, and per key its head, or
-/// `None` for a key with no entry. Four buffers whatever the count, where a
-/// list of entries would cost the guest two allocations (and the host two
-/// calls into it) per entry; and as one WIT `string`, the types are checked
-/// as UTF-8 once as the packing crosses, not once per entry.
+/// `types`, their values back to back in `values`, and three numbers per
+/// key in `heads` (see [`Entries::push`]). Three buffers whatever the
+/// count, where a list of entries would cost the guest two allocations (and
+/// the host two calls into it) per entry. All three cross the component
+/// boundary as one copy each: the types as one WIT `string`, checked as
+/// UTF-8 once, and the heads as numbers, where records would be written and
+/// read field by field.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Entries {
     pub types: String,
     pub values: Vec<u8>,
-    pub heads: Vec<Option<EntryHead>>,
+    pub heads: Vec<u64>,
 }
 
-/// What [`Entries`] keeps of one entry besides its type and value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryHead {
-    pub version: u64,
-    pub expires_at: Option<u64>,
-    pub type_length: u32,
-    pub value_length: u32,
-}
+/// In an entry's first head word: the entry expires.
+const EXPIRES: u64 = 1 << 62;
+/// Past this length a type would reach the flags of the first head word.
+const MAX_PACKED_TYPE: usize = 1 << 30;
 
 /// One entry of [`Entries`], borrowed from the packing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,24 +327,48 @@ impl Entries {
         Self {
             types: String::new(),
             values: Vec::new(),
-            heads: Vec::with_capacity(count),
+            heads: Vec::with_capacity(count * 3),
         }
     }
 
-    /// Appends the next key's entry, or its absence. Types and values are
-    /// bounded by the store's limits, far below 4 GiB.
+    /// Appends the next key's entry, or its absence, as three head
+    /// numbers: a word with bit 63 set where there is an entry, bit 62
+    /// where it expires, its type's length in bits 32 to 61 and
+    /// its value's in the low 32; its version; its expiry (0 where none).
+    /// Types and values are bounded by the store's limits, far below both.
     pub fn push(&mut self, entry: Option<EntryRef<'_>>) {
-        self.heads.push(entry.map(|entry| {
-            self.types.push_str(entry.content_type);
-            self.values.extend_from_slice(entry.value);
-            let length = |len: usize| u32::try_from(len).expect("a value under 4 GiB");
-            EntryHead {
-                version: entry.version,
-                expires_at: entry.expires_at,
-                type_length: length(entry.content_type.len()),
-                value_length: length(entry.value.len()),
-            }
-        }));
+        let Some(entry) = entry else {
+            self.heads.extend([0, 0, 0]);
+            return;
+        };
+        self.types.push_str(entry.content_type);
+        self.values.extend_from_slice(entry.value);
+        assert!(
+            entry.content_type.len() < MAX_PACKED_TYPE,
+            "a content type under 1 GiB"
+        );
+        let type_length = entry.content_type.len() as u64;
+        let value_length =
+            u64::from(u32::try_from(entry.value.len()).expect("a value under 4 GiB"));
+        let expires = if entry.expires_at.is_some() {
+            EXPIRES
+        } else {
+            0
+        };
+        self.heads.extend([
+            PRESENT | expires | type_length << 32 | value_length,
+            entry.version,
+            entry.expires_at.unwrap_or(0),
+        ]);
+    }
+
+    /// How many keys the packing answers.
+    pub fn len(&self) -> usize {
+        self.heads.len() / 3
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heads.len() < 3
     }
 
     /// Each key's entry in order, `None` where it has none. A length past
@@ -351,19 +378,24 @@ impl Entries {
     pub fn iter(&self) -> impl Iterator<Item = Option<EntryRef<'_>>> {
         let mut types = self.types.as_str();
         let mut values = self.values.as_slice();
-        self.heads.iter().map_while(move |head| {
-            let Some(head) = head else {
-                return Some(None);
+        self.heads.chunks_exact(3).map_while(move |head| {
+            let &[word, version, expires_at] = head else {
+                return None;
             };
-            let (content_type, types_after) = types.split_at_checked(head.type_length as usize)?;
-            let (value, values_after) = values.split_at_checked(head.value_length as usize)?;
+            if word & PRESENT == 0 {
+                return Some(None);
+            }
+            let type_length = (word >> 32) as usize & (MAX_PACKED_TYPE - 1);
+            let value_length = word as u32 as usize;
+            let (content_type, types_after) = types.split_at_checked(type_length)?;
+            let (value, values_after) = values.split_at_checked(value_length)?;
             types = types_after;
             values = values_after;
             Some(Some(EntryRef {
                 content_type,
                 value,
-                version: head.version,
-                expires_at: head.expires_at,
+                version,
+                expires_at: (word & EXPIRES != 0).then_some(expires_at),
             }))
         })
     }
@@ -551,7 +583,7 @@ mod tests {
         // A length past the bytes ends the walk; it never reads past them.
         let broken = Values {
             bytes: b"ab".to_vec(),
-            lengths: vec![Some(1), Some(5), None],
+            lengths: vec![PRESENT | 1, PRESENT | 5, 0],
         };
         assert_eq!(broken.iter().collect::<Vec<_>>(), [Some(&b"a"[..])]);
     }
@@ -584,16 +616,20 @@ mod tests {
             ]
         );
         // A length past its buffer ends the walk; so does a type length
-        // that ends inside a character. Neither reads past the buffers.
+        // that ends inside a character, and a head cut short. None reads
+        // past the buffers.
         let mut broken = entries.clone();
-        broken.heads[2].as_mut().unwrap().value_length += 1;
+        broken.heads[6] += 1;
         assert_eq!(broken.iter().count(), 2);
         let mut broken = entries.clone();
-        broken.heads[2].as_mut().unwrap().type_length += 1;
+        broken.heads[6] += 1 << 32;
+        assert_eq!(broken.iter().count(), 2);
+        let mut broken = entries.clone();
+        broken.heads.pop();
         assert_eq!(broken.iter().count(), 2);
         let mut broken = entries.clone();
         broken.types = "é".into();
-        broken.heads[0].as_mut().unwrap().type_length = 1;
+        broken.heads[0] = PRESENT | 1 << 32 | 3;
         assert_eq!(broken.iter().count(), 0);
     }
 }

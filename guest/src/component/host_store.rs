@@ -10,8 +10,8 @@ use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
-    Entries, Entry, EntryHead, ExpireCondition, Expiry, KeyPage, Keys, Limits, ScanPage, Storage,
-    StoreError, StoreStats, Values,
+    Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, ScanPage, Storage, StoreError,
+    StoreStats, Values,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -39,18 +39,7 @@ impl Storage for HostStore {
             .map(|entries| Entries {
                 types: entries.types,
                 values: entries.values,
-                heads: entries
-                    .heads
-                    .into_iter()
-                    .map(|head| {
-                        head.map(|head| EntryHead {
-                            version: head.version,
-                            expires_at: head.expires_at,
-                            type_length: head.type_length,
-                            value_length: head.value_length,
-                        })
-                    })
-                    .collect(),
+                heads: entries.heads,
             })
             .map_err(error)
     }

@@ -25,8 +25,8 @@ pub use memory::MemoryStorage;
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
 pub use kvs_model::store::{
-    Entries, Entry, EntryHead, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError,
-    StoreStats, Values, check_version,
+    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError, StoreStats,
+    Values, check_version,
 };
 
 /// Now, in milliseconds since the Unix epoch: the clock expiry is kept in.

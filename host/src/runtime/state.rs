@@ -358,18 +358,7 @@ impl store::Host for CallState {
         Ok(types::Entries {
             types: entries.types,
             values: entries.values,
-            heads: entries
-                .heads
-                .into_iter()
-                .map(|head| {
-                    head.map(|head| types::EntryHead {
-                        version: head.version,
-                        expires_at: head.expires_at,
-                        type_length: head.type_length,
-                        value_length: head.value_length,
-                    })
-                })
-                .collect(),
+            heads: entries.heads,
         })
     }
 
