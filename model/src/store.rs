@@ -323,10 +323,13 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
 }
 
 impl Entries {
+    /// Room for `count` keys, and for their types and values if they are
+    /// of a common size, so a run of small ones is packed without growing
+    /// its buffers step by step.
     pub fn with_capacity(count: usize) -> Self {
         Self {
-            types: String::new(),
-            values: Vec::new(),
+            types: String::with_capacity(count * 32),
+            values: Vec::with_capacity(count * 128),
             heads: Vec::with_capacity(count * 3),
         }
     }

@@ -44,6 +44,7 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
             let mut start = 0;
             answer_lines(
                 store,
+                lines.len(),
                 each.map(|line| {
                     let line_text = &text[start..start + line.len()];
                     start += line.len() + 1;
@@ -51,15 +52,20 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
                 }),
             )
         }
-        Err(_) => answer_lines(store, each.map(fields::parse_line)),
+        Err(_) => answer_lines(store, lines.len(), each.map(fields::parse_line)),
     }
 }
 
 fn answer_lines<'a>(
     store: &impl Storage,
+    lines_len: usize,
     lines: impl Iterator<Item = Result<Fields<'a>, ErrorReply>>,
 ) -> LineReplies {
-    let mut out = String::new();
+    // Room for the replies to a run of small requests (a `get` line of 20
+    // bytes is answered with about 150 for a value of 100), so their buffer
+    // is not grown step by step; a batch of large writes is answered with
+    // far fewer bytes than it holds.
+    let mut out = String::with_capacity((lines_len * 8).min(64 << 10));
     let mut close = false;
     // The keys of the `get` lines parsed and not yet answered.
     let mut gets = Keys::default();
