@@ -6,7 +6,8 @@
 //! its edge and nowhere else.
 //!
 //! - [`store`]: an entry, why a store refuses an operation, the limits it
-//!   enforces, and the checks every backend applies before it writes.
+//!   enforces, and the checks every backend applies before it writes; keys,
+//!   values and entries read together, packed as they cross.
 //! - [`page`]: pages of keys, where to cut them, and page sizes from clients.
 //! - [`scan`]: the fixed hash order Redis's `SCAN` walks a store in.
 //! - [`envelope`]: the JSON error envelope and its codes, for every error a
