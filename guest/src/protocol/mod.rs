@@ -56,6 +56,8 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
     }
 }
 
+/// Answers a batch's lines, parsed, in order (see [`handle_lines`]);
+/// `lines_len` is the batch's size in bytes, to size the replies' buffer.
 fn answer_lines<'a>(
     store: &impl Storage,
     lines_len: usize,
