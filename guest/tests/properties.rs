@@ -44,6 +44,10 @@ proptest! {
     ) {
         let store = MemoryStorage::default();
         let head = method == Method::Head;
+        let headers = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
         let request = Request { method, path_with_query: path, headers };
         let response = http::handle(&store, &request, move |_| Ok(body));
         prop_assert!((200..600).contains(&response.status));

@@ -24,7 +24,10 @@ fn get_request() -> rest::Request {
     rest::Request {
         method: "GET".into(),
         path_with_query: "/kvs/bench".into(),
-        headers: vec![("host".into(), b"kvs".to_vec())],
+        headers: [("host", &b"kvs"[..])]
+            .into_iter()
+            .collect::<kvs_model::headers::Headers>()
+            .into(),
         body: Ok(Vec::new()),
     }
 }

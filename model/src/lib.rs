@@ -13,10 +13,12 @@
 //! - [`envelope`]: the JSON error envelope and its codes, for every error a
 //!   client sees, whether the guest or the host answers it.
 //! - [`json`]: JSON strings and numbers written straight into a reply.
+//! - [`headers`]: HTTP headers packed as a response crosses.
 //! - [`resp`]: Redis requests framed out of bytes, and the batch of them the
 //!   host hands the guest.
 
 pub mod envelope;
+pub mod headers;
 pub mod json;
 pub mod page;
 pub mod resp;

@@ -20,12 +20,18 @@ impl rest::Guest for Component {
             &HostStore,
             &request.method,
             request.path_with_query,
-            request.headers,
+            http::Headers {
+                bytes: request.headers.bytes,
+                lengths: request.headers.lengths,
+            },
             body,
         );
         rest::Response {
             status: response.status,
-            headers: response.headers,
+            headers: rest::Headers {
+                bytes: response.headers.bytes,
+                lengths: response.headers.lengths,
+            },
             body: response.body,
         }
     }

@@ -19,7 +19,12 @@ impl incoming_handler::Guest for Component {
         let parsed = http::Request {
             method: method(request.method()),
             path_with_query: request.path_with_query().unwrap_or_else(|| "/".into()),
-            headers: request.headers().entries(),
+            headers: request
+                .headers()
+                .entries()
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_slice()))
+                .collect(),
         };
         let response = super::serve(&parsed, |limit| read_body(&request, limit));
         send(response, outparam);
@@ -67,10 +72,12 @@ fn read_body(request: &IncomingRequest, limit: u64) -> Result<Vec<u8>, BodyError
 
 fn send(response: http::Response, outparam: ResponseOutparam) {
     let headers = Fields::new();
-    for (name, value) in &response.headers {
+    for (name, value) in response.headers.iter() {
         // Handlers only produce valid header names; a value the host refuses
         // is dropped rather than failing the whole response.
-        let _ = headers.append(name, value);
+        if let Ok(name) = std::str::from_utf8(name) {
+            let _ = headers.append(name, value);
+        }
     }
     let outgoing = OutgoingResponse::new(headers);
     let _ = outgoing.set_status_code(response.status);

@@ -14,6 +14,7 @@ pub mod listing;
 pub mod router;
 
 use crate::envelope::{Code, ErrorReply};
+pub use kvs_model::headers::Headers;
 
 pub use router::handle;
 
@@ -26,7 +27,7 @@ pub fn handle_read(
     store: &impl crate::storage::Storage,
     method: &str,
     path_with_query: String,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Headers,
     body: Result<Vec<u8>, BodyError>,
 ) -> Response {
     let request = Request {
@@ -66,7 +67,8 @@ pub struct Request {
     pub method: Method,
     /// The path and query as sent, still percent-encoded.
     pub path_with_query: String,
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Packed as they cross from the host (see [`Headers`]).
+    pub headers: Headers,
 }
 
 impl Request {
@@ -82,8 +84,8 @@ impl Request {
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.headers
             .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
     }
 }
 
@@ -148,7 +150,8 @@ impl BodyReader for Result<Vec<u8>, BodyError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Packed as they cross to the host (see [`Headers`]).
+    pub headers: Headers,
     pub body: Vec<u8>,
 }
 
@@ -156,7 +159,7 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            headers: Vec::new(),
+            headers: Headers::default(),
             body: Vec::new(),
         }
     }
@@ -167,8 +170,8 @@ impl Response {
         self
     }
 
-    pub fn header(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
+        self.headers.push(name, value.as_ref());
         self
     }
 
@@ -209,9 +212,6 @@ impl Response {
 
     /// The first value of a header, by case-insensitive name.
     pub fn header_value(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        self.headers.get(name)
     }
 }

@@ -97,10 +97,7 @@ mod tests {
         Request {
             method,
             path_with_query: path.to_string(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect(),
+            headers: headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect(),
         }
     }
 

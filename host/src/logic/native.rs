@@ -27,12 +27,12 @@ pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response 
         &Native(store),
         &request.method,
         request.path_with_query,
-        request.headers,
+        request.headers.into(),
         body,
     );
     rest::Response {
         status: response.status,
-        headers: response.headers,
+        headers: response.headers.into(),
         body: response.body,
     }
 }

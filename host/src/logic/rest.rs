@@ -8,6 +8,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::StatusCode;
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use kvs_model::headers::Headers;
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -36,8 +37,9 @@ pub async fn read_request(
         headers: parts
             .headers
             .iter()
-            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-            .collect(),
+            .map(|(name, value)| (name.as_str(), value.as_bytes()))
+            .collect::<Headers>()
+            .into(),
         body,
     })
 }
@@ -76,11 +78,10 @@ pub fn into_hyper(
         .map_err(|_| anyhow::anyhow!("the guest answered with status {}", response.status))?;
     let mut builder = hyper::Response::builder().status(status);
     let headers = builder.headers_mut().expect("the builder has no error yet");
-    for (name, value) in response.headers {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(&value),
-        ) else {
+    let packed = Headers::from(response.headers);
+    for (name, value) in packed.iter() {
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        else {
             continue;
         };
         let framing = name == CONTENT_LENGTH || name == hyper::header::TRANSFER_ENCODING;

@@ -23,6 +23,24 @@ wasmtime::component::bindgen!({
 pub use self::kvs::store::{server, store, types};
 pub use exports::kvs::store::{resp, rest};
 
+impl From<kvs_model::headers::Headers> for rest::Headers {
+    fn from(headers: kvs_model::headers::Headers) -> Self {
+        Self {
+            bytes: headers.bytes,
+            lengths: headers.lengths,
+        }
+    }
+}
+
+impl From<rest::Headers> for kvs_model::headers::Headers {
+    fn from(headers: rest::Headers) -> Self {
+        Self {
+            bytes: headers.bytes,
+            lengths: headers.lengths,
+        }
+    }
+}
+
 /// The store imports again, synchronous, for the in-memory store: there
 /// nothing waits, and a synchronous import costs a guest's call a plain
 /// function call, where an async one costs a boxed future polled on the

@@ -94,7 +94,10 @@ impl Guest {
             .handle_rest(rest::Request {
                 method: "GET".into(),
                 path_with_query: "/kvs?limit=1".into(),
-                headers: vec![("host".into(), b"localhost".to_vec())],
+                headers: [("host", &b"localhost"[..])]
+                    .into_iter()
+                    .collect::<kvs_model::headers::Headers>()
+                    .into(),
                 body: Ok(Vec::new()),
             })
             .await
