@@ -67,6 +67,20 @@ proptest! {
         prop_assert!(parsed["ok"] == true || parsed["errorcode"].is_u64());
     }
 
+    /// A get line in the one spelling the parser takes without its grammar
+    /// parses exactly as the grammar parses it, whatever the key: white
+    /// space, `|`, `=`, `\r` and non-ASCII characters at either end or in
+    /// between.
+    #[test]
+    fn a_get_line_parses_as_the_grammar_parses_it(
+        head in prop_oneof![Just("cmd=get|key="), Just("cmd=get|key= "), Just("cmd=get | key="), Just("cmd=get|")],
+        key in "[a-z0-9|= \t\r\u{b}\u{85}\u{a0}é✓-]{0,12}",
+    ) {
+        let line = format!("{head}{key}");
+        let grammar = protocol::fields::parse_text(&line).and_then(protocol::Command::from_fields);
+        prop_assert_eq!(protocol::Command::parse(&line), grammar);
+    }
+
     #[test]
     fn the_reply_writer_escapes_any_string_so_json_reads_it_back(text in "\\PC*|[\\x00-\\x7f]{0,64}") {
         let mut line = String::new();

@@ -23,7 +23,6 @@ pub use kvs_model::LineReplies;
 
 use crate::envelope::ErrorReply;
 use crate::storage::{Keys, Storage, StoreError};
-use fields::Fields;
 use std::borrow::Cow;
 
 /// Handles the lines a client sent together (`lines` holds them each ended
@@ -48,11 +47,11 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
                 each.map(|line| {
                     let line_text = &text[start..start + line.len()];
                     start += line.len() + 1;
-                    fields::parse_text(line_text)
+                    Command::parse(line_text)
                 }),
             )
         }
-        Err(_) => answer_lines(store, lines.len(), each.map(fields::parse_line)),
+        Err(_) => answer_lines(store, lines.len(), each.map(parse)),
     }
 }
 
@@ -61,7 +60,7 @@ pub fn handle_lines(store: &impl Storage, lines: &[u8]) -> LineReplies {
 fn answer_lines<'a>(
     store: &impl Storage,
     lines_len: usize,
-    lines: impl Iterator<Item = Result<Fields<'a>, ErrorReply>>,
+    lines: impl Iterator<Item = Result<Command<'a>, ErrorReply>>,
 ) -> LineReplies {
     // Room for the replies to a run of small requests (a `get` line of 20
     // bytes is answered with about 150 for a value of 100), so their buffer
@@ -71,8 +70,7 @@ fn answer_lines<'a>(
     let mut close = false;
     // The keys of the `get` lines parsed and not yet answered.
     let mut gets = Keys::default();
-    for fields in lines {
-        let command = fields.and_then(Command::from_fields);
+    for command in lines {
         if let Ok(Command::Get { key }) = &command {
             gets.push(key);
             continue;

@@ -244,16 +244,19 @@ fn more_whole_commands(input: &[u8], limits: &Limits, inline: bool) -> bool {
 async fn execute(app: &App, session: &mut RespSession, batch: Batch) -> RespReplies {
     let count = batch.commands;
     app.metrics().tcp_commands(count as u64);
-    let started = Instant::now();
+    // The clock is read only for the debug log that reports it.
+    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     match logic::serve_resp(app, session.clone(), &batch.bytes).await {
         Ok(replies) => {
             *session = replies.session.clone();
-            tracing::debug!(
-                commands = count,
-                bytes_out = replies.out.len(),
-                micros = started.elapsed().as_micros() as u64,
-                "RESP batch"
-            );
+            if let Some(started) = started {
+                tracing::debug!(
+                    commands = count,
+                    bytes_out = replies.out.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "RESP batch"
+                );
+            }
             replies
         }
         Err(failed) => {

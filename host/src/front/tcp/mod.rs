@@ -285,7 +285,8 @@ async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bo
         return false;
     }
     app.metrics().tcp_commands(count as u64);
-    let started = Instant::now();
+    // The clock is read only for the debug log that reports it.
+    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
     let replies = match logic::serve_lines(app, lines).await {
         Ok(replies) => replies,
         Err(failed) => {
@@ -304,7 +305,7 @@ async fn execute(app: &App, lines: &[u8], count: usize, out: &mut Vec<u8>) -> bo
             }
         }
     };
-    if tracing::enabled!(tracing::Level::DEBUG) {
+    if let Some(started) = started {
         let micros = started.elapsed().as_micros() as u64;
         let requests = lines.split(|&byte| byte == b'\n');
         for (request, reply) in requests.zip(replies.out.split(|&byte| byte == b'\n')) {
