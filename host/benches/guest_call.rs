@@ -1,7 +1,8 @@
 //! One request through the guest, in-process, with no sockets: the cost of
 //! the wasm call path itself (`cargo bench --bench guest_call`).
 //!
-//! - `rest` and `command`: the fast path, a warm instance from the pool.
+//! - `rest`, `command` and `resp`: the fast path, a warm instance from the
+//!   pool.
 //! - `wasi-http`: `wasi:http/incoming-handler` on a fresh instance, as
 //!   `wasmtime serve` runs a guest.
 //! - `native`: the same logic compiled into the host, the ceiling.
@@ -14,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt as _, Empty};
 use kvs::app::App;
 use kvs::backend::Backend;
-use kvs::logic::{CallPath, native};
+use kvs::logic::{CallPath, RespSession, native};
 use kvs::runtime::{DEFAULT_GUEST, GuestConfig, rest};
 use kvs::store::{Limits, Store};
 use std::hint::black_box;
@@ -103,6 +104,28 @@ fn calls(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(guest.handle_lines(&absent).await.unwrap()) });
     });
+    // A Redis client pipelining 16 GETs: one call for the batch.
+    let mut resp_gets = Vec::new();
+    for _ in 0..16 {
+        kvs_model::resp::encode_command(&[&b"GET"[..], b"bench"], &mut resp_gets);
+    }
+    let mut expected = b"$100\r\n".to_vec();
+    expected.extend_from_slice(&[b'v'; 100]);
+    expected.extend_from_slice(b"\r\n");
+    let replies = runtime
+        .block_on(guest.handle_resp(RespSession::default(), &resp_gets))
+        .unwrap();
+    assert_eq!(replies.out, expected.repeat(16));
+    group.bench_function("resp GET x16 (wasm, warm instance, one call)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(
+                guest
+                    .handle_resp(RespSession::default(), &resp_gets)
+                    .await
+                    .unwrap(),
+            )
+        });
+    });
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hyper::Request::get("/kvs/bench")
@@ -121,6 +144,16 @@ fn calls(c: &mut Criterion) {
     });
     group.bench_function("command get x16 (native)", |b| {
         b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &sixteen)));
+    });
+    group.bench_function("resp GET x16 (native)", |b| {
+        b.iter(|| {
+            black_box(native::handle_resp(
+                &app,
+                app.memory().unwrap(),
+                RespSession::default(),
+                &resp_gets,
+            ))
+        });
     });
     group.finish();
 }

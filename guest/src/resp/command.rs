@@ -115,12 +115,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
     }
     let mut bytes = [0u8; 16];
     bytes[..name.len()].copy_from_slice(name);
-    bytes[15] = name.len() as u8;
     // Every name in the table is lowercase letters, so setting bit 5 of
     // each byte of the name is as good as lowercasing it: an uppercase
     // letter becomes its lowercase, and no other byte becomes a letter.
-    let case = u128::from_be_bytes([0x20; 16]) & !(u128::MAX >> (8 * name.len()));
-    let packed = u128::from_be_bytes(bytes) | case;
+    // (Byte by byte: a shift of a `u128` is a call in WebAssembly.)
+    for byte in &mut bytes[..name.len()] {
+        *byte |= 0x20;
+    }
+    bytes[15] = name.len() as u8;
+    let packed = u128::from_be_bytes(bytes);
     COMMANDS
         .binary_search_by_key(&packed, |spec| spec.packed)
         .ok()

@@ -54,26 +54,32 @@ pub fn handle_batch(
     let mut requests = kvs_model::resp::commands(batch)
         .filter(|args| args.as_ref().map_or(true, |args| !args.is_empty()))
         .map(|args| match args {
-            Ok(args) => Request::parse(&args),
-            Err(reason) => Err(command::RespError::new(format!(
+            Ok(args) => match plain_get(&args) {
+                Some(key) => Parsed::Get(key),
+                None => Parsed::Other(Request::parse(&args)),
+            },
+            Err(reason) => Parsed::Other(Err(command::RespError::new(format!(
                 "ERR the host sent a malformed batch: {reason}"
-            ))),
+            )))),
         })
         .peekable();
     while let Some(parsed) = requests.next() {
-        let after = match parsed {
-            Ok(Request::Get(key)) => {
+        let parsed = match parsed {
+            Parsed::Get(key) => {
                 // A run of GETs crosses into the store once.
                 let mut keys = Keys::default();
-                keys.push(&key);
-                while let Some(Ok(Request::Get(_))) = requests.peek() {
-                    if let Some(Ok(Request::Get(key))) = requests.next() {
-                        keys.push(&key);
-                    }
+                keys.push(key);
+                while let Some(Parsed::Get(key)) =
+                    requests.next_if(|next| matches!(next, Parsed::Get(_)))
+                {
+                    keys.push(key);
                 }
                 run::gets(store, &keys, &mut out);
-                After::KeepOpen
+                continue;
             }
+            Parsed::Other(parsed) => parsed,
+        };
+        let after = match parsed {
             Ok(Request::Set {
                 key,
                 value,
@@ -83,10 +89,12 @@ pub fn handle_batch(
             }) => {
                 // A run of plain SETs crosses into the store once too.
                 let mut pairs = vec![(key, value)];
-                while let Some(Ok(next)) = requests.peek()
+                while let Some(Parsed::Other(Ok(next))) = requests.peek()
                     && run::is_plain_set(next)
                 {
-                    if let Some(Ok(Request::Set { key, value, .. })) = requests.next() {
+                    if let Some(Parsed::Other(Ok(Request::Set { key, value, .. }))) =
+                        requests.next()
+                    {
                         pairs.push((key, value));
                     }
                 }
@@ -108,6 +116,24 @@ pub fn handle_batch(
         out: out.bytes,
         session,
         close,
+    }
+}
+
+/// A command of a batch: a `GET` of a UTF-8 key, borrowed from the batch
+/// (the command pipelined most, read in runs), or any other, parsed.
+enum Parsed<'a> {
+    Get(&'a str),
+    Other(Result<Request, command::RespError>),
+}
+
+/// The key of a `GET` whose key is UTF-8: what [`Request::parse`] would
+/// make a [`Request::Get`] of, without a copy of the key. `None` for any
+/// other command, a `GET` with the wrong number of arguments or a key that
+/// is not UTF-8 included, which the parser then answers.
+fn plain_get<'a>(args: &[&'a [u8]]) -> Option<&'a str> {
+    match args {
+        [name, key] if name.eq_ignore_ascii_case(b"get") => std::str::from_utf8(key).ok(),
+        _ => None,
     }
 }
 
@@ -210,6 +236,32 @@ mod tests {
             concat!(
                 "+OK\r\n$1\r\n1\r\n$-1\r\n$1\r\n1\r\n+OK\r\n$1\r\n2\r\n",
                 "-ERR wrong number of arguments for 'get' command\r\n$1\r\n2\r\n"
+            )
+        );
+    }
+
+    /// The GETs taken without the parser answer as the parser would have:
+    /// a key that is not UTF-8 and a GET with one argument too many get
+    /// their errors, in their place in the run.
+    #[test]
+    fn a_get_the_fast_path_leaves_to_the_parser_gets_its_error_in_place() {
+        let store = MemoryStorage::default();
+        run(&store, &[&["SET", "a", "1"]]);
+        let mut bytes = Vec::new();
+        for args in [
+            &[&b"GET"[..], b"a"][..],
+            &[b"gEt", b"\xff\xfe"],
+            &[b"GET", b"a", b"b"],
+            &[b"GET", b"a"],
+        ] {
+            kvs_model::resp::encode_command(args, &mut bytes);
+        }
+        let replies = handle_batch(&store, &NoServer, Session::default(), &bytes);
+        assert_eq!(
+            String::from_utf8(replies.out).unwrap(),
+            concat!(
+                "$1\r\n1\r\n-ERR invalid key: kvs keys must be UTF-8 text\r\n",
+                "-ERR wrong number of arguments for 'get' command\r\n$1\r\n1\r\n"
             )
         );
     }

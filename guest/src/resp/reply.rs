@@ -28,7 +28,9 @@ impl Out {
     }
 
     pub fn bulk(&mut self, value: &[u8]) {
-        self.line(b'$', value.len().to_string().as_bytes());
+        self.bytes.push(b'$');
+        kvs_model::resp::push_decimal(&mut self.bytes, value.len());
+        self.bytes.extend_from_slice(b"\r\n");
         self.bytes.extend_from_slice(value);
         self.bytes.extend_from_slice(b"\r\n");
     }
@@ -40,7 +42,9 @@ impl Out {
 
     /// The head of an array; its `len` elements follow.
     pub fn array(&mut self, len: usize) {
-        self.line(b'*', len.to_string().as_bytes());
+        self.bytes.push(b'*');
+        kvs_model::resp::push_decimal(&mut self.bytes, len);
+        self.bytes.extend_from_slice(b"\r\n");
     }
 
     /// An array of bulk strings.
