@@ -126,6 +126,25 @@ fn calls(c: &mut Criterion) {
             )
         });
     });
+    // And 16 SETs of the value the key holds.
+    let mut resp_sets = Vec::new();
+    for _ in 0..16 {
+        kvs_model::resp::encode_command(&[&b"SET"[..], b"bench", &[b'v'; 100]], &mut resp_sets);
+    }
+    let replies = runtime
+        .block_on(guest.handle_resp(RespSession::default(), &resp_sets))
+        .unwrap();
+    assert_eq!(replies.out, b"+OK\r\n".repeat(16));
+    group.bench_function("resp SET x16 (wasm, warm instance, one call)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            black_box(
+                guest
+                    .handle_resp(RespSession::default(), &resp_sets)
+                    .await
+                    .unwrap(),
+            )
+        });
+    });
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hyper::Request::get("/kvs/bench")

@@ -60,21 +60,7 @@ fn bulks(values: &Values, count: usize, out: &mut Out) {
     }
 }
 
-/// Whether `request` is a `SET` with no condition, expiry or `GET`: one
-/// that [`sets`] may run with others of its kind.
-pub fn is_plain_set(request: &Request) -> bool {
-    matches!(
-        request,
-        Request::Set {
-            condition: Condition::Always,
-            expiry: Expiry::Clear,
-            get: false,
-            ..
-        }
-    )
-}
-
-/// Answers a run of plain `SET`s (see [`is_plain_set`]) a client sent one
+/// Answers a run of `SET`s with no condition, expiry or `GET` a client sent one
 /// after another, writing them in one store call (`put_many`, as `MSET`
 /// does): what they would have answered one by one, since all of them
 /// taking effect at one instant is one of the orders the pipelined
