@@ -29,7 +29,7 @@ pub use envelope::{Code, ErrorReply, error_json};
 pub use page::{KeyPage, parse_page_limit};
 pub use scan::ScanPage;
 pub use store::{
-    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError, StoreStats,
+    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, Pairs, StoreError, StoreStats,
     Values, check_version,
 };
 

@@ -221,6 +221,74 @@ impl<K: AsRef<str>> FromIterator<K> for Keys {
     }
 }
 
+/// Keys with the values to write to them (`MSET`, a run of pipelined
+/// `SET`s), packed as they cross the component boundary: the keys as
+/// [`Keys`], the values back to back with each one's length. Four buffers
+/// whatever the count, where a list of key and value pairs costs the guest
+/// two allocations per pair to build and the host two more to lift; on
+/// the host the values stay in one buffer the entries are written from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pairs {
+    pub keys: Keys,
+    pub values: Vec<u8>,
+    pub value_lengths: Vec<u32>,
+}
+
+impl Pairs {
+    /// Appends a key and its value. Both are bounded by the store's
+    /// limits, far below 4 GiB.
+    pub fn push(&mut self, key: &str, value: &[u8]) {
+        self.keys.push(key);
+        self.values.extend_from_slice(value);
+        self.value_lengths
+            .push(u32::try_from(value.len()).expect("a value under 4 GiB"));
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Each key with its value, in order, or the error a store answers a
+    /// malformed packing with (lengths that do not cover their buffers, or
+    /// a count of keys that is not the count of values), before anything
+    /// is written.
+    pub fn unpacked(&self) -> Result<Vec<(&str, &[u8])>, StoreError> {
+        let keys = self.keys.unpacked()?;
+        let mut rest = self.values.as_slice();
+        let values: Vec<&[u8]> = self
+            .value_lengths
+            .iter()
+            .map_while(|&length| {
+                let (value, after) = rest.split_at_checked(length as usize)?;
+                rest = after;
+                Some(value)
+            })
+            .collect();
+        if values.len() == keys.len() && values.len() == self.value_lengths.len() && rest.is_empty()
+        {
+            Ok(keys.into_iter().zip(values).collect())
+        } else {
+            Err(StoreError::InvalidKey(
+                "the values are not packed as their lengths say, or not one per key".into(),
+            ))
+        }
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<[u8]>> FromIterator<(K, V)> for Pairs {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut packed = Self::default();
+        for (key, value) in pairs {
+            packed.push(key.as_ref(), value.as_ref());
+        }
+        packed
+    }
+}
+
 /// In a value's length, or an entry's first head word: the key has one.
 const PRESENT: u64 = 1 << 63;
 
@@ -524,6 +592,44 @@ mod tests {
             check_version(7, Some(6)),
             Err(StoreError::VersionMismatch { current: 7 })
         );
+    }
+
+    #[test]
+    fn packed_pairs_come_back_in_order_and_a_malformed_packing_is_refused() {
+        let pairs: Pairs = [("a", &b"1"[..]), ("", b""), ("ключ", b"\xff\x00v")]
+            .into_iter()
+            .collect();
+        assert_eq!(pairs.len(), 3);
+        assert_eq!(
+            pairs.unpacked().unwrap(),
+            [("a", &b"1"[..]), ("", b""), ("ключ", b"\xff\x00v")]
+        );
+        let refused = |pairs: Pairs| {
+            assert!(
+                matches!(pairs.unpacked(), Err(StoreError::InvalidKey(_))),
+                "{pairs:?}"
+            );
+        };
+        // A value length past the values.
+        let mut long = pairs.clone();
+        long.value_lengths[2] += 1;
+        refused(long);
+        // Values that no length covers.
+        let mut uncovered = pairs.clone();
+        uncovered.values.push(b'x');
+        refused(uncovered);
+        // One value fewer than keys, and one more.
+        let mut fewer = pairs.clone();
+        fewer.value_lengths.pop();
+        fewer.values.truncate(1);
+        refused(fewer);
+        let mut more = pairs.clone();
+        more.value_lengths.push(0);
+        refused(more);
+        // Malformed keys.
+        let mut keys = pairs;
+        keys.keys.lengths[0] = 2;
+        refused(keys);
     }
 
     #[test]

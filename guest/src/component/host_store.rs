@@ -10,8 +10,8 @@ use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
-    Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, ScanPage, Storage, StoreError,
-    StoreStats, Values,
+    Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, Pairs, ScanPage, Storage,
+    StoreError, StoreStats, Values,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -124,16 +124,17 @@ impl Storage for HostStore {
         removed
     }
 
-    fn put_many(
-        &self,
-        entries: &[(String, Vec<u8>)],
-        content_type: &str,
-    ) -> Result<(), StoreError> {
-        entries.iter().for_each(|(key, _)| misbehave_for(key));
-        let written = host::put_many(entries, content_type).map_err(error);
-        entries
-            .iter()
-            .for_each(|(key, _)| misbehave_after_write(key));
+    fn put_many(&self, pairs: &Pairs, content_type: &str) -> Result<(), StoreError> {
+        pairs.keys.iter().for_each(misbehave_for);
+        let written = host::put_many(
+            &pairs.keys.text,
+            &pairs.keys.lengths,
+            &pairs.values,
+            &pairs.value_lengths,
+            content_type,
+        )
+        .map_err(error);
+        pairs.keys.iter().for_each(misbehave_after_write);
         written
     }
 

@@ -2,7 +2,9 @@
 //!
 //! A line goes through four steps, each in its own module:
 //! - [`fields`]: the grammar, `cmd=get | key=1`, split into named fields.
-//! - [`command`]: the fields checked into a typed [`Command`].
+//! - [`command`]: the fields checked into a typed [`Command`]; the line
+//!   pipelined most, `cmd=get|key=K`, is recognised without the grammar
+//!   ([`Command::parse`]).
 //! - [`apply`]: the command run against the store, giving an [`Outcome`].
 //! - [`reply`]: the outcome encoded as one line of JSON.
 //!

@@ -3,7 +3,9 @@
 //! The host frames the bytes (arrays of bulk strings, inline commands) and
 //! keeps each connection's [`Session`]; everything a command means is here:
 //! - [`command`]: the command table, and arguments checked into a typed
-//!   [`command::Request`], with Redis's error texts.
+//!   [`command::Request`], with Redis's error texts. A plain `GET` or `SET`
+//!   (the commands pipelined most) is taken from the batch as it stands,
+//!   and runs of them reach the store in one call each (`handle_batch`).
 //! - [`run`]: a request run against the store, its reply written.
 //! - [`atomic`]: the writes the store has no one function for (`SET` with
 //!   its conditions and `GET`, `GETEX`), as compare-and-swap loops; the
@@ -24,8 +26,8 @@ pub mod run;
 
 pub use kvs_model::{RespReplies, RespSession as Session, ServerInfo};
 
-use crate::storage::Keys;
 use crate::storage::Storage;
+use crate::storage::{Keys, Pairs};
 use command::Request;
 use reply::Out;
 use run::After;
@@ -76,13 +78,14 @@ pub fn handle_batch(
             }
             Parsed::Set(key, value) => {
                 // A run of SETs crosses into the store once too.
-                let mut pairs = vec![(key.to_owned(), value.to_vec())];
+                let mut pairs = Pairs::default();
+                pairs.push(key, value);
                 while let Some(Parsed::Set(key, value)) =
                     requests.next_if(|next| matches!(next, Parsed::Set(..)))
                 {
-                    pairs.push((key.to_owned(), value.to_vec()));
+                    pairs.push(key, value);
                 }
-                run::sets(store, server, &mut session, pairs, &mut out);
+                run::sets(store, server, &mut session, &pairs, &mut out);
                 continue;
             }
             Parsed::Other(parsed) => parsed,

@@ -6,7 +6,7 @@ use super::glob;
 use super::reply::Out;
 use super::{Server, Session};
 use crate::storage::{
-    ExpireCondition, Expiry, Keys, ModifyError, Storage, StoreError, Values, modify, now_ms,
+    ExpireCondition, Expiry, Keys, ModifyError, Pairs, Storage, StoreError, Values, modify, now_ms,
 };
 
 /// What the connection does after a command.
@@ -72,19 +72,27 @@ pub fn sets(
     store: &impl Storage,
     server: &impl Server,
     session: &mut Session,
-    pairs: Vec<(String, Vec<u8>)>,
+    pairs: &Pairs,
     out: &mut Out,
 ) {
-    if pairs.len() > 1 && store.put_many(&pairs, RESP_CONTENT_TYPE).is_ok() {
-        for _ in &pairs {
+    if pairs.len() > 1 && store.put_many(pairs, RESP_CONTENT_TYPE).is_ok() {
+        for _ in 0..pairs.len() {
             out.simple("OK");
         }
         return;
     }
-    for (key, value) in pairs {
+    let Ok(each) = pairs.unpacked() else {
+        // Not met: the pairs were packed by `handle_batch`. Still one
+        // reply per command, so the client stays in step.
+        for _ in 0..pairs.len() {
+            out.error("ERR the SETs could not be read back from their packing");
+        }
+        return;
+    };
+    for (key, value) in each {
         let request = Request::Set {
-            key,
-            value,
+            key: key.to_owned(),
+            value: value.to_vec(),
             condition: Condition::Always,
             expiry: Expiry::Clear,
             get: false,
@@ -270,8 +278,9 @@ fn execute(
             bulks(&values, keys.len(), out);
         }
         Request::MSet(pairs) => {
+            let packed: Pairs = pairs.iter().map(|(key, value)| (key, value)).collect();
             store
-                .put_many(&pairs, atomic::RESP_CONTENT_TYPE)
+                .put_many(&packed, atomic::RESP_CONTENT_TYPE)
                 .map_err(store_error)?;
             out.simple("OK");
         }

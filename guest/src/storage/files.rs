@@ -18,8 +18,8 @@
 //! - readers open the entry file, whose content never changes once linked.
 
 use super::{
-    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
-    check_version,
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, Pairs, ScanPage, Storage, StoreError,
+    StoreStats, check_version,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -229,11 +229,7 @@ impl Storage for FileStorage {
         Err(no_multi_key())
     }
 
-    fn put_many(
-        &self,
-        _entries: &[(String, Vec<u8>)],
-        _content_type: &str,
-    ) -> Result<(), StoreError> {
+    fn put_many(&self, _pairs: &Pairs, _content_type: &str) -> Result<(), StoreError> {
         Err(no_multi_key())
     }
 

@@ -1,8 +1,8 @@
 //! An in-memory [`Storage`] with the host store's semantics, for native tests.
 
 use super::{
-    Entry, ExpireCondition, Expiry, KeyPage, Limits, ScanPage, Storage, StoreError, StoreStats,
-    check_version, now_ms,
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, Pairs, ScanPage, Storage, StoreError,
+    StoreStats, check_version, now_ms,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -165,15 +165,12 @@ impl Storage for MemoryStorage {
         Ok(removed.count() as u32)
     }
 
-    fn put_many(
-        &self,
-        entries: &[(String, Vec<u8>)],
-        content_type: &str,
-    ) -> Result<(), StoreError> {
-        for (key, value) in entries {
+    fn put_many(&self, pairs: &Pairs, content_type: &str) -> Result<(), StoreError> {
+        let pairs = pairs.unpacked()?;
+        for (key, value) in &pairs {
             self.limits.check_write(key, value.len())?;
         }
-        for (key, value) in entries {
+        for (key, value) in pairs {
             self.put(key, content_type, value, None);
         }
         Ok(())

@@ -25,7 +25,7 @@ pub use memory::MemoryStorage;
 pub use kvs_model::page::{DEFAULT_PAGE_SIZE, KeyPage, parse_page_limit};
 pub use kvs_model::scan::ScanPage;
 pub use kvs_model::store::{
-    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, StoreError, StoreStats,
+    Entries, Entry, EntryRef, ExpireCondition, Expiry, Keys, Limits, Pairs, StoreError, StoreStats,
     Values, check_version,
 };
 
@@ -92,8 +92,7 @@ pub trait Storage {
     fn delete_many(&self, keys: &[String]) -> Result<u32, StoreError>;
     /// Sets every key to its value without expiry, all or none, at one
     /// instant; a key given twice takes its last value.
-    fn put_many(&self, entries: &[(String, Vec<u8>)], content_type: &str)
-    -> Result<(), StoreError>;
+    fn put_many(&self, pairs: &Pairs, content_type: &str) -> Result<(), StoreError>;
     /// Adds `delta` to the integer under `key`; the sum and the new version
     /// (see `add` in `wit/kvs.wit`). A missing key counts as 0 and is
     /// created typed `content_type`. The host's store does it in one step;

@@ -13,7 +13,7 @@ use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::Storage;
 use kvs_model::{
-    Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReplies, RespReplies, RespSession,
+    Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReplies, Pairs, RespReplies, RespSession,
     ScanPage, ServerInfo, StoreError, StoreStats,
 };
 
@@ -123,14 +123,11 @@ impl Storage for Native<'_> {
         Ok(u32::try_from(removed.len()).unwrap_or(u32::MAX))
     }
 
-    fn put_many(
-        &self,
-        entries: &[(String, Vec<u8>)],
-        content_type: &str,
-    ) -> Result<(), StoreError> {
-        let pairs = entries
-            .iter()
-            .map(|(key, value)| (key.clone(), value.as_slice()))
+    fn put_many(&self, pairs: &Pairs, content_type: &str) -> Result<(), StoreError> {
+        let pairs = pairs
+            .unpacked()?
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
             .collect();
         self.0.put_many(pairs, content_type).map(drop)
     }

@@ -10,7 +10,7 @@ use super::host_info::HostInfo;
 use crate::backend::Backend;
 use crate::store::{self as kv, ExpireCondition, Expired, Expiry, StoreError};
 use bytes::Bytes;
-use kvs_model::Keys;
+use kvs_model::{Keys, Pairs};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -519,12 +519,36 @@ impl store::Host for CallState {
 
     async fn put_many(
         &mut self,
-        entries: Vec<(String, Vec<u8>)>,
+        keys: String,
+        key_lengths: Vec<u32>,
+        values: Vec<u8>,
+        value_lengths: Vec<u32>,
         content_type: String,
     ) -> Result<(), StoreError> {
-        let pairs = entries
+        let packed = Pairs {
+            keys: Keys {
+                text: keys,
+                lengths: key_lengths,
+            },
+            values,
+            value_lengths,
+        };
+        let lengths: Vec<(String, usize)> = packed
+            .unpacked()?
             .into_iter()
-            .map(|(key, value)| (key, Bytes::from(value)))
+            .map(|(key, value)| (key.to_owned(), value.len()))
+            .collect();
+        // The values stay in the one buffer they crossed in, each a slice
+        // of it: the lengths were checked to cover it exactly.
+        let values = Bytes::from(packed.values);
+        let mut at = 0;
+        let pairs = lengths
+            .into_iter()
+            .map(|(key, length)| {
+                let value = values.slice(at..at + length);
+                at += length;
+                (key, value)
+            })
             .collect();
         for written in self.kv.put_many(pairs, &content_type).await? {
             self.record(|| match written.previous {
@@ -710,10 +734,20 @@ impl memory::store::Host for CallState {
 
     fn put_many(
         &mut self,
-        entries: Vec<(String, Vec<u8>)>,
+        keys: String,
+        key_lengths: Vec<u32>,
+        values: Vec<u8>,
+        value_lengths: Vec<u32>,
         content_type: String,
     ) -> Result<(), StoreError> {
-        at_once(store::Host::put_many(self, entries, content_type))
+        at_once(store::Host::put_many(
+            self,
+            keys,
+            key_lengths,
+            values,
+            value_lengths,
+            content_type,
+        ))
     }
 
     fn list_keys(
@@ -745,4 +779,72 @@ fn at_once<T>(import: impl Future<Output = T>) -> T {
     std::pin::pin!(import)
         .now_or_never()
         .expect("an import on the in-memory store never waits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Limits, Store};
+    use memory::store::Host as _;
+
+    /// `put-many` as a guest calls it: packed pairs are all written, with
+    /// the journal that reverts them; a packing that does not add up is
+    /// refused whole, and writes nothing.
+    #[test]
+    fn packed_pairs_are_written_together_and_a_malformed_packing_writes_nothing() {
+        let store = Store::new(Limits::default());
+        let mut state =
+            CallState::new(Backend::Memory(store.clone()), HostInfo::default()).journaled();
+        let pairs: Pairs = [("a", &b"1"[..]), ("ключ", b"\xff\x00"), ("a", b"3")]
+            .into_iter()
+            .collect();
+        let put = |state: &mut CallState, pairs: Pairs| {
+            state.put_many(
+                pairs.keys.text,
+                pairs.keys.lengths,
+                pairs.values,
+                pairs.value_lengths,
+                "t".into(),
+            )
+        };
+        put(&mut state, pairs.clone()).unwrap();
+        assert_eq!(store.get("a").unwrap().value(), b"3");
+        assert_eq!(store.get("ключ").unwrap().value(), b"\xff\x00");
+        assert!(state.wrote());
+
+        let fresh: Keys = ["b", "c", "d"].into_iter().collect();
+        for malformed in [
+            // A value length past the values.
+            Pairs {
+                keys: fresh.clone(),
+                value_lengths: vec![1, 2, 2],
+                ..pairs.clone()
+            },
+            // One value fewer than keys.
+            Pairs {
+                keys: fresh.clone(),
+                value_lengths: vec![1, 2],
+                values: b"1\xff\x00".to_vec(),
+                ..pairs.clone()
+            },
+            // A key length that ends inside a character.
+            Pairs {
+                keys: Keys {
+                    text: "bкc".into(),
+                    lengths: vec![1, 1, 2],
+                },
+                ..pairs.clone()
+            },
+        ] {
+            let mut state =
+                CallState::new(Backend::Memory(store.clone()), HostInfo::default()).journaled();
+            assert!(matches!(
+                put(&mut state, malformed),
+                Err(StoreError::InvalidKey(_))
+            ));
+            assert!(!state.wrote());
+        }
+        assert_eq!(store.entries().len(), 2);
+        assert_eq!(store.get("b").unwrap_err(), StoreError::NotFound);
+    }
 }
