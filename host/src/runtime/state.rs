@@ -825,7 +825,6 @@ mod tests {
                 keys: fresh.clone(),
                 value_lengths: vec![1, 2],
                 values: b"1\xff\x00".to_vec(),
-                ..pairs.clone()
             },
             // A key length that ends inside a character.
             Pairs {
