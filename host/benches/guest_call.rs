@@ -104,47 +104,43 @@ fn calls(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(guest.handle_lines(&absent).await.unwrap()) });
     });
-    // A Redis client pipelining 16 GETs: one call for the batch.
-    let mut resp_gets = Vec::new();
+    // A Redis client pipelining 16 GETs, then 16 SETs of the value the key
+    // holds: one call for each batch.
+    let (mut resp_gets, mut resp_sets) = (Vec::new(), Vec::new());
     for _ in 0..16 {
         kvs_model::resp::encode_command(&[&b"GET"[..], b"bench"], &mut resp_gets);
-    }
-    let mut expected = b"$100\r\n".to_vec();
-    expected.extend_from_slice(&[b'v'; 100]);
-    expected.extend_from_slice(b"\r\n");
-    let replies = runtime
-        .block_on(guest.handle_resp(RespSession::default(), &resp_gets))
-        .unwrap();
-    assert_eq!(replies.out, expected.repeat(16));
-    group.bench_function("resp GET x16 (wasm, warm instance, one call)", |b| {
-        b.to_async(&runtime).iter(|| async {
-            black_box(
-                guest
-                    .handle_resp(RespSession::default(), &resp_gets)
-                    .await
-                    .unwrap(),
-            )
-        });
-    });
-    // And 16 SETs of the value the key holds.
-    let mut resp_sets = Vec::new();
-    for _ in 0..16 {
         kvs_model::resp::encode_command(&[&b"SET"[..], b"bench", &[b'v'; 100]], &mut resp_sets);
     }
-    let replies = runtime
-        .block_on(guest.handle_resp(RespSession::default(), &resp_sets))
-        .unwrap();
-    assert_eq!(replies.out, b"+OK\r\n".repeat(16));
-    group.bench_function("resp SET x16 (wasm, warm instance, one call)", |b| {
-        b.to_async(&runtime).iter(|| async {
-            black_box(
-                guest
-                    .handle_resp(RespSession::default(), &resp_sets)
-                    .await
-                    .unwrap(),
-            )
+    let mut value_reply = b"$100\r\n".to_vec();
+    value_reply.extend_from_slice(&[b'v'; 100]);
+    value_reply.extend_from_slice(b"\r\n");
+    for (name, batch, reply) in [
+        (
+            "resp GET x16 (wasm, warm instance, one call)",
+            &resp_gets,
+            &value_reply[..],
+        ),
+        (
+            "resp SET x16 (wasm, warm instance, one call)",
+            &resp_sets,
+            b"+OK\r\n",
+        ),
+    ] {
+        let replies = runtime
+            .block_on(guest.handle_resp(RespSession::default(), batch))
+            .unwrap();
+        assert_eq!(replies.out, reply.repeat(16), "{name}");
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                black_box(
+                    guest
+                        .handle_resp(RespSession::default(), batch)
+                        .await
+                        .unwrap(),
+                )
+            });
         });
-    });
+    }
     group.bench_function("wasi-http GET (wasm, fresh instance)", |b| {
         b.to_async(&runtime).iter(|| async {
             let request = hyper::Request::get("/kvs/bench")

@@ -180,8 +180,8 @@ impl RespError {
     }
 }
 
-use crate::storage::now_ms;
 pub use crate::storage::{ExpireCondition, Expiry};
+use crate::storage::{Pairs, now_ms};
 
 /// Which existing state a `SET` requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,7 +278,8 @@ pub enum Request {
     },
     GetDel(String),
     MGet(Vec<String>),
-    MSet(Vec<(String, Vec<u8>)>),
+    /// The pairs packed as the store's `put_many` takes them.
+    MSet(Pairs),
     StrLen(String),
     Append {
         key: String,
@@ -394,9 +395,9 @@ impl Request {
                 if count % 2 == 0 {
                     return Err(RespError::arity("mset"));
                 }
-                let mut pairs = Vec::with_capacity(count as usize / 2);
+                let mut pairs = Pairs::default();
                 for _ in 0..count / 2 {
-                    pairs.push((key(next())?, next()));
+                    pairs.push(&key(next())?, &next());
                 }
                 Self::MSet(pairs)
             }

@@ -278,9 +278,8 @@ fn execute(
             bulks(&values, keys.len(), out);
         }
         Request::MSet(pairs) => {
-            let packed: Pairs = pairs.iter().map(|(key, value)| (key, value)).collect();
             store
-                .put_many(&packed, atomic::RESP_CONTENT_TYPE)
+                .put_many(&pairs, atomic::RESP_CONTENT_TYPE)
                 .map_err(store_error)?;
             out.simple("OK");
         }
