@@ -113,6 +113,47 @@ async fn faults_cost_only_their_own_request_under_load() {
     assert_eq!(value("kvs_guest_generation").await, 1.0);
 }
 
+/// A guest that keeps a request body's handle past its call (see
+/// `request-body` in `wit/kvs.wit`) loses its instance: its next write runs
+/// on a fresh one and stores the body it was sent, not the one it kept, and
+/// nothing else is disturbed. Requests here are one at a time, so without
+/// the retirement the next call would take the same instance back from the
+/// pool.
+#[tokio::test]
+async fn a_guest_that_keeps_a_request_body_loses_its_instance() {
+    let server = faulty_server().await;
+    let http = client();
+    for round in 0..3 {
+        let kept = http
+            .post(server.url("/kvs/fault-keep-body"))
+            .body(format!("kept {round}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(kept.status(), StatusCode::BAD_REQUEST, "round {round}");
+        let url = server.url("/kvs/fault-stale-body");
+        let stale = http
+            .post(&url)
+            .body(format!("sent {round}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), StatusCode::CREATED, "round {round}");
+        let read = http.get(&url).send().await.unwrap();
+        assert_eq!(read.text().await.unwrap(), format!("sent {round}"));
+        assert_eq!(
+            http.delete(&url).send().await.unwrap().status(),
+            StatusCode::OK
+        );
+    }
+    let never = http
+        .get(server.url("/kvs/fault-keep-body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(never.status(), StatusCode::NOT_FOUND);
+}
+
 /// Four guest calls that loop until their timeout hold no runtime thread:
 /// HTTP and TCP requests sent meanwhile keep their normal latency instead of
 /// waiting for the loops to be cut off. The real binary, as operators run

@@ -724,12 +724,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
     let store = server.app.backend();
     let expires_at = kvs::store::now_ms() + 100_000;
     let typed = store
-        .create(
-            "typed".into(),
-            "text/plain".into(),
-            "41".into(),
-            Some(expires_at),
-        )
+        .create("typed", "text/plain", b"41", Some(expires_at))
         .await
         .unwrap();
     let mut connection = common::redis_connection(server.tcp).await;
@@ -756,7 +751,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
         ),
     ] {
         let version = store
-            .create(key.into(), "text/plain".into(), value.into(), None)
+            .create(key, "text/plain", value.as_bytes(), None)
             .await
             .unwrap();
         let failed: redis::RedisResult<i64> = connection.incr(key, 1).await;
@@ -770,12 +765,7 @@ async fn increments_are_made_by_the_store_and_a_failed_one_is_reverted(backing: 
     // The faulty guest traps after its write to these keys: the increment
     // of an existing entry and the one that created an entry are taken back.
     let counter = store
-        .create(
-            "fault-after-counter".into(),
-            "text/plain".into(),
-            "7".into(),
-            Some(expires_at),
-        )
+        .create("fault-after-counter", "text/plain", b"7", Some(expires_at))
         .await
         .unwrap();
     for key in ["fault-after-counter", "fault-after-fresh"] {
@@ -798,16 +788,11 @@ async fn a_failed_multi_key_write_is_reverted_whole(backing: Backing) {
     let server = faulty(backing).await;
     let store = server.app.backend();
     let source = store
-        .create(
-            "fault-after-source".into(),
-            "text/plain".into(),
-            "kept".into(),
-            None,
-        )
+        .create("fault-after-source", "text/plain", b"kept", None)
         .await
         .unwrap();
     let target = store
-        .create("target".into(), "text/plain".into(), "old".into(), None)
+        .create("target", "text/plain", b"old", None)
         .await
         .unwrap();
     let tcp = server.tcp;

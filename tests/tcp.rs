@@ -554,12 +554,7 @@ async fn a_failed_call_reverts_its_write(backing: Backing) {
     let version = server
         .app
         .backend()
-        .create(
-            "fault-after-delete".into(),
-            "text/plain".into(),
-            "precious".into(),
-            None,
-        )
+        .create("fault-after-delete", "text/plain", b"precious", None)
         .await
         .unwrap();
     let mut tcp = Line::connect(server.tcp).await;

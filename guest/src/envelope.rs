@@ -13,14 +13,14 @@ pub fn write_refused(
     error: StoreError,
     key: &str,
     content_type: &str,
-    value_len: usize,
+    value_len: u64,
 ) -> ErrorReply {
     let StoreError::TooLarge { limit } = error else {
         return error.into();
     };
     let part = if key.len() as u64 > limit {
         "the key"
-    } else if value_len as u64 > limit {
+    } else if value_len > limit {
         "the value"
     } else if content_type.len() as u64 > limit {
         "the content type"

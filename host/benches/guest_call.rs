@@ -16,19 +16,16 @@ use http_body_util::{BodyExt as _, Empty};
 use kvs::app::App;
 use kvs::backend::Backend;
 use kvs::logic::{CallPath, RespSession, native};
-use kvs::runtime::{DEFAULT_GUEST, GuestConfig, rest};
+use kvs::runtime::{DEFAULT_GUEST, GuestConfig, RestRequest};
 use kvs::store::{Limits, Store};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn get_request() -> rest::Request {
-    rest::Request {
+fn get_request() -> RestRequest {
+    RestRequest {
         method: "GET".into(),
         path_with_query: "/kvs/bench".into(),
-        headers: [("host", &b"kvs"[..])]
-            .into_iter()
-            .collect::<kvs_model::headers::Headers>()
-            .into(),
+        headers: [("host", &b"kvs"[..])].into_iter().collect(),
         body: Ok(Vec::new()),
     }
 }

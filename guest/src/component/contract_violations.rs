@@ -2,6 +2,13 @@
 //! contract with the host, made by hand because the generated bindings
 //! cannot make them. The host must turn each into a trap of this one call
 //! (a 500 or an error line), never a panic of its own.
+//!
+//! And state kept across calls, which a guest must not keep: a request
+//! body's handle held past its call ([`misuse_body`]).
+
+use super::bindings::kvs::store::types::RequestBody;
+use crate::http::BodyError;
+use std::cell::RefCell;
 
 #[link(wasm_import_module = "kvs:store/store@0.1.0")]
 unsafe extern "C" {
@@ -34,5 +41,32 @@ pub fn violate(key: &str) {
             "fault-handle" => raw_drop_fields(0x00ab_cdef),
             _ => {}
         }
+    }
+}
+
+thread_local! {
+    /// A request body kept past its call by `/kvs/fault-keep-body`.
+    static KEPT: RefCell<Option<RequestBody>> = const { RefCell::new(None) };
+}
+
+/// A write to `/kvs/fault-keep-body` keeps its request body's handle past
+/// the call (and fails with 400); a write to `/kvs/fault-stale-body` stores
+/// the kept body instead of its own if this instance still holds one. The
+/// host must retire an instance that kept a body, so the stale write gets
+/// a fresh instance and stores its own body.
+pub fn misuse_body(
+    path_with_query: &str,
+    body: Result<RequestBody, BodyError>,
+) -> Result<RequestBody, BodyError> {
+    match path_with_query {
+        "/kvs/fault-keep-body" => {
+            KEPT.set(body.ok());
+            Err(BodyError::Broken("the faulty guest kept the body".into()))
+        }
+        "/kvs/fault-stale-body" => match KEPT.take() {
+            Some(kept) => Ok(kept),
+            None => body,
+        },
+        _ => body,
     }
 }

@@ -11,7 +11,7 @@ use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
     Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, Pairs, ScanPage, Storage,
-    StoreError, StoreStats, Values,
+    StoreError, StoreStats, Values, WritesFrom,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -66,12 +66,8 @@ impl Storage for HostStore {
         expiry: Expiry,
     ) -> Result<u64, StoreError> {
         misbehave_for(key);
-        let expiry = match expiry {
-            Expiry::Keep => wit::Expiry::Keep,
-            Expiry::Clear => wit::Expiry::Clear,
-            Expiry::At(at) => wit::Expiry::At(at),
-        };
-        let updated = host::update(key, content_type, value, if_version, expiry).map_err(error);
+        let updated =
+            host::update(key, content_type, value, if_version, expiry.into()).map_err(error);
         misbehave_after_write(key);
         updated
     }
@@ -172,6 +168,48 @@ impl Storage for HostStore {
             max_key_bytes: limits.max_key_bytes,
             max_value_bytes: limits.max_value_bytes,
             max_page_size: limits.max_page_size,
+        }
+    }
+}
+
+/// A request body the host keeps is written by naming it: its bytes go from
+/// the host's buffer to the store and never into this instance's memory.
+impl WritesFrom<wit::RequestBody> for HostStore {
+    fn create_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: &wit::RequestBody,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        misbehave_for(key);
+        let created = host::create_from_body(key, content_type, body, expires_at).map_err(error);
+        misbehave_after_write(key);
+        created
+    }
+
+    fn update_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: &wit::RequestBody,
+        if_version: Option<u64>,
+        expiry: Expiry,
+    ) -> Result<u64, StoreError> {
+        misbehave_for(key);
+        let updated = host::update_from_body(key, content_type, body, if_version, expiry.into())
+            .map_err(error);
+        misbehave_after_write(key);
+        updated
+    }
+}
+
+impl From<Expiry> for wit::Expiry {
+    fn from(expiry: Expiry) -> Self {
+        match expiry {
+            Expiry::Keep => Self::Keep,
+            Expiry::Clear => Self::Clear,
+            Expiry::At(at) => Self::At(at),
         }
     }
 }

@@ -49,12 +49,12 @@ bindings::export!(Component with_types_in bindings);
 
 /// Serves one request over the build's storage backend.
 #[cfg(not(feature = "portable"))]
-fn serve(request: &http::Request, body: impl http::BodyReader) -> http::Response {
+fn serve(request: &http::Request, body: impl http::BodyReader<Body = Vec<u8>>) -> http::Response {
     http::handle(&host_store::HostStore, request, body)
 }
 
 #[cfg(feature = "portable")]
-fn serve(request: &http::Request, body: impl http::BodyReader) -> http::Response {
+fn serve(request: &http::Request, body: impl http::BodyReader<Body = Vec<u8>>) -> http::Response {
     match portable::storage() {
         Ok(storage) => http::handle(&storage, request, body),
         Err(error) => http::Response::error(error.into()),

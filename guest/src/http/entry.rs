@@ -1,9 +1,9 @@
 //! `/kvs/{key}`: one handler per method, each a single atomic store call.
 
 use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
-use super::{BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
+use super::{Body, BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
 use crate::envelope::{Code, ErrorReply};
-use crate::storage::{Entry, Expiry, Storage, StoreError, now_ms};
+use crate::storage::{Entry, Expiry, Storage, StoreError, WritesFrom, now_ms};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters left as they are in the `Location` of a created key.
@@ -51,13 +51,11 @@ pub fn get(store: &impl Storage, key: &str) -> Response {
 /// `POST`: create, never overwrite. With `If-Match` it never creates: the
 /// condition needs an entry, which a create cannot have (412, or 409 when
 /// the condition holds).
-pub fn create(
-    store: &impl Storage,
-    key: &str,
-    query: &str,
-    request: &Request,
-    body: impl BodyReader,
-) -> Response {
+pub fn create<S, R>(store: &S, key: &str, query: &str, request: &Request, body: R) -> Response
+where
+    S: Storage + WritesFrom<R::Body>,
+    R: BodyReader,
+{
     let expires_at = match ttl(query) {
         Ok(expires_at) => expires_at,
         Err(response) => return response,
@@ -83,7 +81,7 @@ pub fn create(
         Ok(value) => value,
         Err(response) => return response,
     };
-    match store.create(key, &content_type, &value, expires_at) {
+    match store.create_from(key, &content_type, &value, expires_at) {
         Ok(version) => Response::new(201)
             .header(
                 "location",
@@ -91,7 +89,7 @@ pub fn create(
             )
             .header("etag", etag(version))
             .header("content-length", "0"),
-        Err(err) => Response::error(write_error(err, key, &content_type, value.len())),
+        Err(err) => Response::error(write_error(err, key, &content_type, value.size())),
     }
 }
 
@@ -104,13 +102,11 @@ fn condition_holds(condition: &IfMatch, version: u64) -> bool {
 
 /// `PUT`: update, never create; honours `If-Match`. Without `?ttl=` the
 /// new value never expires, as a Redis `SET` has it.
-pub fn update(
-    store: &impl Storage,
-    key: &str,
-    query: &str,
-    request: &Request,
-    body: impl BodyReader,
-) -> Response {
+pub fn update<S, R>(store: &S, key: &str, query: &str, request: &Request, body: R) -> Response
+where
+    S: Storage + WritesFrom<R::Body>,
+    R: BodyReader,
+{
     let expiry = match ttl(query) {
         Ok(Some(at)) => Expiry::At(at),
         Ok(None) => Expiry::Clear,
@@ -129,8 +125,8 @@ pub fn update(
         store,
         key,
         &condition,
-        |if_version| store.update(key, &content_type, &value, if_version, expiry),
-        |error| write_error(error, key, &content_type, value.len()),
+        |if_version| store.update_from(key, &content_type, &value, if_version, expiry),
+        |error| write_error(error, key, &content_type, value.size()),
     );
     match updated {
         Ok(version) => Response::new(200)
@@ -192,17 +188,17 @@ fn content_type(request: &Request) -> Result<String, Response> {
 }
 
 /// A refused write as a reply; a `too-large` names the part that is too large.
-fn write_error(error: StoreError, key: &str, content_type: &str, value_len: usize) -> ErrorReply {
+fn write_error(error: StoreError, key: &str, content_type: &str, value_len: u64) -> ErrorReply {
     crate::envelope::write_refused(error, key, content_type, value_len)
 }
 
 /// Reads the body, refusing with 413 before reading anything when a declared
 /// `Content-Length` is over the limit, and as soon as a streamed body passes it.
-fn read_value(
+fn read_value<R: BodyReader>(
     store: &impl Storage,
     request: &Request,
-    body: impl BodyReader,
-) -> Result<Vec<u8>, Response> {
+    body: R,
+) -> Result<R::Body, Response> {
     let limit = store.limits().max_value_bytes;
     let too_large = || Response::error(StoreError::TooLarge { limit }.into());
     let declared = request

@@ -22,14 +22,19 @@ pub use router::handle;
 pub const PREFIX: &str = "/kvs";
 
 /// Serves a request whose body the caller has already read: the host's
-/// one-call `rest` export, and the host's native ceiling.
-pub fn handle_read(
-    store: &impl crate::storage::Storage,
+/// one-call `rest` export (where the host keeps the body and the write names
+/// it), and the host's native ceiling (where it is bytes).
+pub fn handle_read<S, B>(
+    store: &S,
     method: &str,
     path_with_query: String,
     headers: Headers,
-    body: Result<Vec<u8>, BodyError>,
-) -> Response {
+    body: Result<B, BodyError>,
+) -> Response
+where
+    S: crate::storage::Storage + crate::storage::WritesFrom<B>,
+    B: Body,
+{
     let request = Request {
         method: Method::from_name(method),
         path_with_query,
@@ -123,12 +128,29 @@ pub enum BodyError {
     Broken(String),
 }
 
+/// A request body once read: its bytes, or a handle to them where the
+/// store keeps them (the kvs host's `request-body`), so that writing it
+/// never copies the bytes through the guest. A write of a body of type `B`
+/// needs a store that takes one ([`WritesFrom`](crate::storage::WritesFrom)).
+pub trait Body {
+    /// Its length in bytes.
+    fn size(&self) -> u64;
+}
+
+impl Body for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
 /// Reads the whole request body, refusing to buffer more than `limit` bytes.
 pub trait BodyReader {
-    fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError>;
+    type Body: Body;
+    fn read_body(self, limit: u64) -> Result<Self::Body, BodyError>;
 }
 
 impl<F: FnOnce(u64) -> Result<Vec<u8>, BodyError>> BodyReader for F {
+    type Body = Vec<u8>;
     fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError> {
         self(limit)
     }
@@ -136,10 +158,11 @@ impl<F: FnOnce(u64) -> Result<Vec<u8>, BodyError>> BodyReader for F {
 
 /// A body the caller read before routing (the host's `rest` call), still
 /// held to the limit in case the caller used a larger one.
-impl BodyReader for Result<Vec<u8>, BodyError> {
-    fn read_body(self, limit: u64) -> Result<Vec<u8>, BodyError> {
+impl<B: Body> BodyReader for Result<B, BodyError> {
+    type Body = B;
+    fn read_body(self, limit: u64) -> Result<B, BodyError> {
         let body = self?;
-        if body.len() as u64 > limit {
+        if body.size() > limit {
             return Err(BodyError::TooLarge);
         }
         Ok(body)

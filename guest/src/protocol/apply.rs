@@ -55,7 +55,7 @@ pub fn apply(store: &impl Storage, command: Command<'_>) -> Result<Outcome, Erro
             let expires_at = ttl.map(|seconds| now_ms() + seconds * 1000);
             let version = store
                 .create(&key, content_type, bytes, expires_at)
-                .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
+                .map_err(|e| write_refused(e, &key, content_type, bytes.len() as u64))?;
             Outcome::Written {
                 key: key.into_owned(),
                 version,
@@ -77,7 +77,7 @@ pub fn apply(store: &impl Storage, command: Command<'_>) -> Result<Outcome, Erro
             };
             let version = store
                 .update(&key, content_type, bytes, if_version, expiry)
-                .map_err(|e| write_refused(e, &key, content_type, bytes.len()))?;
+                .map_err(|e| write_refused(e, &key, content_type, bytes.len() as u64))?;
             Outcome::Written {
                 key: key.into_owned(),
                 version,

@@ -117,6 +117,53 @@ pub trait Storage {
     fn limits(&self) -> Limits;
 }
 
+/// The writes of a value held as a `B`. Every store writes bytes
+/// (`Vec<u8>`, through [`Storage::create`] and [`Storage::update`]); the kvs
+/// host's store also writes a request body it keeps, named by a handle, so
+/// a large value is not copied into the guest and back out.
+pub trait WritesFrom<B>: Storage {
+    /// [`Storage::create`] with the value `value` holds.
+    fn create_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &B,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError>;
+    /// [`Storage::update`] with the value `value` holds.
+    fn update_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &B,
+        if_version: Option<u64>,
+        expiry: Expiry,
+    ) -> Result<u64, StoreError>;
+}
+
+impl<S: Storage + ?Sized> WritesFrom<Vec<u8>> for S {
+    fn create_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &Vec<u8>,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.create(key, content_type, value, expires_at)
+    }
+
+    fn update_from(
+        &self,
+        key: &str,
+        content_type: &str,
+        value: &Vec<u8>,
+        if_version: Option<u64>,
+        expiry: Expiry,
+    ) -> Result<u64, StoreError> {
+        self.update(key, content_type, value, if_version, expiry)
+    }
+}
+
 /// The reads one by one behind [`Storage::get_values`] and
 /// [`Storage::get_entries`] for stores that have no packed read: `each` gets
 /// every key's entry in order, or `None` where it has none. Any other

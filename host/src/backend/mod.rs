@@ -97,14 +97,14 @@ impl Backend {
 
     pub async fn create(
         &self,
-        key: String,
-        content_type: String,
-        value: Vec<u8>,
+        key: &str,
+        content_type: &str,
+        value: &[u8],
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
         match self {
-            Self::Memory(store) => store.create(&key, &content_type, &value, expires_at),
-            Self::Redis(store) => store.create(&key, &content_type, &value, expires_at).await,
+            Self::Memory(store) => store.create(key, content_type, value, expires_at),
+            Self::Redis(store) => store.create(key, content_type, value, expires_at).await,
         }
     }
 
@@ -113,26 +113,19 @@ impl Backend {
     pub async fn replace(
         &self,
         key: &str,
-        content_type: String,
-        value: Vec<u8>,
+        content_type: &str,
+        value: &[u8],
         if_version: Option<u64>,
         expiry: Expiry,
         keep_previous: bool,
     ) -> Result<(u64, Option<Entry>), StoreError> {
         match self {
             Self::Memory(store) => store
-                .replace(key, &content_type, &value, if_version, expiry)
+                .replace(key, content_type, value, if_version, expiry)
                 .map(|(version, previous)| (version, keep_previous.then_some(previous))),
             Self::Redis(store) => {
                 store
-                    .replace(
-                        key,
-                        &content_type,
-                        &value,
-                        if_version,
-                        expiry,
-                        keep_previous,
-                    )
+                    .replace(key, content_type, value, if_version, expiry, keep_previous)
                     .await
             }
         }
@@ -295,7 +288,7 @@ mod tests {
     async fn packed_reads_answer_each_key_and_refuse_a_malformed_packing() {
         let backend = Backend::Memory(Store::new(Limits::default()));
         backend
-            .create("ключ".into(), "text/plain".into(), b"1".to_vec(), None)
+            .create("ключ", "text/plain", b"1", None)
             .await
             .unwrap();
         let keys: Keys = ["ключ", "nope", "ключ"].into_iter().collect();

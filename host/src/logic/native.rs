@@ -8,7 +8,7 @@
 
 use crate::app::App;
 use crate::runtime::host_info::HostInfo;
-use crate::runtime::rest;
+use crate::runtime::{RestRequest, rest};
 use crate::store::{self as kv};
 use kvs_guest::http::{self, BodyError};
 use kvs_guest::storage::Storage;
@@ -18,7 +18,7 @@ use kvs_model::{
 };
 
 /// Serves one request as the guest's `rest` export would.
-pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response {
+pub fn handle_rest(store: &kv::Store, request: RestRequest) -> rest::Response {
     let body = request.body.map_err(|error| match error {
         rest::BodyError::TooLarge => BodyError::TooLarge,
         rest::BodyError::Broken(reason) => BodyError::Broken(reason),
@@ -27,7 +27,7 @@ pub fn handle_rest(store: &kv::Store, request: rest::Request) -> rest::Response 
         &Native(store),
         &request.method,
         request.path_with_query,
-        request.headers.into(),
+        request.headers,
         body,
     );
     rest::Response {

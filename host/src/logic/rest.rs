@@ -2,7 +2,7 @@
 //! the host reads the whole body first (bounded by the value limit and the
 //! body timeout), so the guest's call is one call with everything in it.
 
-use crate::runtime::rest;
+use crate::runtime::{RestRequest, rest};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::StatusCode;
@@ -16,18 +16,18 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTimedOut(pub Duration);
 
-/// Converts a request to the guest's `rest` record, reading the whole body;
-/// a body over `limit` is not read past the limit, and the record says so.
+/// Reads a request for the guest's `rest` export, the whole body with it;
+/// a body over `limit` is not read past the limit, and the request says so.
 pub async fn read_request(
     request: hyper::Request<Incoming>,
     limit: u64,
     body_timeout: Duration,
-) -> Result<rest::Request, BodyTimedOut> {
+) -> Result<RestRequest, BodyTimedOut> {
     let (parts, body) = request.into_parts();
     let body = tokio::time::timeout(body_timeout, read_body(body, limit))
         .await
         .map_err(|_| BodyTimedOut(body_timeout))?;
-    Ok(rest::Request {
+    Ok(RestRequest {
         method: parts.method.as_str().to_owned(),
         path_with_query: parts
             .uri
@@ -38,8 +38,7 @@ pub async fn read_request(
             .headers
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_bytes()))
-            .collect::<Headers>()
-            .into(),
+            .collect::<Headers>(),
         body,
     })
 }

@@ -11,11 +11,12 @@ wasmtime::component::bindgen!({
     // The store imports speak the shared model's error; the one conversion
     // to the WIT variant is `convert_error` in `state.rs`.
     // They are async because on a Redis store each is a network round trip.
-    imports: { "kvs:store/store": async | trappable },
+    imports: { "kvs:store/store": async | trappable, "kvs:store/types": trappable },
     trappable_error_type: { "kvs:store/types.error" => kvs_model::StoreError },
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "kvs:store/types.request-body": super::state::RequestBody,
     },
     require_store_data_send: true,
 });

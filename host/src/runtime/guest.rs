@@ -12,6 +12,7 @@ use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::backend::Backend;
 use anyhow::{Context as _, anyhow};
+use bytes::Bytes;
 use kvs_model::{Code, ErrorReply, LineReplies, RespReplies, RespSession, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,21 @@ use wasmtime::UpdateDeadline;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// An HTTP request for the guest's `rest` export, parsed and with its body
+/// read by the host: the export's record, but with the body as bytes, which
+/// [`Guest::handle_rest`] keeps in the host and lends the guest as a
+/// `request-body` handle.
+#[derive(Debug)]
+pub struct RestRequest {
+    /// As sent: `GET`, `PUT`, ...
+    pub method: String,
+    /// The path and query as sent, still percent-encoded.
+    pub path_with_query: String,
+    pub headers: kvs_model::headers::Headers,
+    /// The whole body, read up to the store's value limit.
+    pub body: Result<Vec<u8>, rest::BodyError>,
+}
 
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
 /// Built by [`super::Runtime::load`].
@@ -91,13 +107,10 @@ impl Guest {
             "the self-check command `cmd=help` got an error reply: {reply}"
         );
         let response = self
-            .handle_rest(rest::Request {
+            .handle_rest(RestRequest {
                 method: "GET".into(),
                 path_with_query: "/kvs?limit=1".into(),
-                headers: [("host", &b"localhost"[..])]
-                    .into_iter()
-                    .collect::<kvs_model::headers::Headers>()
-                    .into(),
+                headers: [("host", &b"localhost"[..])].into_iter().collect(),
                 body: Ok(Vec::new()),
             })
             .await
@@ -160,16 +173,34 @@ impl Guest {
     }
 
     /// Serves one HTTP request, already parsed and with its body read,
-    /// through the guest's `rest` export on a warm instance.
+    /// through the guest's `rest` export on a warm instance. The body stays
+    /// here; the guest gets a handle to it.
     /// A call that fails has its writes reverted (see
     /// [`super::state::Journal`]).
-    pub async fn handle_rest(&self, request: rest::Request) -> Result<rest::Response, CallFailed> {
+    pub async fn handle_rest(&self, request: RestRequest) -> Result<rest::Response, CallFailed> {
         let mut warm = self.warm_instance().await?;
+        let (body, lent) = match request.body {
+            Ok(bytes) => {
+                let body = warm.store.data_mut().lend_body(Bytes::from(bytes));
+                let rep = body.rep();
+                (Ok(body), Some(rep))
+            }
+            Err(error) => (Err(error), None),
+        };
+        let request = rest::Request {
+            method: request.method,
+            path_with_query: request.path_with_query,
+            headers: request.headers.into(),
+            body,
+        };
         let called = warm
             .service
             .kvs_store_rest()
             .call_handle(&mut warm.store, &request)
             .await;
+        if let Some(rep) = lent {
+            warm.store.data_mut().reclaim_body(rep);
+        }
         self.finish(warm, called).await
     }
 

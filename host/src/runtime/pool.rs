@@ -65,7 +65,8 @@ impl Pool {
     /// Returns an instance after a call that completed normally.
     pub fn give_back(&self, mut warm: Warm) {
         warm.calls += 1;
-        if warm.calls >= MAX_CALLS || warm.store.data().memory_bytes() > self.max_memory {
+        let state = warm.store.data();
+        if warm.calls >= MAX_CALLS || state.memory_bytes() > self.max_memory || state.retired() {
             return;
         }
         let mut idle = self.lock();

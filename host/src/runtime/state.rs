@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kvs_model::{Keys, Pairs};
 use std::future::Future;
 use std::time::{Duration, Instant};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -34,6 +34,9 @@ pub struct CallState {
     /// The writes of the running call, so they can be taken back if it
     /// fails; `None` where calls are not journaled (see [`Journal`]).
     journal: Option<Journal>,
+    /// Set when the guest broke the contract in a way that outlives its
+    /// call ([`CallState::reclaim_body`]).
+    retired: bool,
 }
 
 /// The writes one guest call made, newest last.
@@ -138,6 +141,7 @@ impl CallState {
             memory: MemoryUse::default(),
             deadline: Instant::now(),
             journal: None,
+            retired: false,
         }
     }
 
@@ -203,6 +207,91 @@ impl CallState {
 
     pub fn memory_use(&mut self) -> &mut MemoryUse {
         &mut self.memory
+    }
+
+    /// `create`, journaled, whichever way the value crossed.
+    async fn create_with(
+        &mut self,
+        key: String,
+        content_type: &str,
+        value: &[u8],
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let version = self
+            .kv
+            .create(&key, content_type, value, expires_at)
+            .await?;
+        self.record(|| Write::Created { key, version });
+        Ok(version)
+    }
+
+    /// `update`, journaled, whichever way the value crossed.
+    async fn update_with(
+        &mut self,
+        key: String,
+        content_type: &str,
+        value: &[u8],
+        if_version: Option<u64>,
+        expiry: types::Expiry,
+    ) -> Result<u64, StoreError> {
+        let expiry = match expiry {
+            types::Expiry::Keep => Expiry::Keep,
+            types::Expiry::Clear => Expiry::Clear,
+            types::Expiry::At(at) => Expiry::At(at),
+        };
+        let journaled = self.journal.is_some();
+        let (version, previous) = self
+            .kv
+            .replace(&key, content_type, value, if_version, expiry, journaled)
+            .await?;
+        if let Some(previous) = previous {
+            self.record(|| Write::Updated {
+                key,
+                version,
+                previous,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Hands a `rest` call's body to the guest as a `request-body` handle.
+    /// The guest drops the handle before the call returns;
+    /// [`Self::reclaim_body`] deals with one that did not.
+    pub fn lend_body(&mut self, bytes: Bytes) -> Resource<RequestBody> {
+        self.table
+            .push(RequestBody(bytes))
+            .expect("a resource table holds far fewer than 2^32 entries")
+    }
+
+    /// After the call: if the guest kept the handle of the body handed
+    /// over as `rep`, drops the body and retires the instance, which could
+    /// otherwise name a body it no longer has in a later call. Only a body
+    /// is dropped: had the guest dropped its handle and made some other
+    /// resource since, that one may hold the slot.
+    pub fn reclaim_body(&mut self, rep: u32) {
+        let body = Resource::<RequestBody>::new_own(rep);
+        if self.table.get(&body).is_ok() {
+            let _ = self.table.delete(body);
+            self.retired = true;
+            tracing::warn!("the guest kept a request body past its call; its instance is retired");
+        }
+    }
+
+    /// Whether the instance must not serve another call.
+    pub fn retired(&self) -> bool {
+        self.retired
+    }
+
+    /// The bytes of the body the guest named. A guest can name only a
+    /// handle it holds, and no instance that kept one past its call serves
+    /// again ([`Self::reclaim_body`]), so the body is always there.
+    fn body(&self, body: &Resource<RequestBody>) -> Result<Bytes, StoreError> {
+        self.table
+            .get(body)
+            .map(|body| body.0.clone())
+            .map_err(|_| {
+                StoreError::InvalidKey("the request body was named after its call ended".into())
+            })
     }
 }
 
@@ -306,6 +395,22 @@ impl WasiHttpHooks for DenyOutgoingHttp {
     }
 }
 
+/// A request body the host read for a `rest` call, which the guest holds as
+/// a `request-body` handle: a write that names it takes its bytes from here,
+/// so they are never copied into the guest's memory and out again.
+pub struct RequestBody(Bytes);
+
+impl types::HostRequestBody for CallState {
+    fn size(&mut self, body: Resource<RequestBody>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&body)?.0.len() as u64)
+    }
+
+    fn drop(&mut self, body: Resource<RequestBody>) -> wasmtime::Result<()> {
+        self.table.delete(body)?;
+        Ok(())
+    }
+}
+
 impl types::Host for CallState {
     /// The one place a store error becomes the WIT variant.
     fn convert_error(&mut self, error: StoreError) -> wasmtime::Result<types::Error> {
@@ -369,12 +474,20 @@ impl store::Host for CallState {
         value: Vec<u8>,
         expires_at: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let journaled = self.journal.as_ref().map(|_| key.clone());
-        let version = self.kv.create(key, content_type, value, expires_at).await?;
-        if let Some(key) = journaled {
-            self.record(|| Write::Created { key, version });
-        }
-        Ok(version)
+        self.create_with(key, &content_type, &value, expires_at)
+            .await
+    }
+
+    async fn create_from_body(
+        &mut self,
+        key: String,
+        content_type: String,
+        body: Resource<RequestBody>,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let value = self.body(&body)?;
+        self.create_with(key, &content_type, &value, expires_at)
+            .await
     }
 
     async fn update(
@@ -385,24 +498,21 @@ impl store::Host for CallState {
         if_version: Option<u64>,
         expiry: types::Expiry,
     ) -> Result<u64, StoreError> {
-        let expiry = match expiry {
-            types::Expiry::Keep => Expiry::Keep,
-            types::Expiry::Clear => Expiry::Clear,
-            types::Expiry::At(at) => Expiry::At(at),
-        };
-        let journaled = self.journal.is_some();
-        let (version, previous) = self
-            .kv
-            .replace(&key, content_type, value, if_version, expiry, journaled)
-            .await?;
-        if let Some(previous) = previous {
-            self.record(|| Write::Updated {
-                key,
-                version,
-                previous,
-            });
-        }
-        Ok(version)
+        self.update_with(key, &content_type, &value, if_version, expiry)
+            .await
+    }
+
+    async fn update_from_body(
+        &mut self,
+        key: String,
+        content_type: String,
+        body: Resource<RequestBody>,
+        if_version: Option<u64>,
+        expiry: types::Expiry,
+    ) -> Result<u64, StoreError> {
+        let value = self.body(&body)?;
+        self.update_with(key, &content_type, &value, if_version, expiry)
+            .await
     }
 
     async fn delete(
@@ -701,6 +811,40 @@ impl memory::store::Host for CallState {
         ))
     }
 
+    fn create_from_body(
+        &mut self,
+        key: String,
+        content_type: String,
+        body: Resource<RequestBody>,
+        expires_at: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        at_once(store::Host::create_from_body(
+            self,
+            key,
+            content_type,
+            body,
+            expires_at,
+        ))
+    }
+
+    fn update_from_body(
+        &mut self,
+        key: String,
+        content_type: String,
+        body: Resource<RequestBody>,
+        if_version: Option<u64>,
+        expiry: types::Expiry,
+    ) -> Result<u64, StoreError> {
+        at_once(store::Host::update_from_body(
+            self,
+            key,
+            content_type,
+            body,
+            if_version,
+            expiry,
+        ))
+    }
+
     fn delete(&mut self, key: String, if_version: Option<u64>) -> Result<types::Entry, StoreError> {
         at_once(store::Host::delete(self, key, if_version))
     }
@@ -845,5 +989,76 @@ mod tests {
         }
         assert_eq!(store.entries().len(), 2);
         assert_eq!(store.get("b").unwrap_err(), StoreError::NotFound);
+    }
+
+    /// A lent body is written by naming it, as `create` and `update` write
+    /// bytes: same value, same journal, and a failed call's writes are
+    /// reverted. Dropped by the guest, it leaves the table; kept past the
+    /// call, the host drops it and retires the instance.
+    #[tokio::test]
+    async fn a_lent_body_is_written_by_its_handle_and_reclaimed_if_kept() {
+        let store = Store::new(Limits::default());
+        let mut state =
+            CallState::new(Backend::Memory(store.clone()), HostInfo::default()).journaled();
+        let value = Bytes::from(vec![0xff, 0, b'\r', b'\n', 7]);
+        let body = state.lend_body(value.clone());
+        let named = || Resource::<RequestBody>::new_borrow(body.rep());
+        assert_eq!(
+            types::HostRequestBody::size(&mut state, named()).unwrap(),
+            5
+        );
+        let created = state
+            .create_from_body("k".into(), "a/b".into(), named(), None)
+            .unwrap();
+        assert_eq!(store.get("k").unwrap().value(), &value[..]);
+        assert_eq!(store.get("k").unwrap().content_type(), "a/b");
+        let updated = state
+            .update_from_body(
+                "k".into(),
+                "c/d".into(),
+                named(),
+                Some(created),
+                types::Expiry::At(u64::MAX),
+            )
+            .unwrap();
+        let entry = store.get("k").unwrap();
+        assert_eq!((entry.version(), entry.content_type()), (updated, "c/d"));
+        assert_eq!(entry.expires_at(), Some(u64::MAX));
+        assert_eq!(
+            state.update_from_body(
+                "k".into(),
+                "c/d".into(),
+                named(),
+                Some(created),
+                types::Expiry::Keep
+            ),
+            Err(StoreError::VersionMismatch { current: updated })
+        );
+        assert_eq!(
+            state.create_from_body("nope/too-large".repeat(1 << 10), "t".into(), named(), None),
+            Err(StoreError::TooLarge {
+                limit: Limits::default().max_key_bytes as u64
+            })
+        );
+        // The call failed: both writes are taken back.
+        let reverted = state.revert().await;
+        assert_eq!(reverted.reverted, 2);
+        assert_eq!(store.get("k").unwrap_err(), StoreError::NotFound);
+
+        // The guest dropped its handle: nothing is left to reclaim.
+        let rep = body.rep();
+        types::HostRequestBody::drop(&mut state, body).unwrap();
+        state.reclaim_body(rep);
+        assert!(!state.retired());
+        // The guest kept it: the host drops it, and the instance serves no more.
+        let kept = state.lend_body(value);
+        let rep = kept.rep();
+        state.reclaim_body(rep);
+        assert!(state.retired());
+        assert!(matches!(
+            state.create_from_body("k".into(), "t".into(), Resource::new_borrow(rep), None),
+            Err(StoreError::InvalidKey(_))
+        ));
+        assert_eq!(store.entries().len(), 0);
     }
 }
