@@ -1,11 +1,13 @@
 //! An entry, why a store refuses an operation, and the limits every backend
 //! checks before it writes. Mirrors the `types` interface of `wit/kvs.wit`.
 
-/// One stored value with its content type and version.
+/// One stored value with its content type and version. The value is its
+/// bytes, or (`V`) a handle to them where the host holds them for a
+/// response to send (`held-value` in `wit/kvs.wit`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<V = Vec<u8>> {
     pub content_type: String,
-    pub value: Vec<u8>,
+    pub value: V,
     pub version: u64,
     /// When the entry expires, in milliseconds since the Unix epoch.
     pub expires_at: Option<u64>,

@@ -10,8 +10,8 @@ use super::bindings::kvs::store::store as host;
 use super::bindings::kvs::store::types as wit;
 use crate::flavor::{misbehave_after_write, misbehave_for};
 use crate::storage::{
-    Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, Pairs, ScanPage, Storage,
-    StoreError, StoreStats, Values, WritesFrom,
+    Entries, Entry, ExpireCondition, Expiry, KeyPage, Keys, Limits, Pairs, ReadsAs, ScanPage,
+    Storage, StoreError, StoreStats, Values, WritesFrom,
 };
 
 /// The host's store, reached through the `kvs:store/store` imports.
@@ -201,6 +201,23 @@ impl WritesFrom<wit::RequestBody> for HostStore {
             .map_err(error);
         misbehave_after_write(key);
         updated
+    }
+}
+
+/// A value read for a response stays in the host, which sends it from
+/// there: `get-held` hands back a handle, not the bytes (unless it is
+/// small).
+impl ReadsAs<wit::Payload> for HostStore {
+    fn get_as(&self, key: &str) -> Result<Entry<wit::Payload>, StoreError> {
+        misbehave_for(key);
+        host::get_held(key)
+            .map(|held| Entry {
+                content_type: held.content_type,
+                value: held.value,
+                version: held.version,
+                expires_at: held.expires_at,
+            })
+            .map_err(error)
     }
 }
 

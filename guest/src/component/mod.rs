@@ -50,7 +50,8 @@ bindings::export!(Component with_types_in bindings);
 /// Serves one request over the build's storage backend.
 #[cfg(not(feature = "portable"))]
 fn serve(request: &http::Request, body: impl http::BodyReader<Body = Vec<u8>>) -> http::Response {
-    http::handle(&host_store::HostStore, request, body)
+    // The bytes, not a held value: `wasi:http` has no way to send one.
+    http::handle::<_, _, Vec<u8>>(&host_store::HostStore, request, body)
 }
 
 #[cfg(feature = "portable")]

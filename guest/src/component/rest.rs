@@ -2,13 +2,14 @@
 //!
 //! The host has parsed the request and read its body, so this only converts
 //! records; the routing is the same [`crate::http::handle`] that serves
-//! `wasi:http/incoming-handler`. The body stays in the host: the request
-//! carries a handle to it, which a write names
-//! ([`HostStore`]'s [`WritesFrom`](crate::storage::WritesFrom)).
+//! `wasi:http/incoming-handler`. Bodies stay in the host: the request
+//! carries a handle to its body, which a write names
+//! ([`HostStore`]'s [`WritesFrom`](crate::storage::WritesFrom)), and a
+//! `GET` answers with a handle to the stored value.
 
 use super::Component;
 use super::bindings::exports::kvs::store::rest;
-use super::bindings::kvs::store::types::RequestBody;
+use super::bindings::kvs::store::types::{HeldValue, Payload, RequestBody};
 use super::host_store::HostStore;
 use crate::http::{self, Body, BodyError};
 
@@ -21,7 +22,7 @@ impl rest::Guest for Component {
         });
         #[cfg(feature = "flavor-faulty")]
         let body = super::contract_violations::misuse_body(&request.path_with_query, body);
-        let response = http::handle_read(
+        let response: http::Response<Payload> = http::handle_read(
             &HostStore,
             &request.method,
             request.path_with_query,
@@ -45,5 +46,22 @@ impl rest::Guest for Component {
 impl Body for RequestBody {
     fn size(&self) -> u64 {
         RequestBody::size(self)
+    }
+}
+
+/// A response's body: bytes the guest made, or a value `get-held` left in
+/// the host ([`HostStore`]'s [`ReadsAs`](crate::storage::ReadsAs)).
+impl Body for Payload {
+    fn size(&self) -> u64 {
+        match self {
+            Self::Bytes(bytes) => bytes.len() as u64,
+            Self::Held(value) => HeldValue::size(value),
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Bytes(bytes)
     }
 }

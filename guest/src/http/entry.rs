@@ -3,7 +3,7 @@
 use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
 use super::{Body, BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
 use crate::envelope::{Code, ErrorReply};
-use crate::storage::{Entry, Expiry, Storage, StoreError, WritesFrom, now_ms};
+use crate::storage::{Entry, Expiry, ReadsAs, Storage, StoreError, WritesFrom, now_ms};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Characters left as they are in the `Location` of a created key.
@@ -41,10 +41,13 @@ fn ttl(query: &str) -> Result<Option<u64>, Response> {
 }
 
 /// `GET` and `HEAD`: the stored bytes and type exactly as written.
-pub fn get(store: &impl Storage, key: &str) -> Response {
-    match store.get(key) {
+/// The value comes as the store reads it for a response (`B`): from the
+/// kvs host's store, a handle to the stored bytes, which the host sends
+/// without copying them into the guest.
+pub fn get<B: Body + From<Vec<u8>>>(store: &impl ReadsAs<B>, key: &str) -> Response<B> {
+    match store.get_as(key) {
         Ok(entry) => entry_response(200, entry),
-        Err(err) => Response::error(err.into()),
+        Err(err) => Response::error(err.into()).into_body(),
     }
 }
 
@@ -150,7 +153,7 @@ pub fn delete(store: &impl Storage, key: &str, request: &Request) -> Response {
     }
 }
 
-fn entry_response(status: u16, entry: Entry) -> Response {
+fn entry_response<B: Body>(status: u16, entry: Entry<B>) -> Response<B> {
     let response = Response::new(status).header("etag", etag(entry.version));
     let response = match entry.expires_at {
         Some(at) => response.header(

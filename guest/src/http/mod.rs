@@ -24,16 +24,17 @@ pub const PREFIX: &str = "/kvs";
 /// Serves a request whose body the caller has already read: the host's
 /// one-call `rest` export (where the host keeps the body and the write names
 /// it), and the host's native ceiling (where it is bytes).
-pub fn handle_read<S, B>(
+pub fn handle_read<S, B, V>(
     store: &S,
     method: &str,
     path_with_query: String,
     headers: Headers,
     body: Result<B, BodyError>,
-) -> Response
+) -> Response<V>
 where
-    S: crate::storage::Storage + crate::storage::WritesFrom<B>,
+    S: crate::storage::Storage + crate::storage::WritesFrom<B> + crate::storage::ReadsAs<V>,
     B: Body,
+    V: Body + From<Vec<u8>>,
 {
     let request = Request {
         method: Method::from_name(method),
@@ -128,10 +129,12 @@ pub enum BodyError {
     Broken(String),
 }
 
-/// A request body once read: its bytes, or a handle to them where the
-/// store keeps them (the kvs host's `request-body`), so that writing it
-/// never copies the bytes through the guest. A write of a body of type `B`
-/// needs a store that takes one ([`WritesFrom`](crate::storage::WritesFrom)).
+/// A request or response body: its bytes, or a handle to them where the
+/// host keeps them (the kvs host's `request-body` and `held-value`), so that
+/// writing or sending it never copies the bytes through the guest. A write
+/// of a body of type `B` needs a store that takes one
+/// ([`WritesFrom`](crate::storage::WritesFrom)); a response of one, a store
+/// that reads one ([`ReadsAs`](crate::storage::ReadsAs)).
 pub trait Body {
     /// Its length in bytes.
     fn size(&self) -> u64;
@@ -169,24 +172,18 @@ impl<B: Body> BodyReader for Result<B, BodyError> {
     }
 }
 
-/// A complete response.
+/// A complete response. Its body is bytes, or (`B`) may be a value the
+/// store holds, sent without passing through the guest (see
+/// [`ReadsAs`](crate::storage::ReadsAs)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
+pub struct Response<B = Vec<u8>> {
     pub status: u16,
     /// Packed as they cross to the host (see [`Headers`]).
     pub headers: Headers,
-    pub body: Vec<u8>,
+    pub body: B,
 }
 
-impl Response {
-    pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            headers: Headers::default(),
-            body: Vec::new(),
-        }
-    }
-
+impl<B> Response<B> {
     /// Overrides the status an error code would otherwise get.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
@@ -200,11 +197,40 @@ impl Response {
 
     /// Sets the body with its type and length: a known length lets clients
     /// see a truncated transfer, and spares the wire chunked encoding.
-    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
-        let length = body.len().to_string();
-        self.body = body;
-        self.header("content-type", content_type)
-            .header("content-length", length)
+    pub fn body<C: Body>(self, content_type: &str, body: C) -> Response<C> {
+        let length = body.size().to_string();
+        Response {
+            status: self.status,
+            headers: self.headers,
+            body,
+        }
+        .header("content-type", content_type)
+        .header("content-length", length)
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header_value(&self, name: &str) -> Option<&[u8]> {
+        self.headers.get(name)
+    }
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Headers::default(),
+            body: Vec::new(),
+        }
+    }
+
+    /// This response, whose body is bytes, as one whose body type can also
+    /// be a held value.
+    pub fn into_body<B: From<Vec<u8>>>(self) -> Response<B> {
+        Response {
+            status: self.status,
+            headers: self.headers,
+            body: B::from(self.body),
+        }
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Self {
@@ -231,10 +257,5 @@ impl Response {
             Code::MissingParameter | Code::ArgumentException | Code::InvalidUrl | Code::Stop => 400,
         };
         Self::new(status).body("application/json", reply.to_json().into_bytes())
-    }
-
-    /// The first value of a header, by case-insensitive name.
-    pub fn header_value(&self, name: &str) -> Option<&[u8]> {
-        self.headers.get(name)
     }
 }

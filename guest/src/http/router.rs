@@ -1,17 +1,18 @@
 //! Dispatch: which handler serves a method and path.
 
-use super::{BodyReader, Method, PREFIX, Request, Response, entry, listing};
+use super::{Body, BodyReader, Method, PREFIX, Request, Response, entry, listing};
 use crate::envelope::{Code, ErrorReply};
-use crate::storage::{Storage, WritesFrom};
+use crate::storage::{ReadsAs, Storage, WritesFrom};
 
 const ENTRY_METHODS: &str = "GET, HEAD, POST, PUT, DELETE";
 const COLLECTION_METHODS: &str = "GET, HEAD";
 
 /// Serves one request. Never panics on any input: every failure is a response.
-pub fn handle<S, R>(store: &S, request: &Request, body: R) -> Response
+pub fn handle<S, R, B>(store: &S, request: &Request, body: R) -> Response<B>
 where
-    S: Storage + WritesFrom<R::Body>,
+    S: Storage + WritesFrom<R::Body> + ReadsAs<B>,
     R: BodyReader,
+    B: Body + From<Vec<u8>>,
 {
     let (path, query) = match request.path_with_query.split_once('?') {
         Some((path, query)) => (path, query),
@@ -21,22 +22,24 @@ where
         Route::Collection => match request.method {
             Method::Get | Method::Head => listing::list(store, query),
             _ => not_allowed(COLLECTION_METHODS),
-        },
+        }
+        .into_body(),
         Route::Entry(raw_key) => match decode_key(raw_key) {
-            Err(reply) => Response::error(reply),
+            Err(reply) => Response::error(reply).into_body(),
             Ok(key) => match &request.method {
                 Method::Get | Method::Head => entry::get(store, &key),
-                Method::Post => entry::create(store, &key, query, request, body),
-                Method::Put => entry::update(store, &key, query, request, body),
-                Method::Delete => entry::delete(store, &key, request),
-                Method::Other(_) => not_allowed(ENTRY_METHODS),
+                Method::Post => entry::create(store, &key, query, request, body).into_body(),
+                Method::Put => entry::update(store, &key, query, request, body).into_body(),
+                Method::Delete => entry::delete(store, &key, request).into_body(),
+                Method::Other(_) => not_allowed(ENTRY_METHODS).into_body(),
             },
         },
         Route::Unknown => Response::error(ErrorReply::new(
             Code::InvalidUrl,
             format!("Error invalid URL: no resource at {path}; keys live under {PREFIX}/{{key}}"),
         ))
-        .with_status(404),
+        .with_status(404)
+        .into_body(),
     };
     let response = response.header("kvs-guest", crate::flavor::NAME);
     if request.method == Method::Head {
@@ -82,11 +85,11 @@ fn not_allowed(allow: &str) -> Response {
     .header("allow", allow)
 }
 
-impl Response {
+impl<B: From<Vec<u8>>> Response<B> {
     /// A HEAD response: the headers of the GET, `Content-Length` included,
     /// and no body.
     fn without_body(mut self) -> Self {
-        self.body.clear();
+        self.body = B::from(Vec::new());
         self
     }
 }

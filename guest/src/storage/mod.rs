@@ -117,6 +117,21 @@ pub trait Storage {
     fn limits(&self) -> Limits;
 }
 
+/// Reads of an entry with its value as a `V`. Every store reads bytes
+/// (`Vec<u8>`, through [`Storage::get`]); the kvs host's store also reads a
+/// value it keeps, named by a handle, for a response to send without the
+/// bytes passing through the guest.
+pub trait ReadsAs<V>: Storage {
+    /// [`Storage::get`] with the value as a `V`.
+    fn get_as(&self, key: &str) -> Result<Entry<V>, StoreError>;
+}
+
+impl<S: Storage + ?Sized> ReadsAs<Vec<u8>> for S {
+    fn get_as(&self, key: &str) -> Result<Entry, StoreError> {
+        self.get(key)
+    }
+}
+
 /// The writes of a value held as a `B`. Every store writes bytes
 /// (`Vec<u8>`, through [`Storage::create`] and [`Storage::update`]); the kvs
 /// host's store also writes a request body it keeps, named by a handle, so

@@ -8,32 +8,67 @@
 
 use crate::app::App;
 use crate::runtime::host_info::HostInfo;
-use crate::runtime::{RestRequest, rest};
+use crate::runtime::state::HELD_VALUE_MIN_BYTES;
+use crate::runtime::{RestRequest, RestResponse, rest};
 use crate::store::{self as kv};
+use bytes::Bytes;
 use kvs_guest::http::{self, BodyError};
-use kvs_guest::storage::Storage;
+use kvs_guest::storage::{ReadsAs, Storage};
 use kvs_model::{
     Entry, ExpireCondition, Expiry, KeyPage, Limits, LineReplies, Pairs, RespReplies, RespSession,
     ScanPage, ServerInfo, StoreError, StoreStats,
 };
 
 /// Serves one request as the guest's `rest` export would.
-pub fn handle_rest(store: &kv::Store, request: RestRequest) -> rest::Response {
+pub fn handle_rest(store: &kv::Store, request: RestRequest) -> RestResponse {
     let body = request.body.map_err(|error| match error {
         rest::BodyError::TooLarge => BodyError::TooLarge,
         rest::BodyError::Broken(reason) => BodyError::Broken(reason),
     });
-    let response = http::handle_read(
+    let response: http::Response<Sent> = http::handle_read(
         &Native(store),
         &request.method,
         request.path_with_query,
         request.headers,
         body,
     );
-    rest::Response {
+    RestResponse {
         status: response.status,
-        headers: response.headers.into(),
-        body: response.body,
+        headers: response.headers,
+        body: response.body.0,
+    }
+}
+
+/// A response body as the native ceiling sends it: bytes, or a stored
+/// value shared with its entry, as the guest's `held-value` is.
+struct Sent(Bytes);
+
+impl http::Body for Sent {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+}
+
+impl From<Vec<u8>> for Sent {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes.into())
+    }
+}
+
+/// Small values are copied and large ones shared, as `get-held` does.
+impl ReadsAs<Sent> for Native<'_> {
+    fn get_as(&self, key: &str) -> Result<Entry<Sent>, StoreError> {
+        let entry = self.0.read(key, kv::Entry::clone)?;
+        Ok(Entry {
+            content_type: entry.content_type().to_owned(),
+            version: entry.version(),
+            expires_at: entry.expires_at(),
+            value: Sent(if entry.value().len() < HELD_VALUE_MIN_BYTES {
+                Bytes::copy_from_slice(entry.value())
+            } else {
+                entry.into_value()
+            }),
+        })
     }
 }
 

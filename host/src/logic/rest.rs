@@ -2,7 +2,7 @@
 //! the host reads the whole body first (bounded by the value limit and the
 //! body timeout), so the guest's call is one call with everything in it.
 
-use crate::runtime::{RestRequest, rest};
+use crate::runtime::{RestRequest, RestResponse, rest};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::StatusCode;
@@ -70,15 +70,14 @@ async fn read_body(mut body: Incoming, limit: u64) -> Result<Vec<u8>, rest::Body
 /// body to measure), so a guest cannot make the framing lie; header values
 /// hyper refuses are dropped.
 pub fn into_hyper(
-    response: rest::Response,
+    response: RestResponse,
     head_only: bool,
 ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
     let status = StatusCode::from_u16(response.status)
         .map_err(|_| anyhow::anyhow!("the guest answered with status {}", response.status))?;
     let mut builder = hyper::Response::builder().status(status);
     let headers = builder.headers_mut().expect("the builder has no error yet");
-    let packed = Headers::from(response.headers);
-    for (name, value) in packed.iter() {
+    for (name, value) in response.headers.iter() {
         let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
         else {
             continue;
@@ -90,7 +89,7 @@ pub fn into_hyper(
         headers.append(name, value);
     }
     Ok(builder
-        .body(full(Bytes::from(response.body)))
+        .body(full(response.body))
         .expect("status and headers are valid"))
 }
 

@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "kvs:store/types.request-body": super::state::RequestBody,
+        "kvs:store/types.held-value": super::state::HeldValue,
     },
     require_store_data_send: true,
 });

@@ -7,7 +7,7 @@
 //! Calls through `wasi:http/incoming-handler` instantiate afresh every time,
 //! as `wasmtime serve` does.
 
-use super::bindings::{ServicePre, resp, rest};
+use super::bindings::{ServicePre, resp, rest, types};
 use super::pool::{Pool, Warm};
 use super::state::{CallState, Reverted};
 use crate::backend::Backend;
@@ -34,6 +34,16 @@ pub struct RestRequest {
     pub headers: kvs_model::headers::Headers,
     /// The whole body, read up to the store's value limit.
     pub body: Result<Vec<u8>, rest::BodyError>,
+}
+
+/// The guest's `rest` response, its body as bytes to send: the bytes the
+/// guest made, or the stored value it answered with, shared with the entry
+/// it was read from.
+#[derive(Debug)]
+pub struct RestResponse {
+    pub status: u16,
+    pub headers: kvs_model::headers::Headers,
+    pub body: Bytes,
 }
 
 /// A loaded guest, ready to serve calls. Cheap to share through an `Arc`.
@@ -174,33 +184,39 @@ impl Guest {
 
     /// Serves one HTTP request, already parsed and with its body read,
     /// through the guest's `rest` export on a warm instance. The body stays
-    /// here; the guest gets a handle to it.
+    /// here; the guest gets a handle to it, and may answer with a handle to
+    /// a stored value, which is sent from the store's entry.
     /// A call that fails has its writes reverted (see
     /// [`super::state::Journal`]).
-    pub async fn handle_rest(&self, request: RestRequest) -> Result<rest::Response, CallFailed> {
+    pub async fn handle_rest(&self, request: RestRequest) -> Result<RestResponse, CallFailed> {
         let mut warm = self.warm_instance().await?;
-        let (body, lent) = match request.body {
-            Ok(bytes) => {
-                let body = warm.store.data_mut().lend_body(Bytes::from(bytes));
-                let rep = body.rep();
-                (Ok(body), Some(rep))
-            }
-            Err(error) => (Err(error), None),
-        };
+        let state = warm.store.data_mut();
         let request = rest::Request {
             method: request.method,
             path_with_query: request.path_with_query,
             headers: request.headers.into(),
-            body,
+            body: request
+                .body
+                .map(|bytes| state.lend_body(Bytes::from(bytes))),
         };
         let called = warm
             .service
             .kvs_store_rest()
             .call_handle(&mut warm.store, &request)
-            .await;
-        if let Some(rep) = lent {
-            warm.store.data_mut().reclaim_body(rep);
-        }
+            .await
+            .and_then(|response| {
+                let state = warm.store.data_mut();
+                let body = match response.body {
+                    types::Payload::Bytes(bytes) => Bytes::from(bytes),
+                    types::Payload::Held(value) => state.take_held(value)?.into_value(),
+                };
+                state.end_call();
+                Ok(RestResponse {
+                    status: response.status,
+                    headers: response.headers.into(),
+                    body,
+                })
+            });
         self.finish(warm, called).await
     }
 

@@ -23,7 +23,7 @@ pub mod state;
 pub use bindings::rest;
 pub use compile::Compiler;
 pub use engine::{GuestConfig, GuestProfiler, Runtime};
-pub use guest::{CallFailed, Guest, RestRequest};
+pub use guest::{CallFailed, Guest, RestRequest, RestResponse};
 pub use host_info::HostInfo;
 
 /// The guest built from `guest/` by the build script, embedded so the `kvs`

@@ -80,6 +80,12 @@ impl Entry {
         Self(bytes)
     }
 
+    /// The value as bytes to send, sharing this entry's buffer (the entry
+    /// stays alive until they are dropped) instead of copying it.
+    pub fn into_value(self) -> bytes::Bytes {
+        bytes::Bytes::from_owner(ValueOf(self))
+    }
+
     /// This entry under another key and version (a rename).
     pub fn moved(&self, key: &str, version: u64) -> Self {
         Self::new(
@@ -172,6 +178,15 @@ impl Entry {
     }
 }
 
+/// An entry seen as its value, for [`Entry::into_value`].
+struct ValueOf(Entry);
+
+impl AsRef<[u8]> for ValueOf {
+    fn as_ref(&self) -> &[u8] {
+        self.0.value()
+    }
+}
+
 /// The map's slot is this pointer and nothing else.
 const _: () = assert!(std::mem::size_of::<Entry>() == 8);
 
@@ -232,6 +247,16 @@ mod tests {
             ("", "", &b""[..])
         );
         assert_eq!(empty.expires_at(), None);
+    }
+
+    #[test]
+    fn a_value_sent_shares_the_entry_and_outlives_it_in_the_map() {
+        let entry = Entry::new("k", "a/b", b"\0value", 1, None);
+        let at = entry.value().as_ptr();
+        let value = entry.clone().into_value();
+        drop(entry);
+        assert_eq!(&value[..], b"\0value");
+        assert_eq!(value.as_ptr(), at, "the bytes are the entry's, not a copy");
     }
 
     #[test]
