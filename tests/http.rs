@@ -136,8 +136,12 @@ async fn an_instance_that_served_a_large_value_is_not_kept_warm() {
     assert_eq!(response.status(), StatusCode::CREATED);
     let back = http.get(&url).send().await.unwrap().bytes().await.unwrap();
     assert!(back == value, "8 MiB round trip");
-    // The instances that held the value (request, then response) are gone;
-    // what stays warm is no bigger than what small requests leave.
+    // The write and the read left the bytes in the host; a DELETE hands the
+    // removed entry back through the guest's memory. The instance that held
+    // it is gone; what stays warm is no bigger than what small requests
+    // leave.
+    let removed = http.delete(&url).send().await.unwrap().bytes().await.unwrap();
+    assert!(removed == value, "8 MiB deleted and returned");
     let (idle, memory) = idle_instances(&server).await;
     assert!(
         memory <= idle * per_small_instance,
