@@ -140,7 +140,14 @@ async fn an_instance_that_served_a_large_value_is_not_kept_warm() {
     // removed entry back through the guest's memory. The instance that held
     // it is gone; what stays warm is no bigger than what small requests
     // leave.
-    let removed = http.delete(&url).send().await.unwrap().bytes().await.unwrap();
+    let removed = http
+        .delete(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(removed == value, "8 MiB deleted and returned");
     let (idle, memory) = idle_instances(&server).await;
     assert!(
