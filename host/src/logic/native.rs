@@ -8,7 +8,7 @@
 
 use crate::app::App;
 use crate::runtime::host_info::HostInfo;
-use crate::runtime::state::HELD_VALUE_MIN_BYTES;
+use crate::runtime::state::ToSend;
 use crate::runtime::{RestRequest, RestResponse, rest};
 use crate::store::{self as kv};
 use bytes::Bytes;
@@ -58,16 +58,19 @@ impl From<Vec<u8>> for Sent {
 /// Small values are copied and large ones shared, as `get-held` does.
 impl ReadsAs<Sent> for Native<'_> {
     fn get_as(&self, key: &str) -> Result<Entry<Sent>, StoreError> {
-        let entry = self.0.read(key, kv::Entry::clone)?;
-        Ok(Entry {
-            content_type: entry.content_type().to_owned(),
-            version: entry.version(),
-            expires_at: entry.expires_at(),
-            value: Sent(if entry.value().len() < HELD_VALUE_MIN_BYTES {
-                Bytes::copy_from_slice(entry.value())
-            } else {
-                entry.into_value()
-            }),
+        Ok(match self.0.read(key, ToSend::of)? {
+            ToSend::Copied(entry) => Entry {
+                content_type: entry.content_type,
+                value: Sent(entry.value.into()),
+                version: entry.version,
+                expires_at: entry.expires_at,
+            },
+            ToSend::Shared(entry) => Entry {
+                content_type: entry.content_type().to_owned(),
+                version: entry.version(),
+                expires_at: entry.expires_at(),
+                value: Sent(entry.into_value()),
+            },
         })
     }
 }
