@@ -42,14 +42,14 @@ pub enum Command<'a> {
     /// from now.
     Create {
         key: Cow<'a, str>,
-        value: Value,
+        value: Value<'a>,
         ttl: Option<u64>,
     },
     /// Never creates; with `if_version`, only over that version. Without
     /// `ttl`, the new value never expires.
     Update {
         key: Cow<'a, str>,
-        value: Value,
+        value: Value<'a>,
         if_version: Option<u64>,
         ttl: Option<u64>,
     },
@@ -77,11 +77,12 @@ pub enum Command<'a> {
     Stop,
 }
 
-/// A value to write, with its content type.
+/// A value to write, with its content type, borrowed from the request line
+/// where it holds them as they are (a `body=` needs no decoding).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Value {
-    pub content_type: String,
-    pub bytes: Vec<u8>,
+pub struct Value<'a> {
+    pub content_type: Cow<'a, str>,
+    pub bytes: Cow<'a, [u8]>,
 }
 
 impl<'a> Command<'a> {
@@ -165,17 +166,16 @@ fn key<'a>(fields: &mut Fields<'a>) -> Result<Cow<'a, str>, ErrorReply> {
     }
 }
 
-fn value(fields: &mut Fields<'_>) -> Result<Value, ErrorReply> {
+fn value<'a>(fields: &mut Fields<'a>) -> Result<Value<'a>, ErrorReply> {
     let bytes = fields
         .body
         .take()
-        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?
-        .into_owned();
-    let content_type = match fields.content_type {
-        Some(content_type) if !content_type.is_empty() => content_type.to_string(),
-        _ if fields.body_is_base64 => BINARY_CONTENT_TYPE.to_string(),
-        _ => TEXT_CONTENT_TYPE.to_string(),
-    };
+        .ok_or_else(|| argument("missing body (body=TEXT or body64=BASE64)"))?;
+    let content_type = Cow::Borrowed(match fields.content_type {
+        Some(content_type) if !content_type.is_empty() => content_type,
+        _ if fields.body_is_base64 => BINARY_CONTENT_TYPE,
+        _ => TEXT_CONTENT_TYPE,
+    });
     Ok(Value {
         content_type,
         bytes,
@@ -241,7 +241,7 @@ mod tests {
                 key: "k".into(),
                 value: Value {
                     content_type: BINARY_CONTENT_TYPE.into(),
-                    bytes: vec![0, 1],
+                    bytes: vec![0, 1].into(),
                 },
                 if_version: Some(3),
                 ttl: None,

@@ -65,29 +65,74 @@ fn answer_lines<'a>(
     lines: impl Iterator<Item = Result<Command<'a>, ErrorReply>>,
 ) -> LineReplies {
     // Room for the replies to a run of small requests (a `get` line of 20
-    // bytes is answered with about 150 for a value of 100), so their buffer
-    // is not grown step by step; a batch of large writes is answered with
-    // far fewer bytes than it holds.
-    let mut out = String::with_capacity((lines_len * 8).min(64 << 10));
+    // bytes is answered with about 150 for a value of 100, so a lone one
+    // gets at least `MIN_REPLY_ROOM`), so their buffer is not grown step by
+    // step; a batch of large writes is answered with far fewer bytes than
+    // it holds.
+    let mut out = String::with_capacity((lines_len * 8).clamp(MIN_REPLY_ROOM, 64 << 10));
     let mut close = false;
-    // The keys of the `get` lines parsed and not yet answered.
-    let mut gets = Keys::default();
+    let mut gets = Gets::default();
     for command in lines {
-        if let Ok(Command::Get { key }) = &command {
-            gets.push(key);
-            continue;
-        }
-        answer_gets(store, &mut gets, &mut out);
+        let command = match command {
+            Ok(Command::Get { key }) => {
+                gets.push(key);
+                continue;
+            }
+            command => command,
+        };
+        gets.answer(store, &mut out);
         close = answer(store, command, &mut out);
         out.push('\n');
         if close {
             break;
         }
     }
-    answer_gets(store, &mut gets, &mut out);
+    gets.answer(store, &mut out);
     LineReplies {
         out: out.into_bytes(),
         close,
+    }
+}
+
+/// The reply buffer of a call holds at least this: a lone `get` of a value
+/// of about a hundred bytes is answered without growing it.
+const MIN_REPLY_ROOM: usize = 256;
+
+/// The keys of a run of `get` lines parsed and not yet answered. The first
+/// is held as it was parsed, so a lone `get`, the line a client that does
+/// not pipeline sends, is answered with no packing to allocate.
+#[derive(Default)]
+struct Gets<'a> {
+    first: Option<Cow<'a, str>>,
+    /// The run's keys, packed for one `get_entries`, once it has two.
+    keys: Keys,
+}
+
+impl<'a> Gets<'a> {
+    fn push(&mut self, key: Cow<'a, str>) {
+        match &self.first {
+            None => self.first = Some(key),
+            Some(first) => {
+                if self.keys.is_empty() {
+                    self.keys.push(first);
+                }
+                self.keys.push(&key);
+            }
+        }
+    }
+
+    /// Answers the run, one reply line each, in order, and empties it.
+    fn answer(&mut self, store: &impl Storage, out: &mut String) {
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        if self.keys.is_empty() {
+            answer(store, Ok(Command::Get { key: first }), out);
+            out.push('\n');
+        } else {
+            answer_gets(store, &self.keys, out);
+            self.keys.clear();
+        }
     }
 }
 
@@ -118,17 +163,15 @@ fn answer(
     }
 }
 
-/// Answers a run of `get` lines, one reply line each, in order, and empties
-/// `keys`. Two or more are read with one `get_entries`, which for the host's
-/// store is one crossing of the component boundary instead of one per line.
+/// Answers a run of two or more `get` lines, one reply line each, in
+/// order. They are read with one `get_entries`, which for the host's store
+/// is one crossing of the component boundary instead of one per line.
 /// If that read fails (a backend that cannot be reached) or comes back short
 /// (a malformed packing), the lines it did not answer are run one by one,
 /// each for its own answer.
-fn answer_gets(store: &impl Storage, keys: &mut Keys, out: &mut String) {
+fn answer_gets(store: &impl Storage, keys: &Keys, out: &mut String) {
     let mut answered = 0;
-    if keys.len() > 1
-        && let Ok(entries) = store.get_entries(keys)
-    {
+    if let Ok(entries) = store.get_entries(keys) {
         for (key, entry) in keys.iter().zip(entries.iter()) {
             match entry {
                 Some(entry) => reply::push_entry(out, key, entry),
@@ -143,7 +186,6 @@ fn answer_gets(store: &impl Storage, keys: &mut Keys, out: &mut String) {
         answer(store, Ok(Command::Get { key }), out);
         out.push('\n');
     }
-    keys.clear();
 }
 
 #[cfg(test)]

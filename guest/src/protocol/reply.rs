@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 /// Appends the reply line to an outcome (without its newline) to `out`;
 /// true if the connection closes after it.
-pub fn encode(outcome: Outcome, out: &mut String) -> bool {
+pub fn encode(outcome: Outcome<'_>, out: &mut String) -> bool {
     match outcome {
         Outcome::Entry { key, entry } => push_entry(out, &key, EntryRef::from(&entry)),
         Outcome::Written { key, version } => ObjectWriter::open(out)
