@@ -14,14 +14,33 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// Room for `count` headers of `bytes` bytes in all, names included, so
+    /// a response's few headers are packed without growing the buffers at
+    /// each one (a third of the allocations of a REST call in the guest).
+    pub fn with_capacity(bytes: usize, count: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            lengths: Vec::with_capacity(count * 2),
+        }
+    }
+
     /// Appends a header. Headers are bounded far below 4 GiB (a value
     /// rarely passes a few hundred bytes).
     pub fn push(&mut self, name: &str, value: &[u8]) {
+        self.push_parts(name, &[value]);
+    }
+
+    /// Appends a header whose value is `parts` one after another, such as
+    /// an ETag's quotes around its digits, with nothing formatted apart.
+    pub fn push_parts(&mut self, name: &str, parts: &[&[u8]]) {
         let length = |len: usize| u32::try_from(len).expect("a header under 4 GiB");
         self.bytes.extend_from_slice(name.as_bytes());
-        self.bytes.extend_from_slice(value);
-        self.lengths
-            .extend([length(name.len()), length(value.len())]);
+        let mut value_len = 0;
+        for part in parts {
+            self.bytes.extend_from_slice(part);
+            value_len += part.len();
+        }
+        self.lengths.extend([length(name.len()), length(value_len)]);
     }
 
     /// Each header's name and value, in order. A length past the bytes (a
@@ -60,10 +79,10 @@ mod tests {
 
     #[test]
     fn headers_come_back_in_order_and_a_malformed_packing_stops_short() {
-        let mut headers = Headers::default();
+        let mut headers = Headers::with_capacity(8, 1);
         headers.push("content-type", b"text/plain");
-        headers.push("etag", b"\"7\"");
-        headers.push("x-empty", b"");
+        headers.push_parts("etag", &[b"\"", b"7", b"\""]);
+        headers.push_parts("x-empty", &[]);
         headers.push("etag", b"\"8\"");
         let read: Vec<(&[u8], &[u8])> = headers.iter().collect();
         assert_eq!(

@@ -3,10 +3,12 @@
 
 use crate::envelope::{Code, ErrorReply};
 use crate::storage::{Storage, StoreError};
+use kvs_model::json::Decimal;
 
-/// The strong entity tag of a version: the number in quotes.
-pub fn etag(version: u64) -> String {
-    format!("\"{version}\"")
+/// The strong entity tag of a version, the number in quotes, as the parts
+/// of a header's value ([`kvs_model::headers::Headers::push_parts`]).
+pub fn etag_parts(digits: &Decimal) -> [&[u8]; 3] {
+    [b"\"", digits.as_bytes(), b"\""]
 }
 
 /// What the `If-Match` headers of a request ask for.
@@ -125,7 +127,12 @@ mod tests {
 
     #[test]
     fn etags_round_trip_through_if_match() {
-        assert_eq!(parse(&[&etag(42)]), IfMatch::AnyOf(vec![42]));
+        let etag = etag_parts(&Decimal::new(42)).concat();
+        assert_eq!(etag, b"\"42\"");
+        assert_eq!(
+            parse(&[std::str::from_utf8(&etag).unwrap()]),
+            IfMatch::AnyOf(vec![42])
+        );
         assert_eq!(parse(&["7"]), IfMatch::AnyOf(vec![7]));
         assert_eq!(parse(&[" * "]), IfMatch::Exists);
         assert_eq!(parse(&[]), IfMatch::Absent);

@@ -1,6 +1,6 @@
 //! `/kvs/{key}`: one handler per method, each a single atomic store call.
 
-use super::conditions::{IfMatch, etag, parse_if_match, precondition, write_if};
+use super::conditions::{IfMatch, parse_if_match, precondition, write_if};
 use super::{Body, BodyError, BodyReader, DEFAULT_CONTENT_TYPE, PREFIX, Request, Response};
 use crate::envelope::{Code, ErrorReply};
 use crate::storage::{Entry, Expiry, ReadsAs, Storage, StoreError, WritesFrom, now_ms};
@@ -90,7 +90,7 @@ where
                 "location",
                 format!("{PREFIX}/{}", utf8_percent_encode(key, KEY_SAFE)),
             )
-            .header("etag", etag(version))
+            .etag(version)
             .header("content-length", "0"),
         Err(err) => Response::error(write_error(err, key, &content_type, value.size())),
     }
@@ -133,7 +133,7 @@ where
     );
     match updated {
         Ok(version) => Response::new(200)
-            .header("etag", etag(version))
+            .etag(version)
             .header("content-length", "0"),
         Err(reply) => Response::error(reply),
     }
@@ -154,12 +154,9 @@ pub fn delete(store: &impl Storage, key: &str, request: &Request) -> Response {
 }
 
 fn entry_response<B: Body>(status: u16, entry: Entry<B>) -> Response<B> {
-    let response = Response::new(status).header("etag", etag(entry.version));
+    let response = Response::new(status).etag(entry.version);
     let response = match entry.expires_at {
-        Some(at) => response.header(
-            TTL_HEADER,
-            kvs_model::store::seconds_left(at, now_ms()).to_string(),
-        ),
+        Some(at) => response.header_u64(TTL_HEADER, kvs_model::store::seconds_left(at, now_ms())),
         None => response,
     };
     response.body(&entry.content_type, entry.value)

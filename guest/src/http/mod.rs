@@ -15,6 +15,7 @@ pub mod router;
 
 use crate::envelope::{Code, ErrorReply};
 pub use kvs_model::headers::Headers;
+use kvs_model::json::Decimal;
 
 pub use router::handle;
 
@@ -195,17 +196,31 @@ impl<B> Response<B> {
         self
     }
 
+    /// A header whose value is a number, written without allocating.
+    pub fn header_u64(mut self, name: &str, n: u64) -> Self {
+        self.headers.push(name, Decimal::new(n).as_bytes());
+        self
+    }
+
+    /// The `ETag` of a version ([`conditions::etag_parts`]).
+    pub fn etag(mut self, version: u64) -> Self {
+        let digits = Decimal::new(version);
+        self.headers
+            .push_parts("etag", &conditions::etag_parts(&digits));
+        self
+    }
+
     /// Sets the body with its type and length: a known length lets clients
     /// see a truncated transfer, and spares the wire chunked encoding.
     pub fn body<C: Body>(self, content_type: &str, body: C) -> Response<C> {
-        let length = body.size().to_string();
+        let length = body.size();
         Response {
             status: self.status,
             headers: self.headers,
             body,
         }
         .header("content-type", content_type)
-        .header("content-length", length)
+        .header_u64("content-length", length)
     }
 
     /// The first value of a header, by case-insensitive name.
@@ -218,7 +233,9 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            headers: Headers::default(),
+            // An entry's response: its ETag, type, length and perhaps
+            // its TTL or location, in one allocation.
+            headers: Headers::with_capacity(160, 4),
             body: Vec::new(),
         }
     }
