@@ -30,6 +30,19 @@ fn get_request() -> RestRequest {
     }
 }
 
+/// An overwrite of the benchmark's key with the value it holds: a write
+/// that journals the entry it replaces.
+fn put_request() -> RestRequest {
+    RestRequest {
+        method: "PUT".into(),
+        path_with_query: "/kvs/bench".into(),
+        headers: [("host", &b"kvs"[..]), ("content-type", b"text/plain")]
+            .into_iter()
+            .collect(),
+        body: Ok(vec![b'v'; 100]),
+    }
+}
+
 fn calls(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -56,7 +69,20 @@ fn calls(c: &mut Criterion) {
 
     let response = runtime.block_on(guest.handle_rest(get_request())).unwrap();
     assert_eq!((response.status, response.body.len()), (200, 100));
+    let response = runtime.block_on(guest.handle_rest(put_request())).unwrap();
+    assert_eq!(response.status, 200);
     let get_line = || b"cmd=get|key=bench\n".to_vec();
+    let update_line = || {
+        let mut line = b"cmd=update|key=bench|type=text/plain|body=".to_vec();
+        line.extend_from_slice(&[b'v'; 100]);
+        line.push(b'\n');
+        line
+    };
+    let replies = runtime
+        .block_on(guest.handle_lines(&update_line()))
+        .unwrap();
+    let line = String::from_utf8(replies.out).unwrap();
+    assert!(line.contains("\"ok\":true"), "{line}");
     let replies = runtime.block_on(guest.handle_lines(&get_line())).unwrap();
     let line = String::from_utf8(replies.out).unwrap();
     assert!(line.contains("\"ok\":true"), "{line}");
@@ -65,6 +91,14 @@ fn calls(c: &mut Criterion) {
     group.bench_function("rest GET (wasm, warm instance)", |b| {
         b.to_async(&runtime)
             .iter(|| async { black_box(guest.handle_rest(get_request()).await.unwrap()) });
+    });
+    group.bench_function("rest PUT (wasm, warm instance)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_rest(put_request()).await.unwrap()) });
+    });
+    group.bench_function("command update (wasm, warm instance)", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(guest.handle_lines(&update_line()).await.unwrap()) });
     });
     group.bench_function("command get (wasm, warm instance)", |b| {
         b.to_async(&runtime)
@@ -150,6 +184,12 @@ fn calls(c: &mut Criterion) {
     });
     group.bench_function("rest GET (native)", |b| {
         b.iter(|| black_box(native::handle_rest(app.memory().unwrap(), get_request())));
+    });
+    group.bench_function("rest PUT (native)", |b| {
+        b.iter(|| black_box(native::handle_rest(app.memory().unwrap(), put_request())));
+    });
+    group.bench_function("command update (native)", |b| {
+        b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &update_line())));
     });
     group.bench_function("command get (native)", |b| {
         b.iter(|| black_box(native::handle_lines(app.memory().unwrap(), &get_line())));
