@@ -110,6 +110,18 @@ fn calls(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { black_box(guest.handle_lines(&sixteen).await.unwrap()) });
     });
+    // A call with nothing to do, an empty batch: the fixed cost of a call
+    // (the pool, the fiber, lowering and lifting, post-return), which an
+    // unpipelined client pays per request.
+    let replies = runtime.block_on(guest.handle_lines(b"")).unwrap();
+    assert!(replies.out.is_empty() && !replies.close);
+    group.bench_function(
+        "command, an empty batch (wasm, the call's fixed cost)",
+        |b| {
+            b.to_async(&runtime)
+                .iter(|| async { black_box(guest.handle_lines(b"").await.unwrap()) });
+        },
+    );
     // The same batch's cost split: lines refused before they reach the
     // store (parsing and the error reply), then lines that cross into the
     // store and find nothing (adding the import's cost without a value).
