@@ -16,7 +16,7 @@ pub struct Headers {
 impl Headers {
     /// Room for `count` headers of `bytes` bytes in all, names included, so
     /// a response's few headers are packed without growing the buffers at
-    /// each one (a third of the allocations of a REST call in the guest).
+    /// each one.
     pub fn with_capacity(bytes: usize, count: usize) -> Self {
         Self {
             bytes: Vec::with_capacity(bytes),

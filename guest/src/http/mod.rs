@@ -233,8 +233,8 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            // An entry's response: its ETag, type, length and perhaps
-            // its TTL or location, in one allocation.
+            // Room for an entry's response: its ETag, type, length and
+            // perhaps its TTL or location, without regrowing either buffer.
             headers: Headers::with_capacity(160, 4),
             body: Vec::new(),
         }
