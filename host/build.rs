@@ -59,9 +59,10 @@ fn main() {
 }
 
 /// Runs the nested `cargo build` of the guest with one flavor feature (or
-/// none) and returns the path of the component it wrote.
+/// none) and returns the path of the component it wrote. The `guest`
+/// profile (the workspace's `Cargo.toml`) is `release` with fat LTO.
 fn build_guest(root: &Path, target_dir: &Path, feature: Option<&str>) -> PathBuf {
-    let profile = "release";
+    let profile = "guest";
     let mut cargo = Command::new(env("CARGO"));
     cargo
         .current_dir(root)
