@@ -338,9 +338,37 @@ async fn measure(
     Ok(Some((report, cpu)))
 }
 
+/// One server's result for one row: the figure the table compares, the
+/// server's CPU time per operation, and the text the table shows.
+#[derive(Debug, Clone)]
+struct Cell {
+    figure: f64,
+    server_us: Option<f64>,
+    text: String,
+}
+
+/// How `a` compares with `b`: the ratio of their figures, then the ratio
+/// of the CPU time per operation the two servers used (`b`'s over `a`'s, so
+/// above 1 is `a` doing the same work with less). The second moves much
+/// less than the first with this machine's spells of speed, which fall on
+/// the load generator as much as on the server.
+fn ratio(a: &Cell, b: &Cell) -> String {
+    let mut text = if b.figure > 0.0 {
+        format!("{:.2}x", a.figure / b.figure)
+    } else {
+        "-".to_string()
+    };
+    if let (Some(a_us), Some(b_us)) = (a.server_us, b.server_us)
+        && a_us > 0.0
+    {
+        text.push_str(&format!(" (CPU/op {:.2}x)", b_us / a_us));
+    }
+    text
+}
+
 /// A cell: the figure, p99, the CPU each side used per operation, and
 /// whether every reply was right.
-fn cell((report, cpu): &(Report, PerOp), throughput: bool) -> (f64, String) {
+fn cell((report, cpu): &(Report, PerOp), throughput: bool) -> Cell {
     let stats = &report.requests;
     let secs = report.elapsed.as_secs_f64().max(f64::EPSILON);
     let figure = if throughput {
@@ -359,7 +387,11 @@ fn cell((report, cpu): &(Report, PerOp), throughput: bool) -> (f64, String) {
             stats.wrong, stats.failed
         ));
     }
-    (figure, text)
+    Cell {
+        figure,
+        server_us: cpu.server_us,
+        text,
+    }
 }
 
 pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
@@ -384,10 +416,10 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<()> {
     let column = |name: &str| servers.iter().position(|s| s.name == name);
     if let Some(redis) = column("redis-server") {
         for (row, cells) in rows.iter().zip(&table) {
-            if let (Some(Some((kvs, _))), Some((r, _))) =
+            if let (Some(Some(kvs)), Some(r)) =
                 (column("kvs").map(|i| &cells[i]), cells[redis].as_ref())
             {
-                println!("{}: kvs / redis-server = {:.2}x", row.label, kvs / r);
+                println!("{}: kvs / redis-server = {}", row.label, ratio(kvs, r));
             }
         }
     }
@@ -412,10 +444,10 @@ async fn measure_all(
     servers: &[Server],
     rows: &[Row],
     args: &CompareArgs,
-) -> anyhow::Result<Vec<Vec<Option<(f64, String)>>>> {
+) -> anyhow::Result<Vec<Vec<Option<Cell>>>> {
     let mut table = Vec::new();
     for row in rows {
-        let mut rounds: Vec<Vec<(f64, String)>> = vec![Vec::new(); servers.len()];
+        let mut rounds: Vec<Vec<Cell>> = vec![Vec::new(); servers.len()];
         for _ in 0..args.rounds {
             for (server, cells) in servers.iter().zip(&mut rounds) {
                 let report = measure(server, row, args.duration)
@@ -430,48 +462,51 @@ async fn measure_all(
 }
 
 /// The median of a cell's rounds, its text followed by the range of all of
-/// them; `None` for a server that does not speak the row.
-fn median(mut cells: Vec<(f64, String)>) -> Option<(f64, String)> {
+/// them, and the median of their CPU times per operation; `None` for a
+/// server that does not speak the row.
+fn median(mut cells: Vec<Cell>) -> Option<Cell> {
     if cells.len() < 2 {
         return cells.pop();
     }
-    cells.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let range = format!(" ({:.0}-{:.0})", cells[0].0, cells[cells.len() - 1].0);
-    let (figure, mut text) = cells.swap_remove(cells.len() / 2);
-    text.push_str(&range);
-    Some((figure, text))
+    let mut server_us: Vec<f64> = cells.iter().filter_map(|c| c.server_us).collect();
+    cells.sort_by(|a, b| a.figure.total_cmp(&b.figure));
+    let range = format!(
+        " ({:.0}-{:.0})",
+        cells[0].figure,
+        cells[cells.len() - 1].figure
+    );
+    let mut median = cells.swap_remove(cells.len() / 2);
+    median.text.push_str(&range);
+    median.server_us = (!server_us.is_empty()).then(|| median_of(&mut server_us));
+    Some(median)
 }
 
-/// Prints the table, with one ratio column: `ratio.0`'s figure over
-/// `ratio.1`'s.
+/// Prints the table, with one ratio column: `columns.0` against
+/// `columns.1`, by figure and by CPU per operation (see [`ratio`]).
 fn print_table(
     servers: &[Server],
     rows: &[Row],
-    table: &[Vec<Option<(f64, String)>>],
-    ratio: (&str, &str),
+    table: &[Vec<Option<Cell>>],
+    columns: (&str, &str),
 ) {
     println!();
     let names: Vec<&str> = servers.iter().map(|s| s.name).collect();
     println!(
         "| workload | {} | {} / {} |",
         names.join(" | "),
-        ratio.0,
-        ratio.1
+        columns.0,
+        columns.1
     );
     println!("|---|{}---|", "---|".repeat(names.len()));
     let column = |name: &str| names.iter().position(|n| *n == name);
     for (row, cells) in rows.iter().zip(table) {
         let texts: Vec<String> = cells
             .iter()
-            .map(|c| c.as_ref().map_or("-".to_string(), |(_, t)| t.clone()))
+            .map(|c| c.as_ref().map_or("-".to_string(), |c| c.text.clone()))
             .collect();
-        let figure = |name| {
-            column(name)
-                .and_then(|i| cells[i].as_ref())
-                .map(|(f, _)| *f)
-        };
-        let quotient = match (figure(ratio.0), figure(ratio.1)) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        let cell = |name| column(name).and_then(|i| cells[i].as_ref());
+        let quotient = match (cell(columns.0), cell(columns.1)) {
+            (Some(a), Some(b)) => ratio(a, b),
             _ => "-".into(),
         };
         println!("| {} | {} | {quotient} |", row.label, texts.join(" | "));
@@ -644,6 +679,7 @@ fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
         }
         // SET and GET run in one redis-benchmark process, so their CPU is
         // told together, from the round with the median server figure.
+        let mut server_us = Vec::new();
         for (server, mut rounds) in servers.iter().zip(cpu) {
             rounds.sort_by(|a, b| {
                 a.server_us
@@ -655,7 +691,16 @@ fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
                     "{}, pipeline {pipeline}, SET and GET: {median}",
                     server.name
                 ));
+                server_us.extend(median.server_us);
             }
+        }
+        if let [kvs, redis] = server_us[..]
+            && kvs > 0.0
+        {
+            notes.push(format!(
+                "pipeline {pipeline}, server CPU/op: kvs / redis-server = {:.2}x (redis-server's over kvs's)",
+                redis / kvs
+            ));
         }
     }
     println!();
@@ -742,7 +787,7 @@ async fn durability(args: &CompareArgs) -> anyhow::Result<()> {
     print_table(&servers, &rows, &table, ("kvs everysec", "kvs in memory"));
     let figure = |row: usize, name: &str| {
         let i = servers.iter().position(|s| s.name == name)?;
-        table[row][i].as_ref().map(|(f, _)| *f)
+        table[row][i].as_ref().map(|c| c.figure)
     };
     if let (Some(kvs), Some(redis)) = (figure(1, "kvs always"), figure(1, "redis always")) {
         println!(
@@ -855,4 +900,47 @@ async fn memory_per_entry() -> anyhow::Result<()> {
         filled.saturating_sub(idle) / MEMORY_ENTRIES as u64
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cell, median, ratio};
+
+    fn cell(figure: f64, server_us: Option<f64>) -> Cell {
+        Cell {
+            figure,
+            server_us,
+            text: format!("{figure:.0} ops/s"),
+        }
+    }
+
+    #[test]
+    fn a_cell_is_the_median_round_with_the_range_and_the_median_cpu() {
+        let rounds = vec![
+            cell(120.0, Some(9.0)),
+            cell(100.0, Some(7.0)),
+            cell(140.0, Some(8.0)),
+        ];
+        let median = median(rounds).unwrap();
+        assert_eq!(median.figure, 120.0);
+        assert_eq!(median.text, "120 ops/s (100-140)");
+        // The CPU's own median, not the CPU of the median figure's round.
+        assert_eq!(median.server_us, Some(8.0));
+        assert!(super::median(Vec::new()).is_none());
+        let one = super::median(vec![cell(5.0, None)]).unwrap();
+        assert_eq!(
+            (one.figure, one.text.as_str(), one.server_us),
+            (5.0, "5 ops/s", None)
+        );
+    }
+
+    #[test]
+    fn a_ratio_gives_the_figures_then_the_cpu_per_operation_inverted() {
+        assert_eq!(
+            ratio(&cell(90.0, Some(8.0)), &cell(100.0, Some(6.0))),
+            "0.90x (CPU/op 0.75x)"
+        );
+        assert_eq!(ratio(&cell(90.0, None), &cell(100.0, Some(6.0))), "0.90x");
+        assert_eq!(ratio(&cell(90.0, Some(8.0)), &cell(0.0, None)), "-");
+    }
 }
