@@ -347,23 +347,27 @@ struct Cell {
     text: String,
 }
 
-/// How `a` compares with `b`: the ratio of their figures, then the ratio
-/// of the CPU time per operation the two servers used (`b`'s over `a`'s, so
-/// above 1 is `a` doing the same work with less). The second moves much
-/// less than the first with this machine's spells of speed, which fall on
-/// the load generator as much as on the server.
+/// How `a` compares with `b`: the ratio of their figures, then their
+/// [`cpu_ratio`].
 fn ratio(a: &Cell, b: &Cell) -> String {
     let mut text = if b.figure > 0.0 {
         format!("{:.2}x", a.figure / b.figure)
     } else {
         "-".to_string()
     };
-    if let (Some(a_us), Some(b_us)) = (a.server_us, b.server_us)
-        && a_us > 0.0
-    {
-        text.push_str(&format!(" (CPU/op {:.2}x)", b_us / a_us));
+    if let Some(cpu) = a.server_us.zip(b.server_us).and_then(cpu_ratio) {
+        text.push_str(&format!(" (CPU/op {cpu:.2}x)"));
     }
     text
+}
+
+/// How a server's CPU time per operation compares with another's, given
+/// as `(a, b)`: `b`'s over `a`'s, so above 1 is `a` doing the same work with
+/// less. It moves much less than a ratio of throughputs with this machine's
+/// spells of speed, which fall on the load generator as much as on the
+/// server.
+fn cpu_ratio((a_us, b_us): (f64, f64)) -> Option<f64> {
+    (a_us > 0.0).then(|| b_us / a_us)
 }
 
 /// A cell: the figure, p99, the CPU each side used per operation, and
@@ -695,11 +699,10 @@ fn redis_benchmark_table(args: &CompareArgs) -> anyhow::Result<()> {
             }
         }
         if let [kvs, redis] = server_us[..]
-            && kvs > 0.0
+            && let Some(cpu) = cpu_ratio((kvs, redis))
         {
             notes.push(format!(
-                "pipeline {pipeline}, server CPU/op: kvs / redis-server = {:.2}x (redis-server's over kvs's)",
-                redis / kvs
+                "pipeline {pipeline}, kvs / redis-server by server CPU/op: {cpu:.2}x"
             ));
         }
     }
@@ -942,5 +945,10 @@ mod tests {
         );
         assert_eq!(ratio(&cell(90.0, None), &cell(100.0, Some(6.0))), "0.90x");
         assert_eq!(ratio(&cell(90.0, Some(8.0)), &cell(0.0, None)), "-");
+        // A server that used no CPU the meter saw gives no CPU ratio.
+        assert_eq!(
+            ratio(&cell(90.0, Some(0.0)), &cell(100.0, Some(6.0))),
+            "0.90x"
+        );
     }
 }
